@@ -1,0 +1,49 @@
+# medimg API image: FastAPI app + the committed TensorFlow SavedModel.
+#   docker build -t medimg-api .
+#   docker run -p 8000:8000 medimg-api          (SQLite + blobs in /var/lib/medimg)
+# docker-compose.yml runs it against PostgreSQL, next to the SPA.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    TF_CPP_MIN_LOG_LEVEL=2
+
+WORKDIR /app
+
+# Dependencies first, from pyproject.toml alone, so that code changes do not re-download
+# TensorFlow. (The wheels bundle their native libraries; slim needs no apt packages.)
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+ && pip install --no-cache-dir -r /tmp/requirements.txt \
+ && rm /tmp/requirements.txt
+
+# The project itself (non-editable; setuptools needs the README named in pyproject.toml).
+COPY README.md ./
+COPY api ./api
+COPY ml ./ml
+RUN pip install --no-cache-dir --no-deps . \
+ && rm -rf build *.egg-info
+
+COPY models ./models
+
+# Unprivileged runtime user; /var/lib/medimg holds the SQLite file and the image blobs and is
+# where docker-compose mounts its volume (a new named volume copies this ownership).
+RUN useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin medimg \
+ && install -d -o medimg -g medimg /var/lib/medimg /var/lib/medimg/blobs
+
+# Defaults for a standalone container; every one can be overridden with -e / compose.
+ENV MEDIMG_DATABASE_URL=sqlite:////var/lib/medimg/medimg.db \
+    MEDIMG_STORAGE_DIR=/var/lib/medimg/blobs \
+    MEDIMG_MODEL_DIR=/app/models/brain-tumor-cnn/0.1.0 \
+    MEDIMG_CORS_ORIGINS='["http://127.0.0.1:8080","http://localhost:8080"]'
+
+USER medimg
+EXPOSE 8000
+
+# Model loading takes a while on first start, hence the start period.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+
+CMD ["uvicorn", "--factory", "api.main:create_app", "--host", "0.0.0.0", "--port", "8000"]

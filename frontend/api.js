@@ -1,0 +1,136 @@
+// Every request to the medimg API goes through this module, so that failures are
+// turned into one kind of Error whose message a person can act on.
+import { API_URL } from "./config.js";
+
+const BASE_URL = API_URL.replace(/\/+$/, "");
+
+/**
+ * An API failure with a message ready to show. `kind` says what happened:
+ * "unreachable" (nothing answered), "blocked" (the server answered but the browser withheld
+ * the response: CORS), or "http" (an error status, in `status`).
+ */
+export class ApiError extends Error {
+  constructor(message, { kind = "http", status = 0, title = "", detail = "", cause } = {}) {
+    super(message, { cause });
+    this.name = "ApiError";
+    this.kind = kind;
+    this.status = status;
+    this.title = title;
+    this.detail = detail;
+  }
+}
+
+export function unreachableMessage() {
+  return `Cannot reach the medimg API at ${BASE_URL}; is it running?`;
+}
+
+function blockedMessage() {
+  const origin = globalThis.location?.origin ?? "this page's origin";
+  return (
+    `The medimg API at ${BASE_URL} answered, but the browser blocked its response. ` +
+    `Check that MEDIMG_CORS_ORIGINS includes ${origin}; if it does, the API hit an ` +
+    "error, so see its log."
+  );
+}
+
+// fetch() rejects the same way whether the API is down or CORS withheld its answer
+// (which also happens when an unhandled server error skips the CORS headers). An opaque
+// no-cors request succeeds whenever something answers, which tells the two apart.
+async function networkFailure(cause) {
+  try {
+    await fetch(`${BASE_URL}/healthz`, { mode: "no-cors", cache: "no-store" });
+  } catch {
+    return new ApiError(unreachableMessage(), { kind: "unreachable", cause });
+  }
+  return new ApiError(blockedMessage(), { kind: "blocked", cause });
+}
+
+// Read a problem+json body (RFC 9457) if there is one; a proxy's HTML page or an
+// empty body must not hide the status code behind a JSON parse error.
+async function readProblem(response) {
+  try {
+    const body = await response.json();
+    if (body && typeof body === "object") {
+      const detail = typeof body.detail === "string" ? body.detail : "";
+      return { title: String(body.title ?? ""), detail };
+    }
+  } catch {
+    // Not JSON: fall back to the status line below.
+  }
+  return { title: response.statusText || "", detail: "" };
+}
+
+/** Compose the message shown to the reader for an HTTP error status. */
+export function messageForStatus(status, { title = "", detail = "" } = {}) {
+  const suffix = detail ? ` ${detail}` : "";
+  switch (status) {
+    case 413:
+      return `File too large.${suffix || " Choose a smaller image."}`;
+    case 415:
+      return `Unsupported file type.${suffix || " Upload a PNG, JPEG or DICOM (.dcm) image."}`;
+    case 422:
+      return detail || "The image could not be read. Check the file and try again.";
+    case 404:
+      return detail || "That record was not found; it may have been removed.";
+    default:
+      if (status >= 500) {
+        return `The medimg API failed (HTTP ${status}).${suffix} Try again, or contact support.`;
+      }
+      return `${title || "Request failed"} (HTTP ${status}).${suffix}`;
+  }
+}
+
+async function request(path, init = {}) {
+  let response;
+  try {
+    response = await fetch(`${BASE_URL}${path}`, {
+      ...init,
+      headers: { Accept: "application/json, application/problem+json", ...init.headers },
+    });
+  } catch (cause) {
+    // fetch() rejects only when no usable HTTP response arrived: API down, or CORS.
+    throw await networkFailure(cause);
+  }
+  if (!response.ok) {
+    const problem = await readProblem(response);
+    throw new ApiError(messageForStatus(response.status, problem), {
+      kind: "http",
+      status: response.status,
+      ...problem,
+    });
+  }
+  try {
+    return await response.json();
+  } catch (cause) {
+    throw new ApiError(`The medimg API sent an unreadable response to ${path}.`, {
+      status: response.status,
+      cause,
+    });
+  }
+}
+
+/** Upload one image (File or Blob) for classification; resolves to the new record. */
+export function classify(file) {
+  const form = new FormData();
+  form.append("file", file, file.name || "upload");
+  return request("/classify", { method: "POST", body: form });
+}
+
+/** One page of records, newest first: resolves to {data, count}. */
+export function listRecords({ offset = 0, limit = 10 } = {}) {
+  const query = new URLSearchParams({ offset: String(offset), limit: String(limit) });
+  return request(`/records?${query}`);
+}
+
+export function getRecord(id) {
+  return request(`/records/${encodeURIComponent(id)}`);
+}
+
+/** URL of a record's stored image, for an <img src>. */
+export function imageUrl(id) {
+  return `${BASE_URL}/records/${encodeURIComponent(id)}/image`;
+}
+
+export function health() {
+  return request("/healthz");
+}

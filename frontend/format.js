@@ -1,0 +1,75 @@
+// Pure display formatting, shared by templates and the controller.
+
+// Human names for the model's class labels (ml/labels.py CLASSES).
+const CLASS_NAMES = Object.freeze({
+  glioma: "Glioma",
+  meningioma: "Meningioma",
+  no_tumor: "No tumour",
+  pituitary: "Pituitary",
+});
+
+/** "no_tumor" -> "No tumour"; an unknown label still reads sensibly ("foo_bar" -> "Foo bar"). */
+export function classDisplayName(label) {
+  const key = String(label ?? "");
+  if (Object.hasOwn(CLASS_NAMES, key)) return CLASS_NAMES[key];
+  const words = key.replaceAll("_", " ").trim();
+  return words ? words[0].toUpperCase() + words.slice(1) : "Unknown";
+}
+
+/** 0.9234 -> "92.3%". Out-of-range or missing values read as "—" rather than a wrong number. */
+export function formatPercent(fraction, digits = 1) {
+  const value = Number(fraction);
+  if (fraction === null || fraction === undefined || !Number.isFinite(value)) return "—";
+  return `${(Math.min(Math.max(value, 0), 1) * 100).toFixed(digits)}%`;
+}
+
+/** Clamp a probability into [0, 1] for drawing bars. */
+export function clampFraction(fraction) {
+  const value = Number(fraction);
+  return Number.isFinite(value) ? Math.min(Math.max(value, 0), 1) : 0;
+}
+
+// A timestamp without an offset is taken as UTC: the API stores UTC, and reading it as
+// the browser's local time would silently shift every study by the reader's offset.
+const HAS_OFFSET = /(Z|[+-]\d{2}:?\d{2})$/i;
+
+/** Parse the API's ISO timestamp; returns null when it is not a date. */
+export function parseTimestamp(iso) {
+  if (typeof iso !== "string" || iso === "") return null;
+  const date = new Date(HAS_OFFSET.test(iso) ? iso : `${iso}Z`);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+/** "2026-11-26T01:00:00Z" -> "26 Nov 2026, 01:00" (in timeZone; the reader's own by default). */
+export function formatDateTime(iso, { timeZone } = {}) {
+  const date = parseTimestamp(iso);
+  if (!date) return iso ? String(iso) : "—";
+  return new Intl.DateTimeFormat("en-GB", {
+    dateStyle: "medium",
+    timeStyle: "short",
+    timeZone,
+  }).format(date);
+}
+
+/** "2026-11-26T01:00:00Z" -> "2026-11-26 01:00": sortable and unambiguous, for tables. */
+export function formatDateTimeCompact(iso, { timeZone } = {}) {
+  const date = parseTimestamp(iso);
+  if (!date) return iso ? String(iso) : "—";
+  const parts = new Intl.DateTimeFormat("en-GB", {
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+    timeZone,
+  }).formatToParts(date);
+  const part = Object.fromEntries(parts.map(({ type, value }) => [type, value]));
+  return `${part.year}-${part.month}-${part.day} ${part.hour}:${part.minute}`;
+}
+
+/** "21–40 of 57": the records pager's range text. */
+export function formatRange(offset, shown, count) {
+  if (!count || shown === 0) return "No records";
+  return `${offset + 1}–${offset + shown} of ${count}`;
+}

@@ -1,0 +1,124 @@
+"""File bytes to greyscale pixels: the one place that decodes PNG, JPEG and DICOM.
+
+Training, the audit and the API all call `decode_image`, so what the model saw in
+training is exactly what it sees in serving.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
+DICOM_MAGIC_OFFSET = 128
+DEFAULT_MAX_PIXELS = 40_000_000
+
+
+class ImageDecodeError(ValueError):
+    """The bytes are not an image we can read; the message says what to do."""
+
+
+class UnsupportedImageTypeError(ImageDecodeError):
+    """The bytes are not PNG, JPEG or DICOM."""
+
+
+class ImageTooLargeError(ImageDecodeError):
+    """The image has more pixels than we agree to decode."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    pixels: np.ndarray  # uint8, H x W, greyscale
+    media_type: str
+    width: int
+    height: int
+
+
+def sniff_media_type(data: bytes) -> str | None:
+    """Tell the type from the file's magic bytes; never trust a declared type."""
+    if data.startswith(PNG_MAGIC):
+        return "image/png"
+    if data.startswith(JPEG_MAGIC):
+        return "image/jpeg"
+    if data[DICOM_MAGIC_OFFSET : DICOM_MAGIC_OFFSET + 4] == b"DICM":
+        return "application/dicom"
+    return None
+
+
+def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    if not data:
+        raise ImageDecodeError("The file is empty. Choose a PNG, JPEG or DICOM image.")
+    media_type = sniff_media_type(data)
+    if media_type is None:
+        raise UnsupportedImageTypeError(
+            "This file is not a PNG, JPEG or DICOM image. Export the slice as one of these."
+        )
+    if media_type == "application/dicom":
+        from ml.dicom import decode_dicom  # pydicom is only imported when needed
+
+        pixels = decode_dicom(data, max_pixels=max_pixels)
+    else:
+        pixels = _decode_raster(data, media_type, max_pixels)
+    height, width = pixels.shape
+    return DecodedImage(pixels=pixels, media_type=media_type, width=width, height=height)
+
+
+def _decode_raster(data: bytes, media_type: str, max_pixels: int) -> np.ndarray:
+    _check_raster_size(data, media_type, max_pixels)
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    pixels = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise ImageDecodeError(
+            f"The {media_type} file is damaged or truncated and cannot be decoded. Export it again."
+        )
+    return to_grey_uint8(pixels)
+
+
+def _check_raster_size(data: bytes, media_type: str, max_pixels: int) -> None:
+    """Read only the header, so a tiny file that inflates to gigapixels is refused early."""
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            width, height = header.size
+    except Exception as error:  # Pillow raises many types for a broken header
+        raise ImageDecodeError(
+            f"The {media_type} header is damaged and cannot be read. Export the image again."
+        ) from error
+    check_pixel_count(width, height, max_pixels)
+
+
+def check_pixel_count(width: int, height: int, max_pixels: int, frames: int = 1) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageDecodeError("The image has no pixels.")
+    if width * height * frames > max_pixels:
+        raise ImageTooLargeError(
+            f"The image is {width}×{height} pixels, more than the {max_pixels:,} allowed. "
+            "Send a single slice at its acquired resolution."
+        )
+
+
+def to_grey_uint8(pixels: np.ndarray) -> np.ndarray:
+    """Any decoded array (grey, BGR, BGRA, 16-bit, float) to 8-bit greyscale."""
+    if pixels.dtype != np.uint8:
+        pixels = rescale_to_uint8(pixels.astype(np.float64))
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2GRAY)
+    elif pixels.ndim == 3 and pixels.shape[2] == 3:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+    elif pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    if pixels.ndim != 2:
+        raise ImageDecodeError("The image has an unexpected pixel layout; send a 2-D slice.")
+    return np.ascontiguousarray(pixels)
+
+
+def rescale_to_uint8(values: np.ndarray) -> np.ndarray:
+    low, high = float(np.min(values)), float(np.max(values))
+    if high <= low:
+        return np.zeros(values.shape, dtype=np.uint8)
+    scaled = (values - low) * (255.0 / (high - low))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)

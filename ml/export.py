@@ -1,0 +1,76 @@
+"""Export a trained Keras model as a TensorFlow SavedModel that does its own preprocessing.
+
+The serving signature takes decoded pixels (uint8 [N, H, W, 1]) and returns calibrated
+probabilities, raw logits and the embedding, so the API never resizes or scales.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from ml.labels import CLASSES
+from ml.preprocess import preprocess_batch
+
+METADATA_FILE = "metadata.json"
+INTENDED_USE = (
+    "Research and education only. Not a medical device; not for diagnosis or treatment decisions."
+)
+
+
+class ServingModule(tf.Module):
+    def __init__(self, model: keras.Model, image_size: int, temperature: float):
+        super().__init__()
+        self.network = keras.Model(
+            model.inputs, [model.get_layer("embedding").output, model.outputs[0]]
+        )
+        self.image_size = image_size
+        self.temperature = tf.Variable(temperature, dtype=tf.float32, trainable=False)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 1], tf.uint8, name="image")])
+    def serve(self, image):
+        batch = preprocess_batch(image, self.image_size)
+        embedding, logits = self.network(batch, training=False)
+        return {
+            "probabilities": tf.nn.softmax(logits / self.temperature),
+            "logits": logits,
+            "embedding": embedding,
+        }
+
+
+def export_model(
+    model: keras.Model, out_dir: Path, metadata: dict, temperature: float = 1.0
+) -> Path:
+    out_dir = Path(out_dir)
+    image_size = int(model.inputs[0].shape[1])
+    module = ServingModule(model, image_size, temperature)
+    tf.saved_model.save(module, str(out_dir), signatures={"serving_default": module.serve})
+    card = {
+        "classes": list(CLASSES),
+        "input": {
+            "signature": "serving_default",
+            "tensor": "image",
+            "dtype": "uint8",
+            "shape": [None, None, None, 1],
+            "description": "Decoded greyscale slice(s), any size; the model crops, pads and "
+            f"resizes to {image_size}x{image_size} itself.",
+        },
+        "outputs": ["probabilities", "logits", "embedding"],
+        "temperature": temperature,
+        "intended_use": INTENDED_USE,
+        **metadata,
+    }
+    (out_dir / METADATA_FILE).write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    return out_dir
+
+
+def export_tiny_model(out_dir: Path) -> Path:
+    """An untrained, tiny model through the real export path: fast API tests."""
+    from ml.model import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(image_size=32, width=4)
+    return export_model(model, out_dir, {"version": "0.0.0-test", "name": "tiny-untrained"})

@@ -1,0 +1,59 @@
+"""The CNN: a compact residual network trained from scratch on greyscale slices.
+
+Per-image standardisation is the model's first layer: it removes each scanner's
+global brightness and contrast, which otherwise becomes a shortcut (Sartaj's
+training gliomas share one scanner's dark look).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from ml.labels import CLASSES
+from ml.preprocess import IMAGE_SIZE
+
+
+@keras.saving.register_keras_serializable(package="medimg")
+class PerImageStandardization(layers.Layer):
+    def call(self, inputs):
+        mean = keras.ops.mean(inputs, axis=(1, 2, 3), keepdims=True)
+        std = keras.ops.std(inputs, axis=(1, 2, 3), keepdims=True)
+        return (inputs - mean) / keras.ops.maximum(std, 1e-3)
+
+
+def _conv_bn_relu(x, filters: int, strides: int = 1):
+    x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+def _residual_stage(x, filters: int, downsample: bool):
+    shortcut = x
+    x = _conv_bn_relu(x, filters, strides=2 if downsample else 1)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    if downsample or shortcut.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=2 if downsample else 1, use_bias=False)(
+            shortcut
+        )
+        shortcut = layers.BatchNormalization()(shortcut)
+    return layers.ReLU()(layers.Add()([x, shortcut]))
+
+
+def build_model(
+    image_size: int = IMAGE_SIZE,
+    width: int = 24,
+    num_classes: int = len(CLASSES),
+    dropout: float = 0.3,
+) -> keras.Model:
+    """Logits out; the penultimate layer is named 'embedding' for similar-case search."""
+    inputs = keras.Input((image_size, image_size, 1), name="image")
+    x = PerImageStandardization(name="standardize")(inputs)
+    x = _conv_bn_relu(x, width, strides=2)
+    for multiplier, downsample in ((1, False), (2, True), (4, True), (8, True)):
+        x = _residual_stage(x, width * multiplier, downsample)
+    x = layers.GlobalAveragePooling2D(name="embedding")(x)
+    x = layers.Dropout(dropout)(x)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name="medimg_cnn")

@@ -1,0 +1,109 @@
+"""The evaluation report: metrics into metadata.json, a Markdown summary and two figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ml.export import METADATA_FILE  # noqa: E402
+from ml.labels import CLASSES  # noqa: E402
+from ml.metrics import reliability_bins  # noqa: E402
+
+REPORT_FILE = "evaluation.md"
+
+
+def write_report(model_dir: Path, metadata: dict, evaluation: dict) -> None:
+    card_path = model_dir / METADATA_FILE
+    card = json.loads(card_path.read_text())
+    card["metrics"] = {**metadata["metrics"], **{k: v["metrics"] for k, v in evaluation.items()}}
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    test = evaluation["sartaj_testing"]
+    _confusion_png(
+        np.array(test["metrics"]["confusion_matrix"]), model_dir / "confusion_matrix.png"
+    )
+    _reliability_png(test["labels"], test["probabilities"], model_dir / "reliability.png")
+    (model_dir / REPORT_FILE).write_text(_markdown(card))
+
+
+def _confusion_png(matrix: np.ndarray, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(
+            j,
+            i,
+            str(value),
+            ha="center",
+            va="center",
+            color="white" if value > matrix.max() / 2 else "black",
+        )
+    ax.set_xticks(range(len(CLASSES)), CLASSES, rotation=30)
+    ax.set_yticks(range(len(CLASSES)), CLASSES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Sartaj Testing folder")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _reliability_png(labels: np.ndarray, probabilities: np.ndarray, path: Path) -> None:
+    rows = reliability_bins(labels, probabilities)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    ax.plot([r[0] for r in rows], [r[1] for r in rows], "o-", label="model")
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Reliability, Sartaj Testing folder")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _markdown(card: dict) -> str:
+    metrics = card["metrics"]
+    lines = [
+        f"# {card['name']} {card['version']} — evaluation",
+        "",
+        f"Intended use: {card['intended_use']}",
+        "",
+        "Reproduce: `python -m ml.train --data ../shared/datasets --out models/brain-tumor-cnn` "
+        f"(seed {card['config']['seed']}); training took "
+        f"{card['training']['seconds'] / 60:.1f} min on {card['training']['machine']}.",
+        "",
+        "| set | n | accuracy | macro-F1 | ECE before | ECE after |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, m in metrics.items():
+        if name == "validation":
+            before, after = m["before_calibration"], m["after_calibration"]
+            lines.append(
+                f"| validation (calibration split) | {after['n']} | {after['accuracy']:.3f} "
+                f"| {after['macro_f1']:.3f} | {before['ece']:.3f} | {after['ece']:.3f} |"
+            )
+        else:
+            lines.append(
+                f"| {name} | {m['n']} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} "
+                f"| {m['ece_before_calibration']:.3f} | {m['ece']:.3f} |"
+            )
+    lines += [
+        "",
+        "Per class on the Sartaj Testing folder:",
+        "",
+        "| class | sensitivity | specificity | precision | F1 | ROC-AUC | n |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, c in metrics["sartaj_testing"]["per_class"].items():
+        lines.append(
+            f"| {name} | {c['sensitivity']:.3f} | {c['specificity']:.3f} "
+            f"| {c['precision']:.3f} | {c['f1']:.3f} | {c['roc_auc']:.3f} | {c['support']} |"
+        )
+    lines += ["", "![confusion matrix](confusion_matrix.png) ![reliability](reliability.png)", ""]
+    return "\n".join(lines)

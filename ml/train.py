@@ -1,0 +1,242 @@
+"""Train, calibrate, evaluate and export the brain-MRI classifier: one command, fixed seed.
+
+    python -m ml.train --data ../shared/datasets --out models/brain-tumor-cnn
+
+The Sartaj Testing folder and every image near-identical to one in it never train,
+select or calibrate anything; they are only scored, through the exported SavedModel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ml.augment import build_augmenter, random_intensity
+from ml.cache import prepare
+from ml.datasets import Sample, list_samples
+from ml.duplicates import group_ids, near_duplicate_pairs
+from ml.evaluate import evaluate_exported
+from ml.export import export_model
+from ml.labels import CLASSES
+from ml.metrics import calibrated, classification_metrics, fit_temperature
+from ml.model import build_model
+from ml.report import write_report
+from ml.splits import make_splits
+
+MODEL_NAME = "brain-tumor-cnn"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    version: str = "0.1.0"
+    seed: int = 1337
+    epochs: int = 30
+    batch_size: int = 64
+    width: int = 16
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.05
+    patience: int = 8
+    train_sources: tuple[str, ...] = ("sartaj", "nickparvar")
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="the shared datasets folder")
+    parser.add_argument("--out", type=Path, required=True, help="e.g. models/brain-tumor-cnn")
+    parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
+    defaults = TrainConfig()
+    for field in ("version", "seed", "epochs", "batch_size", "width", "learning_rate", "patience"):
+        value = getattr(defaults, field)
+        parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
+    parser.add_argument("--train-sources", nargs="+", default=list(defaults.train_sources))
+    args = parser.parse_args(argv)
+    config = TrainConfig(
+        version=args.version,
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        width=args.width,
+        learning_rate=args.learning_rate,
+        patience=args.patience,
+        train_sources=tuple(args.train_sources),
+    )
+    return args, config
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args, config = parse_args(argv)
+    keras.utils.set_random_seed(config.seed)
+    started = time.monotonic()
+    samples = list_samples(args.data)
+    prepared = prepare(samples, args.cache_dir)
+    groups = group_ids(len(samples), near_duplicate_pairs(prepared.images))
+    splits = make_splits(samples, groups, config.seed)
+    train_idx = _from_sources(splits.train, samples, config.train_sources)
+    val_idx = _from_sources(splits.validation, samples, config.train_sources)
+    labels = np.array([CLASSES.index(s.label) for s in samples])
+    print(
+        f"train {len(train_idx)}  validation {len(val_idx)}  test {len(splits.test)} "
+        f"(leak-free {len(splits.test_leak_free)}, excluded near-copies {len(splits.excluded)})"
+    )
+
+    model = build_model(width=config.width)
+    history = _fit(model, prepared.images, labels, train_idx, val_idx, config)
+    val_logits = model.predict(_as_input(prepared.images[val_idx]), batch_size=128, verbose=0)
+    temperature = fit_temperature(val_logits, labels[val_idx])
+    validation = {
+        "before_calibration": classification_metrics(
+            labels[val_idx], calibrated(val_logits, 1.0), CLASSES
+        ),
+        "after_calibration": classification_metrics(
+            labels[val_idx], calibrated(val_logits, temperature), CLASSES
+        ),
+    }
+    training_seconds = time.monotonic() - started
+
+    out_dir = args.out / config.version
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    metadata = _metadata(
+        model,
+        config,
+        samples,
+        prepared.sha256,
+        splits,
+        train_idx,
+        val_idx,
+        history,
+        training_seconds,
+        validation,
+        temperature,
+    )
+    export_model(model, out_dir, metadata, temperature=temperature)
+    evaluation = evaluate_exported(out_dir, samples, splits, config.train_sources)
+    write_report(out_dir, metadata, evaluation)
+    print(f"exported {out_dir} in {training_seconds / 60:.1f} min")
+    return out_dir
+
+
+def _from_sources(indices: np.ndarray, samples: list[Sample], sources: tuple[str, ...]):
+    return np.array([i for i in indices if samples[i].source in sources], dtype=np.int64)
+
+
+def _as_input(images: np.ndarray) -> np.ndarray:
+    return (images.astype(np.float32) / 255.0)[..., np.newaxis]
+
+
+def _fit(model, images, labels, train_idx, val_idx, config: TrainConfig):
+    augmenter = build_augmenter(config.seed)
+    steps = int(np.ceil(len(train_idx) / config.batch_size))
+
+    def augment(batch, batch_labels):
+        seed = tf.cast(tf.random.uniform([], 0, 2**31 - 1, dtype=tf.int32), tf.int64)
+        batch = augmenter(batch, training=True)
+        return random_intensity(batch, seed), batch_labels
+
+    train = (
+        tf.data.Dataset.from_tensor_slices((_as_input(images[train_idx]), labels[train_idx]))
+        .shuffle(len(train_idx), seed=config.seed, reshuffle_each_iteration=True)
+        .batch(config.batch_size)
+        .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+        .map(lambda x, y: (x, tf.one_hot(y, len(CLASSES))))
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    validation = (
+        _as_input(images[val_idx]),
+        keras.utils.to_categorical(labels[val_idx], len(CLASSES)),
+    )
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=steps * config.epochs, warmup_target=None
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=config.label_smoothing
+        ),
+        metrics=["accuracy"],
+    )
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.patience, restore_best_weights=True
+    )
+    history = model.fit(
+        train,
+        validation_data=validation,
+        epochs=config.epochs,
+        callbacks=[stop],
+        class_weight=_balanced_class_weights(labels[train_idx]),
+        verbose=2,
+    )
+    return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def _balanced_class_weights(labels: np.ndarray) -> dict[int, float]:
+    counts = np.bincount(labels, minlength=len(CLASSES))
+    return {k: float(len(labels) / (len(CLASSES) * c)) for k, c in enumerate(counts)}
+
+
+def _digest(samples: list[Sample], sha256: list[str], indices: np.ndarray) -> dict:
+    lines = sorted(f"{samples[i].key}:{sha256[i]}" for i in indices)
+    return {"files": len(lines), "sha256": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
+
+
+def _metadata(
+    model,
+    config,
+    samples,
+    sha256,
+    splits,
+    train_idx,
+    val_idx,
+    history,
+    seconds,
+    validation,
+    temperature,
+) -> dict:
+    return {
+        "name": MODEL_NAME,
+        "version": config.version,
+        "architecture": "residual CNN from scratch (no pretrained weights), greyscale 128x128",
+        "parameters": int(model.count_params()),
+        "config": asdict(config),
+        "training": {
+            "seconds": round(seconds, 1),
+            "epochs_run": len(history.get("loss", [])),
+            "history": history,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        },
+        "data": {
+            "train": _digest(samples, sha256, train_idx),
+            "validation": _digest(samples, sha256, val_idx),
+            "test_sartaj": _digest(samples, sha256, splits.test),
+            "test_sartaj_leak_free": _digest(samples, sha256, splits.test_leak_free),
+            "excluded_near_copies_of_test": len(splits.excluded),
+        },
+        "calibration": {
+            "method": "temperature scaling on the validation split",
+            "temperature": temperature,
+        },
+        "metrics": {"validation": validation},
+        "libraries": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+            "opencv": cv2.__version__,
+        },
+    }
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Local development: the API (uvicorn, app factory) and the static SPA, started and stopped
+# together. Used by `make run`; Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PY="${PYTHON:-.venv/bin/python}"
+API_HOST="${MEDIMG_API_HOST:-127.0.0.1}"
+API_PORT="${MEDIMG_API_PORT:-8000}"
+SPA_HOST=127.0.0.1
+SPA_PORT="${MEDIMG_SPA_PORT:-8080}"
+
+pids=()
+stop_all() {
+  trap - EXIT INT TERM
+  if ((${#pids[@]})); then
+    kill "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  fi
+}
+trap stop_all EXIT
+# Background jobs of a script ignore Ctrl-C, so the trap forwards it as SIGTERM.
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+
+"$PY" -m uvicorn --factory api.main:create_app --host "$API_HOST" --port "$API_PORT" &
+pids+=($!)
+"$PY" -m http.server "$SPA_PORT" --bind "$SPA_HOST" --directory frontend &
+pids+=($!)
+
+cat <<MSG
+medimg is starting:
+  SPA       http://$SPA_HOST:$SPA_PORT/
+  API       http://$API_HOST:$API_PORT/
+  API docs  http://$API_HOST:$API_PORT/docs
+(the SPA calls the API URL set in frontend/config.js; Ctrl-C stops both)
+MSG
+
+# Whichever server exits first (crash, port in use) takes the other one down with it.
+wait -n

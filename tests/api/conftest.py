@@ -1,0 +1,51 @@
+"""Input images for the API tests, made in the test run (no dataset image is committed)."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+SARTAJ_GLIOMA_TEST_DIR = Path("brain-tumor-mri-sartaj", "Testing", "glioma_tumor")
+
+
+def synthetic_head_slice(size: int = 96) -> np.ndarray:
+    """A grey ellipse 'head' with a brighter blob: enough structure for real encoders."""
+    pixels = np.zeros((size, size), dtype=np.uint8)
+    centre = (size // 2, size // 2)
+    cv2.ellipse(pixels, centre, (size * 2 // 5, size * 9 // 20), 0, 0, 360, 140, -1)
+    cv2.circle(pixels, (size // 3, size // 3), size // 10, 230, -1)
+    return pixels
+
+
+def encode(pixels: np.ndarray, extension: str) -> bytes:
+    ok, encoded = cv2.imencode(extension, pixels)
+    assert ok, f"OpenCV could not encode {extension}"
+    return encoded.tobytes()
+
+
+@pytest.fixture
+def png_bytes() -> bytes:
+    return encode(synthetic_head_slice(), ".png")
+
+
+@pytest.fixture
+def jpeg_bytes() -> bytes:
+    return encode(synthetic_head_slice(), ".jpg")
+
+
+@pytest.fixture
+def real_glioma_jpeg(dataset_dir: Path) -> bytes:
+    """One real slice from the shared Sartaj test split."""
+    return min((dataset_dir / SARTAJ_GLIOMA_TEST_DIR).glob("*.jpg")).read_bytes()
+
+
+@pytest.fixture
+def stored_blobs(storage_dir: Path) -> Callable[[], list[Path]]:
+    """Every file in the blob store; a leftover temporary file counts, as it should."""
+
+    def list_blobs() -> list[Path]:
+        return [path for path in storage_dir.rglob("*") if path.is_file()]
+
+    return list_blobs

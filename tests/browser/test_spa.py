@@ -1,0 +1,163 @@
+"""The radiologist SPA, driven in headless Chromium against the real API and model."""
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `browser` fixture skips, or fails under CI, with the reason
+    expect = None
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# What the reader sees for each API label (frontend/format.js).
+DISPLAY_NAMES = {
+    "glioma": "Glioma",
+    "meningioma": "Meningioma",
+    "no_tumor": "No tumour",
+    "pituitary": "Pituitary",
+}
+PAGE_SIZE = 10
+MARKUP_FILENAME = "<img src=x onerror=alert(1)>.png"
+NOT_AN_IMAGE = b"Patient notes: this is plain text, not an image.\n"
+
+
+def open_app(page, url: str) -> None:
+    page.goto(url)
+    expect(page.get_by_test_id("api-status")).to_have_attribute("data-state", "online")
+
+
+def upload(page, name: str, data: bytes, mime_type: str) -> None:
+    page.get_by_test_id("upload-input").set_input_files(
+        files=[{"name": name, "mimeType": mime_type, "buffer": data}]
+    )
+
+
+def shown_record_id(page) -> str:
+    """The id of the record in the result panel, once a result (not a spinner) is shown."""
+    expect(page.get_by_test_id("result-label")).to_be_visible()
+    return page.locator(".result-card[data-record-id]").get_attribute("data-record-id")
+
+
+def test_uploading_an_mri_jpeg_shows_the_label_the_api_recorded_and_adds_a_row(
+    page, spa_url, api_get, sartaj_test_jpeg: Path, artifacts_dir: Path, page_problems
+):
+    open_app(page, spa_url)
+    count_before = api_get("/records?limit=1")["count"]
+
+    upload(page, sartaj_test_jpeg.name, sartaj_test_jpeg.read_bytes(), "image/jpeg")
+
+    record_id = shown_record_id(page)
+    record = api_get(f"/records/{record_id}")
+    label = page.get_by_test_id("result-label")
+    expect(label).to_have_attribute("data-label", record["label"])
+    expect(label).to_have_text(DISPLAY_NAMES[record["label"]])
+    expect(page.get_by_test_id("result-model-version")).to_have_text(f"v{record['model_version']}")
+
+    count = count_before + 1
+    rows = page.get_by_test_id("record-row")
+    expect(rows.first).to_have_attribute("data-record-id", record_id)
+    expect(rows.first).to_contain_text(sartaj_test_jpeg.name)
+    expect(rows).to_have_count(min(count, PAGE_SIZE))
+    expect(page.locator("#records-range")).to_have_text(f"1–{min(count, PAGE_SIZE)} of {count}")
+    expect(page.get_by_test_id("research-notice")).to_contain_text(
+        "Research use only — not for diagnosis"
+    )
+
+    page.screenshot(path=artifacts_dir / "spa-main.png")
+    assert page_problems.errors == []
+
+
+def test_uploading_a_text_file_shows_the_servers_415_message_and_the_page_keeps_working(
+    page, spa_url, api_url, synthetic_png: bytes, page_problems
+):
+    # What the server itself says about this file, so the test follows its wording.
+    direct = httpx.post(
+        f"{api_url}/classify", files={"file": ("notes.txt", NOT_AN_IMAGE, "text/plain")}
+    )
+    assert direct.status_code == 415
+    server_detail = direct.json()["detail"]
+    open_app(page, spa_url)
+
+    upload(page, "notes.txt", NOT_AN_IMAGE, "text/plain")
+
+    error = page.get_by_role("alert").get_by_test_id("error-message")
+    expect(error).to_contain_text(server_detail)
+    expect(error).to_contain_text("Unsupported file type")
+    expect(page.get_by_test_id("result-label")).to_have_count(0)
+
+    # The page still works: a valid image afterwards is classified and the error clears.
+    upload(page, "slice.png", synthetic_png, "image/png")
+    shown_record_id(page)
+    expect(page.get_by_test_id("error-message")).to_have_count(0)
+    assert page_problems.errors == []
+
+
+def test_with_the_api_unreachable_the_page_says_it_cannot_reach_it(
+    page, offline_spa_url, artifacts_dir: Path, page_problems
+):
+    page.goto(offline_spa_url)
+
+    error = page.get_by_role("alert").get_by_test_id("error-message")
+    expect(error).to_contain_text("Cannot reach the medimg API at http://127.0.0.1:")
+    expect(error).to_contain_text("is it running?")
+    # Not a blank page: the upload control and the notice are still there.
+    expect(page.get_by_text("choose a file")).to_be_visible()
+    expect(page.get_by_test_id("research-notice")).to_be_visible()
+    expect(page.get_by_test_id("api-status")).to_have_attribute("data-state", "offline")
+    page.screenshot(path=artifacts_dir / "spa-api-unreachable.png")
+    assert page_problems.errors == []
+
+
+def test_a_filename_containing_markup_is_rendered_as_text(
+    page, spa_url, api_get, synthetic_png: bytes, page_problems
+):
+    open_app(page, spa_url)
+
+    upload(page, MARKUP_FILENAME, synthetic_png, "image/png")
+
+    record_id = shown_record_id(page)
+    assert api_get(f"/records/{record_id}")["filename"] == MARKUP_FILENAME
+    expect(page.get_by_test_id("result-filename")).to_have_text(MARKUP_FILENAME)
+    expect(page.get_by_test_id("record-row").first).to_contain_text(MARKUP_FILENAME)
+    assert page.locator('img[src="x"]').count() == 0
+    assert page_problems.dialogs == []
+    assert page_problems.errors == []
+
+
+def test_dropping_an_image_on_the_drop_zone_classifies_it(
+    page, spa_url, synthetic_png: bytes, page_problems
+):
+    open_app(page, spa_url)
+    # A real drag from the OS cannot be scripted; a drop event with a DataTransfer is
+    # exactly what the page receives from one.
+    data_transfer = page.evaluate_handle(
+        """(bytes) => {
+            const transfer = new DataTransfer();
+            const file = new File([new Uint8Array(bytes)], "dropped.png", { type: "image/png" });
+            transfer.items.add(file);
+            return transfer;
+        }""",
+        list(synthetic_png),
+    )
+
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": data_transfer})
+
+    shown_record_id(page)
+    expect(page.get_by_test_id("result-filename")).to_have_text("dropped.png")
+    expect(page.get_by_test_id("record-row").first).to_contain_text("dropped.png")
+    assert page_problems.errors == []
+
+
+def test_from_an_origin_the_api_does_not_allow_the_page_points_at_the_cors_setting(
+    page, foreign_origin_spa_url, page_problems
+):
+    page.goto(foreign_origin_spa_url)
+
+    error = page.get_by_role("alert").get_by_test_id("error-message")
+    expect(error).to_contain_text("answered, but the browser blocked its response")
+    expect(error).to_contain_text(f"MEDIMG_CORS_ORIGINS includes {foreign_origin_spa_url}")
+    expect(page.get_by_test_id("api-status")).to_have_attribute("data-state", "blocked")
+    assert page_problems.errors == []

@@ -1,0 +1,125 @@
+"""Shared fixtures: a tiny exported model, a database per backend, and an API client."""
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+from api.db import create_db_engine, get_session
+from api.main import create_app
+from api.settings import Settings
+from ml.export import export_tiny_model
+
+POSTGRES_URL_ENV = "MEDIMG_TEST_POSTGRES_URL"
+TEST_SPA_ORIGIN = "http://spa.test:8080"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Exported once per run: the real export code, an untrained model, fast to load."""
+    return export_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'medimg.db'}"
+    return _postgres_url_or_skip()
+
+
+def _postgres_url_or_skip() -> str:
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if url:
+        return url
+    message = f"set {POSTGRES_URL_ENV} (postgresql+psycopg://…) to run the PostgreSQL tests"
+    # CI must run every backend: a silent skip there would hide a broken database layer.
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(database_url)
+    # A shared PostgreSQL server keeps data between tests; start every test from empty.
+    SQLModel.metadata.drop_all(engine)
+    SQLModel.metadata.create_all(engine)
+    yield engine
+    SQLModel.metadata.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def storage_dir(tmp_path: Path) -> Path:
+    return tmp_path / "blobs"
+
+
+@pytest.fixture
+def spa_origin() -> str:
+    """The one browser origin the test app allows."""
+    return TEST_SPA_ORIGIN
+
+
+@pytest.fixture
+def settings(
+    database_url: str, storage_dir: Path, tiny_model_dir: Path, spa_origin: str
+) -> Settings:
+    return Settings(
+        _env_file=None,  # a developer's .env must not change what the tests see
+        database_url=database_url,
+        storage_dir=storage_dir,
+        model_dir=tiny_model_dir,
+        cors_origins=[spa_origin],
+    )
+
+
+@pytest.fixture
+def make_client(settings: Settings, engine: Engine) -> Iterator[Callable[..., TestClient]]:
+    """Build a started client; keyword arguments replace settings fields for that app."""
+    with ExitStack() as clients:
+
+        def make(*, raise_server_exceptions: bool = True, **overrides) -> TestClient:
+            app = create_app(settings.model_copy(update=overrides))
+            app.dependency_overrides[get_session] = _sessions_on(engine)
+            # Entering the client runs the lifespan, which loads the model.
+            client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
+            return clients.enter_context(client)
+
+        yield make
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+def _sessions_on(engine: Engine) -> Callable[[], Iterator[Session]]:
+    def get_session_override() -> Iterator[Session]:
+        with Session(engine) as session:
+            yield session
+
+    return get_session_override
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip locally; under CI a missing prerequisite must fail, not pass silently."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def dataset_dir() -> Path:
+    """The shared datasets (MEDIMG_DATA_DIR); CI sets it, so a missing one fails there."""
+    value = os.environ.get("MEDIMG_DATA_DIR")
+    if not value:
+        skip_or_fail("set MEDIMG_DATA_DIR to the shared datasets folder (../shared/datasets)")
+    path = Path(value)
+    if not (path / "brain-tumor-mri-sartaj").is_dir():
+        skip_or_fail(f"MEDIMG_DATA_DIR={value} holds no brain-tumor-mri-sartaj folder")
+    return path
