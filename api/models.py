@@ -72,10 +72,36 @@ class RecordBase(SQLModel):
     )
     width: int = Field(gt=0, description="Image width in pixels.")
     height: int = Field(gt=0, description="Image height in pixels.")
+    source_system: str | None = Field(
+        default=None,
+        index=True,
+        max_length=128,
+        description="The sending system (e.g. a PACS or RIS name), when it said so.",
+    )
+    study_uid_hash: str | None = Field(
+        default=None,
+        index=True,
+        max_length=64,
+        description="Salted hash of the DICOM StudyInstanceUID; the UID itself is not kept.",
+    )
+    series_uid_hash: str | None = Field(
+        default=None,
+        index=True,
+        max_length=64,
+        description="Salted hash of the DICOM SeriesInstanceUID.",
+    )
+    sop_uid_hash: str | None = Field(
+        default=None,
+        index=True,
+        max_length=64,
+        description="Salted hash of the DICOM SOPInstanceUID.",
+    )
 
 
 class Record(RecordBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
+    # Which API key created it: an integration key may read only its own records.
+    created_by_key_id: int | None = Field(default=None, index=True)
     probabilities: dict[str, float] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(
         default_factory=utc_now,
