@@ -24,6 +24,10 @@ RECORD_FIELDS = {
     "filename",
     "media_type",
     "image_sha256",
+    "source_system",
+    "study_uid_hash",
+    "series_uid_hash",
+    "sop_uid_hash",
     "width",
     "height",
 }
