@@ -220,7 +220,10 @@ def _metadata(
             "train": _digest(samples, sha256, train_idx),
             "validation": _digest(samples, sha256, val_idx),
             "test_sartaj": _digest(samples, sha256, splits.test),
-            "test_sartaj_leak_free": _digest(samples, sha256, splits.test_leak_free),
+            "test_sartaj_leak_free": {
+                **_digest(samples, sha256, splits.test_leak_free),
+                "keys": sorted(samples[i].key for i in splits.test_leak_free),
+            },
             "excluded_near_copies_of_test": len(splits.excluded),
         },
         "calibration": {
