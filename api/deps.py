@@ -4,13 +4,19 @@ Each resource is created once (in `create_app` or the lifespan) and kept on `app
 tests swap any of them with `app.dependency_overrides`.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from api.db import get_session
+from api.metrics import Metrics
+from api.models import Role
+from api.security import find_active_key
 from api.settings import Settings
 from api.storage import BlobStore
 from ml.inference import Classifier
@@ -22,7 +28,18 @@ def get_app_settings(request: Request) -> Settings:
 
 
 def get_classifier(request: Request) -> Classifier:
-    return request.app.state.classifier
+    classifier = getattr(request.app.state, "classifier", None)
+    if classifier is None:
+        raise HTTPException(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "The model is not loaded yet. Retry in a few seconds.",
+            headers={"Retry-After": "5"},
+        )
+    return classifier
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
 
 
 def get_blob_store(request: Request) -> BlobStore:
@@ -35,12 +52,57 @@ class Actor:
 
     key_id: int | None
     name: str
-    role: str
+    role: Role
 
 
-def get_actor(request: Request) -> Actor:
-    # Seam for authentication: the access work replaces this with the caller's API key.
-    return getattr(request.state, "actor", Actor(key_id=None, name="local", role="admin"))
+# auto_error=False: a missing key must get our problem+json 401, not FastAPI's own 403.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key: `Authorization: Bearer <key>`. Admins issue them (POST /keys).",
+)
+
+
+def get_actor(
+    request: Request,
+    session: Annotated[Session, Depends(get_session)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Actor:
+    """The caller, from its API key; 401 without a valid, unrevoked one."""
+    if credentials is None:
+        raise unauthorized(
+            "This request needs an API key: send `Authorization: Bearer <key>`. "
+            "Ask an admin for one (POST /keys or `python -m api.keys create`)."
+        )
+    api_key = find_active_key(session, credentials.credentials)
+    if api_key is None:
+        raise unauthorized(
+            "The API key was not recognised or has been revoked. "
+            "Check it, or ask an admin for a new one."
+        )
+    actor = Actor(key_id=api_key.id, name=api_key.name, role=Role(api_key.role))
+    # Kept for the audit trail, which is written after the route has answered.
+    request.state.actor = actor
+    return actor
+
+
+def unauthorized(detail: str) -> HTTPException:
+    return HTTPException(HTTPStatus.UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_roles(*roles: Role) -> Callable[[Actor], Actor]:
+    """A dependency that lets only keys with one of `roles` through (403 otherwise)."""
+    allowed = ", ".join(roles)
+
+    def check_role(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
+        if actor.role not in roles:
+            raise HTTPException(
+                HTTPStatus.FORBIDDEN,
+                f"A {actor.role} key may not do this; it needs a key with the role {allowed}.",
+            )
+        return actor
+
+    return check_role
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
@@ -48,3 +110,4 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 BlobStoreDep = Annotated[BlobStore, Depends(get_blob_store)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

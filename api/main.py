@@ -3,12 +3,22 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from pydantic import SecretStr
 
+from api.audit import AuditMiddleware
+from api.consistency import check_storage_consistency
 from api.db import create_db_and_tables, create_db_engine, sqlite_file_path
 from api.errors import register_error_handlers
-from api.routes import classify, health, records
+from api.metrics import (
+    Metrics,
+    MetricsMiddleware,
+    TimedClassifier,
+    count_classifications_in_progress,
+)
+from api.routes import audit, classify, health, keys, me, models, records, reviews
+from api.security import bootstrap_admin_key
 from api.settings import Settings, get_settings
 from api.storage import BlobStore
 from ml.inference import Classifier
@@ -27,10 +37,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     _create_data_dirs(settings)
     engine = create_db_engine(settings.database_url)
     create_db_and_tables(engine)
+    bootstrap_admin_key(engine, _secret_or_none(settings.bootstrap_admin_key))
     app.state.engine = engine
     app.state.blob_store = BlobStore(settings.storage_dir)
+    # Reports (and tidies) what a crash may have left between the disk and the database.
+    check_storage_consistency(engine, app.state.blob_store)
     # Loaded once: a SavedModel takes seconds to load and is safe to share between threads.
-    app.state.classifier = Classifier.load(settings.model_dir)
+    app.state.classifier = TimedClassifier(Classifier.load(settings.model_dir), app.state.metrics)
     try:
         yield
     finally:
@@ -44,19 +57,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         version=API_VERSION,
         lifespan=lifespan,
+        dependencies=[Depends(count_classifications_in_progress)],
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
+    # Inside CORS: preflights are answered before routing and are not audited.
+    app.add_middleware(AuditMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST"],
-        allow_headers=["Content-Type"],
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
     )
+    # Outermost: counts every answer, CORS refusals and unexpected errors included.
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     register_error_handlers(app)
     app.include_router(health.router)
     app.include_router(classify.router)
     app.include_router(records.router)
+    app.include_router(reviews.router)
+    app.include_router(models.router)
+    app.include_router(me.router)
+    app.include_router(keys.router)
+    app.include_router(audit.router)
     return app
+
+
+def _secret_or_none(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
 
 
 def _create_data_dirs(settings: Settings) -> None:

@@ -1,9 +1,13 @@
 """Classification records: the table and its public shapes (full-stack-fastapi-template style)."""
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
-from sqlalchemy import JSON, Column, DateTime, TypeDecorator
+from pydantic import ConfigDict, computed_field, model_validator
+from sqlalchemy import JSON, Column, DateTime, Index, String, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from api.errors import Problem
 
 SHA256_HEX_LENGTH = 64
 
@@ -18,6 +22,8 @@ RECORD_EXAMPLE = {
     "image_sha256": "9f2c5e1a4b7d3c8e0f6a2b9d4c1e7f3a5b8d0c2e4f6a8b1d3c5e7f9a0b2c4d6e",
     "width": 512,
     "height": 512,
+    "review_status": "confirmed",
+    "final_label": "glioma",
 }
 
 
@@ -48,6 +54,29 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class ReviewStatus(StrEnum):
+    """Where a record stands after its latest review."""
+
+    UNREVIEWED = "unreviewed"
+    CONFIRMED = "confirmed"
+    CORRECTED = "corrected"
+    REJECTED = "rejected"
+
+
+class ReviewAction(StrEnum):
+    CONFIRM = "confirm"
+    CORRECT = "correct"
+    REJECT = "reject"
+
+
+# The status a record takes when a review with that action is appended.
+STATUS_AFTER = {
+    ReviewAction.CONFIRM: ReviewStatus.CONFIRMED,
+    ReviewAction.CORRECT: ReviewStatus.CORRECTED,
+    ReviewAction.REJECT: ReviewStatus.REJECTED,
+}
 
 
 class RecordBase(SQLModel):
@@ -99,6 +128,15 @@ class RecordBase(SQLModel):
 
 
 class Record(RecordBase, table=True):
+    # Keyset pagination orders by (created_at, id), alone or after one equality filter.
+    __table_args__ = (
+        Index("ix_record_created_at_id", "created_at", "id"),
+        Index("ix_record_label_created_at_id", "label", "created_at", "id"),
+        Index("ix_record_review_status_created_at_id", "review_status", "created_at", "id"),
+        Index("ix_record_model_version_created_at_id", "model_version", "created_at", "id"),
+        Index("ix_record_source_system_created_at_id", "source_system", "created_at", "id"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     # Which API key created it: an integration key may read only its own records.
     created_by_key_id: int | None = Field(default=None, index=True)
@@ -107,6 +145,23 @@ class Record(RecordBase, table=True):
         default_factory=utc_now,
         sa_column=Column(UTCDateTime, nullable=False, index=True),
     )
+    # The model's result (label, probabilities) never changes; reviews are appended in their
+    # own table, and these two columns mirror the latest one so lists can filter on it.
+    # Plain text, not a database enum type: a new status needs no schema migration. Typed
+    # str, as the column hands it back; RecordPublic checks that it is a ReviewStatus.
+    review_status: str = Field(
+        default=ReviewStatus.UNREVIEWED, sa_column=Column(String(16), nullable=False)
+    )
+    reviewed_label: str | None = Field(default=None, max_length=64)
+
+    @computed_field(description="The label to use: see RecordPublic.final_label.")
+    @property
+    def final_label(self) -> str | None:
+        if self.review_status == ReviewStatus.UNREVIEWED:
+            return self.label
+        if self.review_status == ReviewStatus.REJECTED:
+            return None
+        return self.reviewed_label
 
 
 class RecordPublic(RecordBase):
@@ -114,10 +169,286 @@ class RecordPublic(RecordBase):
 
     id: int
     created_at: datetime = Field(description="When the image was classified (UTC).")
+    review_status: ReviewStatus = Field(description="Outcome of the latest review, if any.")
+    final_label: str | None = Field(
+        description=(
+            "The reviewed label when confirmed or corrected, the model's label when "
+            "unreviewed, null when a reviewer rejected the result."
+        )
+    )
 
 
 class RecordsPublic(SQLModel):
     model_config = {"json_schema_extra": {"examples": [{"data": [RECORD_EXAMPLE], "count": 1}]}}
 
     data: list[RecordPublic]
-    count: int = Field(description="Total number of records, not just this page.")
+    count: int = Field(description="Total number of records matching the filters.")
+    next_cursor: str | None = Field(
+        default=None,
+        description="Pass as `cursor` to get the next page; null on the last page.",
+    )
+
+
+class Role(StrEnum):
+    """What an API key may do (enforced by `api.deps.require_roles`)."""
+
+    RADIOLOGIST = "radiologist"  # classify, read every record, review
+    INTEGRATION = "integration"  # classify, read only the records it created
+    ADMIN = "admin"  # everything, including managing keys and reading the audit trail
+
+
+API_KEY_EXAMPLE = {
+    "id": 3,
+    "name": "pacs-bridge",
+    "role": "integration",
+    "prefix": "mdk_3fQm",
+    "created_at": "2026-11-26T01:00:00Z",
+    "revoked_at": None,
+}
+
+
+class ApiKeyBase(SQLModel):
+    name: str = Field(
+        min_length=1, max_length=100, description="Who or what uses the key, e.g. a person."
+    )
+    role: Role = Field(description="What the key may do.")
+
+
+class ApiKey(ApiKeyBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    # Plain text, not a database enum type: adding a role needs no schema migration.
+    role: Role = Field(sa_column=Column(String(32), nullable=False))
+    # Only the SHA-256 of the key is kept, so a leaked database reveals no usable key.
+    key_hash: str = Field(unique=True, index=True, max_length=SHA256_HEX_LENGTH)
+    prefix: str = Field(max_length=16)
+    created_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+
+
+class ApiKeyCreate(ApiKeyBase):
+    model_config = {
+        "json_schema_extra": {"examples": [{"name": "pacs-bridge", "role": "integration"}]}
+    }
+
+
+class ApiKeyPublic(ApiKeyBase):
+    model_config = {"json_schema_extra": {"examples": [API_KEY_EXAMPLE]}}
+
+    id: int
+    prefix: str = Field(description="The key's first characters, to tell keys apart.")
+    created_at: datetime
+    revoked_at: datetime | None = Field(description="When the key stopped working, if it did.")
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{**API_KEY_EXAMPLE, "key": "mdk_3fQm…(43 more characters)"}]
+        }
+    }
+
+    key: str = Field(description="The key itself. Shown only this once: store it now.")
+
+
+class ApiKeysPublic(SQLModel):
+    model_config = {"json_schema_extra": {"examples": [{"data": [API_KEY_EXAMPLE], "count": 1}]}}
+
+    data: list[ApiKeyPublic]
+    count: int = Field(description="Total number of keys, revoked ones included.")
+
+
+AUDIT_EVENT_EXAMPLE = {
+    "id": 17,
+    "occurred_at": "2026-11-26T01:00:00Z",
+    "key_id": 3,
+    "key_name": "pacs-bridge",
+    "key_role": "integration",
+    "action": "read_record",
+    "record_id": 42,
+    "status_code": 404,
+    "client_address": "10.0.0.7",
+}
+
+
+class AuditEventBase(SQLModel):
+    """One request to an authenticated route. Never holds image content or file names."""
+
+    occurred_at: datetime = Field(description="When the answer was sent (UTC).")
+    key_id: int | None = Field(
+        default=None, index=True, description="The caller's key; none if it sent no valid key."
+    )
+    key_name: str | None = Field(default=None, max_length=100)
+    key_role: str | None = Field(default=None, max_length=32)
+    action: str = Field(
+        index=True, max_length=64, description="The operation, e.g. create_classification."
+    )
+    record_id: int | None = Field(default=None, index=True, description="The record it named.")
+    status_code: int = Field(description="The HTTP status of the answer, refusals included.")
+    client_address: str | None = Field(default=None, max_length=64)
+
+
+class AuditEvent(AuditEventBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    occurred_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(UTCDateTime, nullable=False, index=True)
+    )
+
+
+class AuditEventPublic(AuditEventBase):
+    model_config = {"json_schema_extra": {"examples": [AUDIT_EVENT_EXAMPLE]}}
+
+    id: int
+
+
+class AuditEventsPublic(SQLModel):
+    model_config = {
+        "json_schema_extra": {"examples": [{"data": [AUDIT_EVENT_EXAMPLE], "count": 1}]}
+    }
+
+    data: list[AuditEventPublic]
+    count: int = Field(description="Total number of events, not just this page.")
+
+
+REVIEW_EXAMPLE = {
+    "id": 7,
+    "record_id": 1,
+    "action": "correct",
+    "label": "meningioma",
+    "note": "Extra-axial, dural tail on the next slices.",
+    "reviewer_key_id": 2,
+    "reviewer_name": "dr-lee",
+    "created_at": "2026-11-26T02:00:00Z",
+}
+
+
+class ReviewBase(SQLModel):
+    action: ReviewAction = Field(
+        sa_type=String(16),
+        description="confirm the model's label, correct it to `label`, or reject the result.",
+    )
+    label: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The right class; required to correct, not allowed otherwise.",
+    )
+    note: str | None = Field(
+        default=None, max_length=2000, description="Free text for other readers."
+    )
+
+
+class Review(ReviewBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    record_id: int = Field(foreign_key="record.id", ondelete="CASCADE", index=True)
+    reviewer_key_id: int | None = Field(default=None, index=True)
+    reviewer_name: str = Field(max_length=100)
+    created_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class ReviewCreate(ReviewBase):
+    # A body naming the record's label, an id or a time is a mistake, not something to ignore.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"action": "confirm"},
+                {"action": "correct", "label": "meningioma", "note": "Dural tail."},
+                {"action": "reject", "note": "Not a brain slice."},
+            ]
+        },
+    )
+
+    @model_validator(mode="after")
+    def label_only_when_correcting(self) -> "ReviewCreate":
+        if self.action == ReviewAction.CORRECT and self.label is None:
+            raise ValueError("`label` is required to correct a record: give the right class.")
+        if self.action != ReviewAction.CORRECT and self.label is not None:
+            raise ValueError(
+                f"`label` is only for action `correct`; leave it out to {self.action}."
+            )
+        return self
+
+
+class ReviewPublic(ReviewBase):
+    model_config = {"json_schema_extra": {"examples": [REVIEW_EXAMPLE]}}
+
+    id: int
+    record_id: int
+    reviewer_key_id: int | None = Field(description="The reviewer's API key.")
+    reviewer_name: str = Field(description="The name on the reviewer's API key.")
+    created_at: datetime = Field(description="When the review was made (UTC).")
+
+
+class ReviewsPublic(SQLModel):
+    model_config = {"json_schema_extra": {"examples": [{"data": [REVIEW_EXAMPLE], "count": 1}]}}
+
+    data: list[ReviewPublic]
+    count: int = Field(description="Number of reviews of the record.")
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """The first answer to a POST under a client's `Idempotency-Key`, replayed on a retry.
+
+    Unique per caller and key: two concurrent requests with one key cannot both commit, so
+    the loser reads the winner's answer instead of making a second record.
+    """
+
+    __table_args__ = (UniqueConstraint("caller_key_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=255)
+    # 0 when the caller has no API key: a NULL would never collide in the unique constraint.
+    caller_key_id: int
+    request_sha256: str = Field(max_length=SHA256_HEX_LENGTH)
+    # No foreign key: deleting a record must not be blocked by an old retry token.
+    record_id: int | None = Field(default=None, index=True)
+    status_code: int
+    response: dict = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class ClassificationResult(SQLModel):
+    """One file of a batch: its record, or the problem that kept it from becoming one."""
+
+    filename: str | None = Field(description="Name of the uploaded file, as sent.")
+    status: int = Field(description="201 when a record was made, else the problem's 4xx.")
+    record: RecordPublic | None = Field(description="The new record; null on a problem.")
+    problem: Problem | None = Field(description="Why this file was refused; null on success.")
+
+
+class ClassificationBatchPublic(SQLModel):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "results": [
+                        {
+                            "filename": "slice-042.jpg",
+                            "status": 201,
+                            "record": RECORD_EXAMPLE,
+                            "problem": None,
+                        },
+                        {
+                            "filename": "notes.pdf",
+                            "status": 415,
+                            "record": None,
+                            "problem": {
+                                "type": "about:blank",
+                                "title": "Unsupported Media Type",
+                                "status": 415,
+                                "detail": "This file is not a PNG, JPEG or DICOM image.",
+                                "instance": "/classify/batch",
+                            },
+                        },
+                    ]
+                }
+            ]
+        }
+    }
+
+    results: list[ClassificationResult] = Field(description="One result per file, in order.")

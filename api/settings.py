@@ -6,12 +6,16 @@ Every field is documented in `.env.example` at the repository root; keep the two
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The same ceiling `ml.decode.decode_image` applies when no limit is passed.
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 MIB = 1024 * 1024
+# Public, so hashes made with it protect nothing: every deployment sets its own.
+DEFAULT_UID_HASH_SALT = "medimg-default-uid-salt-change-me"
+# An admin key must be as hard to guess as a generated one (32 random bytes).
+MIN_BOOTSTRAP_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -55,6 +59,36 @@ class Settings(BaseSettings):
     spa_port: int = Field(
         default=8080, ge=1, le=65535, description="Port the static SPA is served on."
     )
+    uid_hash_salt: SecretStr = Field(
+        default=SecretStr(DEFAULT_UID_HASH_SALT),
+        description=(
+            "Secret key of the HMAC-SHA256 kept instead of each DICOM Study/Series/SOP "
+            "Instance UID; share it only with systems that must find records by UID. "
+            "Set your own: the default is public."
+        ),
+    )
+    max_batch_files: PositiveInt = Field(
+        default=20, description="Most files one POST /classify/batch may carry; more gets 413."
+    )
+    bootstrap_admin_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "At start-up, if the database has no API key at all, this value becomes an admin "
+            f"key. At least {MIN_BOOTSTRAP_KEY_LENGTH} random characters; unset or empty: none."
+        ),
+    )
+
+    @field_validator("bootstrap_admin_key", mode="before")
+    @classmethod
+    def _strong_bootstrap_key_or_none(cls, value: object) -> object:
+        if value is None or str(value).strip() == "":
+            return None  # `MEDIMG_BOOTSTRAP_ADMIN_KEY=` in a .env means "no bootstrap key"
+        if len(str(value)) < MIN_BOOTSTRAP_KEY_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_BOOTSTRAP_KEY_LENGTH} characters; make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return value
 
 
 @lru_cache

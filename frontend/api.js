@@ -3,6 +3,51 @@
 import { API_URL } from "./config.js";
 
 const BASE_URL = API_URL.replace(/\/+$/, "");
+const KEY_STORAGE_NAME = "medimg.apiKey";
+export const KEY_REFUSED_MESSAGE = "Your API key was refused — sign in again.";
+
+// The key lives in sessionStorage: it survives a reload but not closing the tab, and is
+// never written to disk by localStorage. Without storage (blocked, or Node) it lives here.
+let keyInMemory = "";
+
+function storage() {
+  try {
+    return globalThis.sessionStorage ?? null;
+  } catch {
+    return null; // access itself can throw when storage is blocked
+  }
+}
+
+export function setApiKey(key) {
+  keyInMemory = String(key ?? "").trim();
+  try {
+    storage()?.setItem(KEY_STORAGE_NAME, keyInMemory);
+  } catch {
+    // Not persisting only means signing in again after a reload.
+  }
+}
+
+export function clearApiKey() {
+  keyInMemory = "";
+  try {
+    storage()?.removeItem(KEY_STORAGE_NAME);
+  } catch {
+    // Nothing was stored.
+  }
+}
+
+export function apiKey() {
+  try {
+    return storage()?.getItem(KEY_STORAGE_NAME) || keyInMemory;
+  } catch {
+    return keyInMemory;
+  }
+}
+
+function authorizationHeader() {
+  const key = apiKey();
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
 
 /**
  * An API failure with a message ready to show. `kind` says what happened:
@@ -72,6 +117,10 @@ export function messageForStatus(status, { title = "", detail = "" } = {}) {
       return detail || "The image could not be read. Check the file and try again.";
     case 404:
       return detail || "That record was not found; it may have been removed.";
+    case 401:
+      return KEY_REFUSED_MESSAGE;
+    case 403:
+      return detail || "Your API key's role may not do this.";
     default:
       if (status >= 500) {
         return `The medimg API failed (HTTP ${status}).${suffix} Try again, or contact support.`;
@@ -80,12 +129,16 @@ export function messageForStatus(status, { title = "", detail = "" } = {}) {
   }
 }
 
-async function request(path, init = {}) {
+async function send(path, init = {}) {
   let response;
   try {
     response = await fetch(`${BASE_URL}${path}`, {
       ...init,
-      headers: { Accept: "application/json, application/problem+json", ...init.headers },
+      headers: {
+        Accept: "application/json, application/problem+json",
+        ...authorizationHeader(),
+        ...init.headers,
+      },
     });
   } catch (cause) {
     // fetch() rejects only when no usable HTTP response arrived: API down, or CORS.
@@ -99,6 +152,11 @@ async function request(path, init = {}) {
       ...problem,
     });
   }
+  return response;
+}
+
+async function request(path, init = {}) {
+  const response = await send(path, init);
   try {
     return await response.json();
   } catch (cause) {
@@ -126,9 +184,17 @@ export function getRecord(id) {
   return request(`/records/${encodeURIComponent(id)}`);
 }
 
-/** URL of a record's stored image, for an <img src>. */
-export function imageUrl(id) {
-  return `${BASE_URL}/records/${encodeURIComponent(id)}/image`;
+/** A record's stored image as a Blob; fetched, not linked, because it needs the key. */
+export async function getRecordImage(id) {
+  const response = await send(`/records/${encodeURIComponent(id)}/image`, {
+    headers: { Accept: "image/*" },
+  });
+  return response.blob();
+}
+
+/** The signed-in key's {name, role}; rejects with status 401 for a refused key. */
+export function me() {
+  return request("/me");
 }
 
 export function health() {

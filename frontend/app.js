@@ -32,13 +32,15 @@ export class App {
     this.view.bindOpenRecord((id) => this.openRecord(id));
     this.view.bindPageTurn((direction) => this.turnPage(direction));
     this.view.bindRefresh(() => this.refresh());
+    this.view.bindSignIn((key) => this.signIn(key));
+    this.view.bindSignOut(() => this.signOut());
     window.addEventListener("hashchange", () => this.openRecordFromHash());
 
     this.view.renderEmptyResult();
     if (await this.checkHealth()) await this.openRecordFromHash();
   }
 
-  /** Check the API, then load the records list (or say why it cannot be loaded). */
+  /** Check the API, then the key, then load the records (or say why they cannot be). */
   async checkHealth() {
     this.view.setApiStatus("checking");
     try {
@@ -52,8 +54,47 @@ export class App {
       this.view.renderRecordsError("Records are unavailable until the API answers.");
       return false;
     }
+    return this.resumeSession();
+  }
+
+  /** With a stored key: show who it belongs to and load the records. */
+  async resumeSession() {
+    if (!api.apiKey()) {
+      this.showSignedOut();
+      return false;
+    }
+    try {
+      this.view.showSignedIn(await api.me());
+    } catch (error) {
+      this.reportFailure(error);
+      return false;
+    }
     await this.loadRecords();
     return true;
+  }
+
+  async signIn(key) {
+    this.view.clearError();
+    api.setApiKey(key);
+    if (await this.checkHealth()) await this.openRecordFromHash();
+  }
+
+  signOut() {
+    api.clearApiKey();
+    this.view.clearError();
+    this.view.showNotice("Signed out.");
+    this.showSignedOut();
+  }
+
+  showSignedOut() {
+    // Drop everything the last key could see; answers still in flight are ignored.
+    this.current = null;
+    this.resultTicket += 1;
+    this.recordsTicket += 1;
+    this.view.renderEmptyResult();
+    this.view.showSignedOut();
+    this.view.renderRecordsError("Sign in with your API key to see the records.");
+    history.replaceState(null, "", window.location.pathname + window.location.search);
   }
 
   async refresh() {
@@ -63,6 +104,10 @@ export class App {
 
   async upload(file) {
     if (this.busy) return;
+    if (!api.apiKey()) {
+      this.view.showError("Sign in with your API key before uploading an image.");
+      return;
+    }
     this.busy = true;
     this.resultTicket += 1;
     this.view.clearError();
@@ -107,14 +152,28 @@ export class App {
 
   show(record) {
     this.current = record;
-    this.view.renderResult(record, api.imageUrl(record.id));
+    this.view.renderResult(record);
     this.view.markSelectedRecord(record.id);
     // A shareable address for the record on screen, without adding history entries.
     history.replaceState(null, "", `#/records/${encodeURIComponent(record.id)}`);
+    this.loadImage(record);
+  }
+
+  /** The image needs the key, so it is fetched and handed to the view as a Blob. */
+  async loadImage(record) {
+    const ticket = this.resultTicket;
+    try {
+      const image = await api.getRecordImage(record.id);
+      if (ticket === this.resultTicket && this.current === record) {
+        this.view.renderResult(record, image);
+      }
+    } catch {
+      // The result stays readable without its picture; the placeholder says so.
+    }
   }
 
   restoreResult() {
-    if (this.current) this.view.renderResult(this.current, api.imageUrl(this.current.id));
+    if (this.current) this.show(this.current);
     else this.view.renderEmptyResult();
   }
 
@@ -149,6 +208,11 @@ export class App {
   }
 
   reportFailure(error) {
+    if (error instanceof api.ApiError && error.status === 401) {
+      // A refused key (wrong, or revoked meanwhile) is forgotten; the form asks again.
+      api.clearApiKey();
+      this.showSignedOut();
+    }
     if (error instanceof api.ApiError && error.kind !== "http") {
       // Nothing usable came back: "offline" if nothing answered, "blocked" for CORS.
       this.view.setApiStatus(error.kind === "unreachable" ? "offline" : "blocked");

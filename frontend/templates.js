@@ -83,10 +83,6 @@ export function probabilityBarsTemplate(probabilities, predictedLabel) {
 }
 
 function imageTemplate(record, imageSrc, filename) {
-  // Browsers cannot draw DICOM; say so instead of showing a broken image.
-  if (record.media_type === "application/dicom") {
-    return `<div class="image-placeholder">DICOM image<br><span class="muted">No browser preview</span></div>`;
-  }
   if (!imageSrc) return `<div class="image-placeholder">No image</div>`;
   const alt = `MRI slice ${filename} (record ${record.id})`;
   return `<img class="result-img" src="${escapeHtml(imageSrc)}" alt="${escapeHtml(alt)}">`;
@@ -169,6 +165,13 @@ export function recordRowsTemplate(records, options = {}) {
 /** A single full-width row for "empty" and "could not load" states. */
 export function recordsMessageRowTemplate(message) {
   return `<tr class="message-row"><td colspan="5">${escapeHtml(message)}</td></tr>`;
+}
+
+/** Who is signed in: the key's name and role, as the API reported them. */
+export function sessionTemplate({ name, role }) {
+  return `Signed in as <span class="session-name" data-testid="session-name">${escapeHtml(
+    name,
+  )}</span><span class="session-role" data-testid="session-role">${escapeHtml(role)}</span>`;
 }
 
 /** The content of the role="alert" region. */

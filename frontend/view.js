@@ -8,6 +8,7 @@ import {
   recordRowsTemplate,
   recordsMessageRowTemplate,
   resultTemplate,
+  sessionTemplate,
 } from "./templates.js";
 
 const PREVIEWABLE_TYPES = new Set(["image/png", "image/jpeg"]);
@@ -31,6 +32,11 @@ export class View {
     this.apiStatusText = root.querySelector("#api-status-text");
     this.apiUrlText = root.querySelector("#api-url");
     this.themeToggle = root.querySelector("#theme-toggle");
+    this.signInForm = root.querySelector("#sign-in-form");
+    this.keyInput = root.querySelector("#api-key-input");
+    this.session = root.querySelector("#session");
+    this.sessionWho = root.querySelector("#session-who");
+    this.signOutButton = root.querySelector("#sign-out");
     this.previewUrl = "";
 
     this.#keepDroppedFilesInThePage();
@@ -93,6 +99,21 @@ export class View {
     this.refreshButton.addEventListener("click", () => handler());
   }
 
+  /** handler(key) runs when the sign-in form is submitted with a key. */
+  bindSignIn(handler) {
+    this.signInForm.addEventListener("submit", (event) => {
+      event.preventDefault(); // the page never navigates (and its CSP forbids form targets)
+      const key = this.keyInput.value.trim();
+      // The key leaves the DOM at once; only api.js keeps it.
+      this.keyInput.value = "";
+      if (key) handler(key);
+    });
+  }
+
+  bindSignOut(handler) {
+    this.signOutButton.addEventListener("click", () => handler());
+  }
+
   // ---- rendering ---------------------------------------------------------------------
 
   showApiUrl(url) {
@@ -112,6 +133,20 @@ export class View {
     this.apiStatusText.textContent = text[state] ?? state;
   }
 
+  /** me: {name, role} of the signed-in key. */
+  showSignedIn(me) {
+    this.sessionWho.innerHTML = sessionTemplate(me);
+    this.session.hidden = false;
+    this.signInForm.hidden = true;
+  }
+
+  showSignedOut() {
+    this.sessionWho.innerHTML = "";
+    this.session.hidden = true;
+    this.signInForm.hidden = false;
+    this.keyInput.focus();
+  }
+
   setBusy(busy) {
     this.input.disabled = busy;
     this.dropzone.dataset.state = busy ? "busy" : "idle";
@@ -126,10 +161,14 @@ export class View {
     this.uploadStatus.textContent = `Classifying ${file.name}…`;
   }
 
-  renderResult(record, imageSrc) {
+  /** imageBlob: the record's image once fetched (it needs the key, so no plain URL). */
+  renderResult(record, imageBlob = null) {
+    const hadFocus = this.result.contains(this.root.activeElement);
     this.#revokePreview();
-    this.result.innerHTML = resultTemplate(record, { imageSrc });
+    if (imageBlob) this.previewUrl = URL.createObjectURL(imageBlob);
+    this.result.innerHTML = resultTemplate(record, { imageSrc: this.previewUrl });
     this.#drawBars(this.result);
+    if (hadFocus) this.focusResult(); // re-rendering with the image must not lose focus
   }
 
   renderEmptyResult() {

@@ -9,6 +9,17 @@ API_HOST="${MEDIMG_API_HOST:-127.0.0.1}"
 API_PORT="${MEDIMG_API_PORT:-8000}"
 SPA_HOST=127.0.0.1
 SPA_PORT="${MEDIMG_SPA_PORT:-8080}"
+DEMO_KEY_FILE=var/demo-radiologist.key
+
+# A local radiologist key, made once, so the SPA can be signed into at once. The database
+# keeps only its hash; the key itself stays in var/ (git-ignored), readable by you alone.
+if [[ ! -s "$DEMO_KEY_FILE" ]]; then
+  mkdir -p var
+  (umask 077 && "$PY" -m api.keys create --name "demo radiologist" --role radiologist \
+    >"$DEMO_KEY_FILE.tmp")
+  mv "$DEMO_KEY_FILE.tmp" "$DEMO_KEY_FILE"
+fi
+DEMO_KEY="$(<"$DEMO_KEY_FILE")"
 
 pids=()
 stop_all() {
@@ -34,6 +45,11 @@ medimg is starting:
   API       http://$API_HOST:$API_PORT/
   API docs  http://$API_HOST:$API_PORT/docs
 (the SPA calls the API URL set in frontend/config.js; Ctrl-C stops both)
+
+Sign in to the SPA with the demo radiologist API key:
+  $DEMO_KEY
+(kept in $DEMO_KEY_FILE; delete that file to get a new key at the next start,
+ and revoke the old one with \`$PY -m api.keys revoke ID\`)
 MSG
 
 # Whichever server exits first (crash, port in use) takes the other one down with it.

@@ -12,6 +12,8 @@ from sqlmodel import Session, SQLModel
 
 from api.db import create_db_engine, get_session
 from api.main import create_app
+from api.models import Role
+from api.security import create_api_key
 from api.settings import Settings
 from ml.export import export_tiny_model
 
@@ -79,7 +81,9 @@ def settings(
 
 
 @pytest.fixture
-def make_client(settings: Settings, engine: Engine) -> Iterator[Callable[..., TestClient]]:
+def make_client(
+    settings: Settings, engine: Engine, make_api_key: Callable[..., str]
+) -> Iterator[Callable[..., TestClient]]:
     """Build a started client; keyword arguments replace settings fields for that app."""
     with ExitStack() as clients:
 
@@ -88,7 +92,10 @@ def make_client(settings: Settings, engine: Engine) -> Iterator[Callable[..., Te
             app.dependency_overrides[get_session] = _sessions_on(engine)
             # Entering the client runs the lifespan, which loads the model.
             client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
-            return clients.enter_context(client)
+            clients.enter_context(client)
+            # Every route but the health checks needs a key; an admin's may call them all.
+            client.headers["Authorization"] = bearer(make_api_key(Role.ADMIN, "test-admin"))
+            return client
 
         yield make
 
@@ -96,6 +103,21 @@ def make_client(settings: Settings, engine: Engine) -> Iterator[Callable[..., Te
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
+
+
+@pytest.fixture
+def make_api_key(engine: Engine) -> Callable[..., str]:
+    """Store a new API key with `role` in the test database; returns the key itself."""
+
+    def make(role: Role, name: str | None = None) -> str:
+        with Session(engine) as session:
+            return create_api_key(session, name or f"test-{role}", role).key
+
+    return make
+
+
+def bearer(key: str) -> str:
+    return f"Bearer {key}"
 
 
 def _sessions_on(engine: Engine) -> Callable[[], Iterator[Session]]:

@@ -1,40 +1,53 @@
-"""POST /classify: an uploaded slice in, a stored classification record out."""
+"""POST /classify and /classify/batch: uploaded slices in, stored classification records out."""
 
 from collections.abc import Callable, Coroutine
 from http import HTTPStatus
-from pathlib import PurePosixPath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.types import Message, Receive
 
-from api.deps import BlobStoreDep, ClassifierDep, SessionDep, SettingsDep, get_app_settings
-from api.errors import problem_responses
-from api.models import Record, RecordPublic
-from api.storage import BlobStore, StoredBlob
-from ml.decode import (
-    DecodedImage,
-    ImageDecodeError,
-    ImageTooLargeError,
-    UnsupportedImageTypeError,
-    decode_image,
+from api.deps import (
+    ActorDep,
+    BlobStoreDep,
+    ClassifierDep,
+    SessionDep,
+    SettingsDep,
+    get_actor,
+    get_app_settings,
 )
-from ml.inference import Prediction
+from api.errors import Problem, problem_responses
+from api.idempotency import (
+    IdempotencyKeyHeader,
+    IdempotentRequest,
+    find_replay,
+    idempotent_request,
+    remember,
+    replayed_header_doc,
+    request_fingerprint,
+)
+from api.ingest import (
+    IngestContext,
+    Ingested,
+    Upload,
+    discard_unreferenced_blobs,
+    ingest,
+    kept_filename,
+    read_upload_within_limit,
+    save_records,
+    upload_too_large,
+)
+from api.models import ClassificationBatchPublic, ClassificationResult, RecordPublic
+from api.settings import Settings
+from api.storage import BlobStore
+from ml.inference import Classifier
 
-UPLOAD_CHUNK_BYTES = 1024 * 1024
-MAX_FILENAME_LENGTH = 255
-# Room for the multipart boundary and part headers around the file itself.
+# Room for the multipart boundary and part headers around the files themselves.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
-
-
-def upload_too_large(max_bytes: int) -> HTTPException:
-    return HTTPException(
-        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-        f"The file is larger than the {max_bytes:,}-byte upload limit. "
-        "Send a single slice, not a series or an archive.",
-    )
 
 
 class UploadSizeLimitedRoute(APIRoute):
@@ -84,21 +97,51 @@ def _receive_at_most(receive: Receive, max_body_bytes: int, max_upload_bytes: in
     return receive_within_limit
 
 
-router = APIRouter(tags=["classification"], route_class=UploadSizeLimitedRoute)
+router = APIRouter(
+    tags=["classification"],
+    route_class=UploadSizeLimitedRoute,
+    dependencies=[Depends(get_actor)],
+    responses=problem_responses(401, 403),
+)
+
+SourceSystemForm = Annotated[
+    str | None,
+    Form(
+        max_length=128,
+        description="The sending system (e.g. a PACS or RIS name), kept on the record.",
+        examples=["pacs-west"],
+    ),
+]
+
+INPUT_DESCRIPTION = """
+Upload one PNG, JPEG or DICOM slice as the multipart field `file`. The type is read from
+the file's bytes, not its name or declared type. The image is classified, stored, and
+returned as a new record. Research use, not diagnosis.
+
+**DICOM:** Part-10 files, uncompressed or JPEG baseline/lossless, JPEG-LS, JPEG 2000 or
+RLE. The modality LUT and the file's VOI window are applied. *Frame policy:* of a
+multi-frame file, only the **middle frame** (index `frames // 2`) is classified and shown.
+
+**De-identification:** a DICOM file is stored only after the DICOM PS3.15 Basic Application
+Level Confidentiality Profile has been applied (private attributes removed, preamble
+zeroed, UIDs replaced). The original Study, Series and SOP Instance UIDs are kept only as
+`hex(HMAC-SHA256(key=MEDIMG_UID_HASH_SALT, message=UID))` in `study_uid_hash`,
+`series_uid_hash` and `sop_uid_hash`; `image_sha256` is that of the de-identified file.
+
+**Retries:** send an `Idempotency-Key`; a retry with the same key and request returns the
+first answer with `Idempotent-Replayed: true` and makes no second record.
+"""
 
 
-# A plain `def` route: FastAPI runs it on the thread pool, so decoding and inference
+# Plain `def` routes: FastAPI runs them on the thread pool, so decoding and inference
 # (CPU-bound) and the blocking database and disk writes never stall the event loop.
 @router.post(
     "/classify",
     status_code=HTTPStatus.CREATED,
     response_model=RecordPublic,
     summary="Classify a brain-MRI slice and store the result",
-    description=(
-        "Upload one PNG, JPEG or DICOM slice as the multipart field `file`. The image is "
-        "classified, stored, and returned as a new record. Research use, not diagnosis."
-    ),
-    responses=problem_responses(413, 415, 422),
+    description=INPUT_DESCRIPTION,
+    responses={**replayed_header_doc(HTTPStatus.CREATED), **problem_responses(413, 415, 422)},
 )
 def create_classification(
     file: Annotated[UploadFile, File(description="One PNG, JPEG or DICOM brain-MRI slice.")],
@@ -106,91 +149,192 @@ def create_classification(
     session: SessionDep,
     classifier: ClassifierDep,
     blob_store: BlobStoreDep,
+    actor: ActorDep,
+    source_system: SourceSystemForm = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
-    data = read_upload_within_limit(file, settings.max_upload_bytes)
-    image = decode_upload(data, settings.max_image_pixels)
-    prediction = classifier.predict(image.pixels)
-    stored = blob_store.write(data)
-    record = build_record(
-        prediction, image, stored, model_version=classifier.version, filename=file.filename
+    source_system = _blank_to_none(source_system)
+    upload = Upload(file.filename, read_upload_within_limit(file.file, settings.max_upload_bytes))
+    fingerprint = request_fingerprint(
+        "/classify", {"source_system": source_system}, [(upload.filename, upload.data)]
     )
-    return commit_record_or_discard_blob(session, blob_store, record, stored)
+    idempotent = idempotent_request(idempotency_key, actor, fingerprint)
+    if (replay := find_replay(session, idempotent)) is not None:
+        return replay
+    context = _ingest_context(settings, classifier, blob_store, actor.key_id, source_system)
+    ingested = ingest(upload, context)
 
-
-def read_upload_within_limit(upload: UploadFile, max_bytes: int) -> bytes:
-    """Read in chunks and stop one byte past the limit, so memory stays bounded."""
-    chunks: list[bytes] = []
-    total = 0
-    while chunk := upload.file.read(min(UPLOAD_CHUNK_BYTES, max_bytes - total + 1)):
-        total += len(chunk)
-        if total > max_bytes:
-            raise upload_too_large(max_bytes)
-        chunks.append(chunk)
-    if total == 0:
-        raise HTTPException(
-            HTTPStatus.UNPROCESSABLE_ENTITY,
-            "The uploaded file is empty. Choose a PNG, JPEG or DICOM image.",
+    def remember_answer() -> None:
+        answer = RecordPublic.model_validate(ingested.record).model_dump(mode="json")
+        remember(
+            session,
+            idempotent,
+            status_code=HTTPStatus.CREATED,
+            response=answer,
+            record_id=ingested.record.id,
         )
-    return b"".join(chunks)
+
+    replay = _save_or_replay(session, blob_store, [ingested], remember_answer, idempotent)
+    return replay or ingested.record
 
 
-def decode_upload(data: bytes, max_pixels: int) -> DecodedImage:
-    # Decoding lives in ml.decode only, so serving sees exactly what training saw.
-    try:
-        return decode_image(data, max_pixels=max_pixels)
-    except ImageDecodeError as error:
-        raise HTTPException(_status_for_decode_error(error), str(error)) from error
+@router.post(
+    "/classify/batch",
+    response_model=ClassificationBatchPublic,
+    summary="Classify several slices at once, each with its own result",
+    description=(
+        "Upload several files as repeated multipart fields `files`. Each file is handled as "
+        "by POST /classify and gets its own result: `status` 201 with its `record`, or its "
+        "own 4xx `problem`; one bad file does not stop the others. The whole request must "
+        "fit in the upload limit (the files' sizes added up) and hold at most "
+        "`MEDIMG_MAX_BATCH_FILES` files, or it is refused as a whole with 413. "
+        "`source_system` and `Idempotency-Key` work as for POST /classify."
+    ),
+    responses={**replayed_header_doc(HTTPStatus.OK), **problem_responses(413, 422)},
+)
+def create_classification_batch(
+    request: Request,
+    files: Annotated[list[UploadFile], File(description="PNG, JPEG or DICOM slices.")],
+    settings: SettingsDep,
+    session: SessionDep,
+    classifier: ClassifierDep,
+    blob_store: BlobStoreDep,
+    actor: ActorDep,
+    source_system: SourceSystemForm = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Any:
+    source_system = _blank_to_none(source_system)
+    uploads = _read_batch_within_limits(files, settings)
+    fingerprint = request_fingerprint(
+        "/classify/batch",
+        {"source_system": source_system},
+        [(upload.filename, upload.data) for upload in uploads],
+    )
+    idempotent = idempotent_request(idempotency_key, actor, fingerprint)
+    if (replay := find_replay(session, idempotent)) is not None:
+        return replay
+    context = _ingest_context(settings, classifier, blob_store, actor.key_id, source_system)
+    outcomes = _ingest_each(session, uploads, context, request.url.path)
+    ingested = [outcome for outcome in outcomes if isinstance(outcome, Ingested)]
+
+    def remember_answer() -> None:
+        answer = _batch_answer(uploads, outcomes).model_dump(mode="json")
+        remember(session, idempotent, status_code=HTTPStatus.OK, response=answer)
+
+    replay = _save_or_replay(session, blob_store, ingested, remember_answer, idempotent)
+    return replay or _batch_answer(uploads, outcomes)
 
 
-def _status_for_decode_error(error: ImageDecodeError) -> HTTPStatus:
-    if isinstance(error, UnsupportedImageTypeError):
-        return HTTPStatus.UNSUPPORTED_MEDIA_TYPE
-    if isinstance(error, ImageTooLargeError):
-        return HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    return HTTPStatus.UNPROCESSABLE_ENTITY
+def _blank_to_none(value: str | None) -> str | None:
+    return (value or "").strip() or None
 
 
-def build_record(
-    prediction: Prediction,
-    image: DecodedImage,
-    stored: StoredBlob,
-    *,
-    model_version: str,
-    filename: str | None,
-) -> Record:
-    return Record(
-        label=prediction.label,
-        # float(): a numpy scalar would not survive the JSON column.
-        probabilities={name: float(p) for name, p in prediction.probabilities.items()},
-        model_version=model_version,
-        filename=_display_filename(filename),
-        media_type=image.media_type,
-        image_sha256=stored.sha256,
-        width=image.width,
-        height=image.height,
+def _ingest_context(
+    settings: Settings,
+    classifier: Classifier,
+    blob_store: BlobStore,
+    key_id: int | None,
+    source_system: str | None,
+) -> IngestContext:
+    return IngestContext(
+        classifier=classifier,
+        blob_store=blob_store,
+        max_image_pixels=settings.max_image_pixels,
+        uid_hash_salt=settings.uid_hash_salt.get_secret_value(),
+        created_by_key_id=key_id,
+        source_system=source_system,
     )
 
 
-def _display_filename(filename: str | None) -> str | None:
-    # Some browsers send a full client path; only the last part is the file's name.
-    if not filename:
-        return None
-    name = PurePosixPath(filename.replace("\\", "/")).name
-    return name[:MAX_FILENAME_LENGTH] or None
-
-
-def commit_record_or_discard_blob(
-    session: Session, blob_store: BlobStore, record: Record, stored: StoredBlob
-) -> Record:
-    """Either the record and its image are both stored, or neither stays behind."""
-    session.add(record)
+def _save_or_replay(
+    session: Session,
+    blob_store: BlobStore,
+    ingested: list[Ingested],
+    remember_answer: Callable[[], None],
+    idempotent: IdempotentRequest | None,
+) -> JSONResponse | None:
+    """None once the records are stored; the first answer if a concurrent retry won."""
     try:
-        session.commit()
-    except Exception:
-        if stored.created:
-            # Only a blob this request created may go: an existing one backs older records.
-            blob_store.delete(stored.sha256)
-        session.rollback()
+        save_records(session, blob_store, ingested, before_commit=remember_answer)
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer as it did.
+        if (replay := find_replay(session, idempotent)) is not None:
+            return replay
         raise
-    session.refresh(record)
-    return record
+    return None
+
+
+def _read_batch_within_limits(files: list[UploadFile], settings: Settings) -> list[Upload]:
+    if len(files) > settings.max_batch_files:
+        raise HTTPException(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"The batch holds {len(files)} files, more than the {settings.max_batch_files} "
+            "allowed. Split it into smaller batches.",
+        )
+    uploads: list[Upload] = []
+    remaining = settings.max_upload_bytes
+    for file in files:
+        try:
+            data = read_upload_within_limit(file.file, remaining)
+        except HTTPException:
+            raise _batch_too_large(settings.max_upload_bytes) from None
+        remaining -= len(data)
+        uploads.append(Upload(file.filename, data))
+    return uploads
+
+
+def _batch_too_large(max_bytes: int) -> HTTPException:
+    return HTTPException(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        f"The files add up to more than the {max_bytes:,}-byte upload limit. "
+        "Send fewer files per request.",
+    )
+
+
+def _ingest_each(
+    session: Session, uploads: list[Upload], context: IngestContext, path: str
+) -> list[Ingested | Problem]:
+    outcomes: list[Ingested | Problem] = []
+    try:
+        for upload in uploads:
+            outcomes.append(_ingest_or_problem(upload, context, path))
+    except BaseException:
+        # An unexpected failure ends the request: the blobs written so far have no record.
+        written = [outcome.blob for outcome in outcomes if isinstance(outcome, Ingested)]
+        discard_unreferenced_blobs(session, context.blob_store, written)
+        raise
+    return outcomes
+
+
+def _ingest_or_problem(upload: Upload, context: IngestContext, path: str) -> Ingested | Problem:
+    try:
+        return ingest(upload, context)
+    except HTTPException as error:
+        return Problem(
+            title=HTTPStatus(error.status_code).phrase,
+            status=error.status_code,
+            detail=str(error.detail),
+            instance=path,
+        )
+
+
+def _batch_answer(
+    uploads: list[Upload], outcomes: list[Ingested | Problem]
+) -> ClassificationBatchPublic:
+    return ClassificationBatchPublic(
+        results=[
+            _result(upload, outcome) for upload, outcome in zip(uploads, outcomes, strict=True)
+        ]
+    )
+
+
+def _result(upload: Upload, outcome: Ingested | Problem) -> ClassificationResult:
+    filename = kept_filename(upload)
+    if isinstance(outcome, Problem):
+        return ClassificationResult(
+            filename=filename, status=outcome.status, record=None, problem=outcome
+        )
+    record = RecordPublic.model_validate(outcome.record)
+    return ClassificationResult(
+        filename=filename, status=HTTPStatus.CREATED, record=record, problem=None
+    )

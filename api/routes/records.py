@@ -1,14 +1,29 @@
-"""Stored classification records: list, read one, and fetch the image it was made from."""
+"""Stored classification records: list, read one, fetch its image, delete it."""
 
+import logging
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import ColumnElement, and_, delete, or_, true
 from sqlmodel import Session, col, func, select
+from sqlmodel.sql.expression import SelectOfScalar
 
-from api.deps import BlobStoreDep, SessionDep
+from api.deps import (
+    Actor,
+    ActorDep,
+    BlobStoreDep,
+    SessionDep,
+    SettingsDep,
+    get_actor,
+    require_roles,
+)
 from api.errors import problem_responses
-from api.models import Record, RecordPublic, RecordsPublic
+from api.models import Record, RecordPublic, RecordsPublic, Review, ReviewStatus, Role
+from api.pagination import Cursor, SortOrder, decode_cursor, encode_cursor
+from api.storage import BlobStore
+from ml.render import render_png
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -16,29 +31,121 @@ DEFAULT_PAGE_SIZE = 20
 # Extensions for the download name; the media type was sniffed from the bytes at upload.
 FILE_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "application/dicom": "dcm"}
 
+logger = logging.getLogger(__name__)
+
 RecordId = Annotated[int, Path(description="Record id, as returned by POST /classify.")]
 
-router = APIRouter(prefix="/records", tags=["records"])
+router = APIRouter(
+    prefix="/records",
+    tags=["records"],
+    dependencies=[Depends(get_actor)],
+    responses=problem_responses(401, 403),
+)
+
+
+class RecordQuery(BaseModel):
+    """Paging, order and filters of GET /records; every filter narrows the list further."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(
+        default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Records per page."
+    )
+    cursor: str | None = Field(
+        default=None,
+        max_length=512,
+        description="`next_cursor` of the previous page; stable while records are added.",
+    )
+    offset: int = Field(
+        default=0, ge=0, description="Records to skip; prefer `cursor` for long lists."
+    )
+    sort: SortOrder = Field(default="newest", description="`newest` or `oldest` first.")
+    label: str | None = Field(default=None, max_length=64, description="Predicted label.")
+    review_status: ReviewStatus | None = Field(default=None)
+    model_version: str | None = Field(default=None, max_length=64)
+    source_system: str | None = Field(default=None, max_length=128)
+    created_from: AwareDatetime | None = Field(
+        default=None, description="Created at or after this time (with a time zone)."
+    )
+    created_to: AwareDatetime | None = Field(
+        default=None, description="Created before this time (with a time zone)."
+    )
+
+    @model_validator(mode="after")
+    def one_way_of_paging(self) -> Self:
+        if self.cursor is not None and self.offset:
+            raise ValueError("Use either `cursor` or `offset`, not both.")
+        if self.created_from and self.created_to and self.created_from >= self.created_to:
+            raise ValueError("`created_from` must be earlier than `created_to`.")
+        return self
 
 
 @router.get(
     "",
     response_model=RecordsPublic,
-    summary="List classification records, newest first",
+    summary="List classification records, newest first unless sorted otherwise",
+    description=(
+        "Page with `limit` and the `next_cursor` of the previous page (stable while records "
+        "are added), or with `offset`. `count` is the number of records matching the filters."
+    ),
     responses=problem_responses(422),
 )
 def read_records(
-    session: SessionDep,
-    offset: Annotated[int, Query(ge=0, description="Records to skip.")] = 0,
-    limit: Annotated[
-        int, Query(ge=1, le=MAX_PAGE_SIZE, description="Records per page.")
-    ] = DEFAULT_PAGE_SIZE,
+    session: SessionDep, actor: ActorDep, query: Annotated[RecordQuery, Query()]
 ) -> Any:
-    count = session.exec(select(func.count()).select_from(Record)).one()
+    conditions = [visible_to(actor), *filter_conditions(query)]
+    count = session.exec(select(func.count()).select_from(Record).where(*conditions)).one()
+    rows = list(session.exec(page_statement(conditions, query)))
+    page = rows[: query.limit]
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = page[-1]
+        next_cursor = encode_cursor(Cursor(last.created_at, last.id, query.sort))
+    return RecordsPublic(data=page, count=count, next_cursor=next_cursor)
+
+
+def page_statement(
+    conditions: list[ColumnElement[bool]], query: RecordQuery
+) -> SelectOfScalar[Record]:
+    statement = select(Record).where(*conditions).order_by(*sort_order(query.sort))
+    if query.cursor is not None:
+        statement = statement.where(after(decode_cursor(query.cursor, query.sort)))
+    # One row past the page says whether another page follows.
+    return statement.offset(query.offset).limit(query.limit + 1)
+
+
+def filter_conditions(query: RecordQuery) -> list[ColumnElement[bool]]:
+    equal_to = {
+        col(Record.label): query.label,
+        col(Record.review_status): query.review_status,
+        col(Record.model_version): query.model_version,
+        col(Record.source_system): query.source_system,
+    }
+    conditions = [column == value for column, value in equal_to.items() if value is not None]
+    if query.created_from is not None:
+        conditions.append(col(Record.created_at) >= query.created_from)
+    if query.created_to is not None:
+        conditions.append(col(Record.created_at) < query.created_to)
+    return conditions
+
+
+def sort_order(sort: SortOrder) -> tuple[Any, Any]:
     # id breaks ties between records created within the same clock tick.
-    newest_first = (col(Record.created_at).desc(), col(Record.id).desc())
-    records = session.exec(select(Record).order_by(*newest_first).offset(offset).limit(limit))
-    return RecordsPublic(data=list(records), count=count)
+    if sort == "oldest":
+        return col(Record.created_at).asc(), col(Record.id).asc()
+    return col(Record.created_at).desc(), col(Record.id).desc()
+
+
+def after(cursor: Cursor) -> ColumnElement[bool]:
+    """Rows strictly past the cursor's record in the cursor's order."""
+    created_at, record_id = col(Record.created_at), col(Record.id)
+    if cursor.sort == "oldest":
+        later = created_at > cursor.created_at
+        same_time = and_(created_at == cursor.created_at, record_id > cursor.id)
+    else:
+        later = created_at < cursor.created_at
+        same_time = and_(created_at == cursor.created_at, record_id < cursor.id)
+    return or_(later, same_time)
 
 
 @router.get(
@@ -47,41 +154,150 @@ def read_records(
     summary="Read one classification record",
     responses=problem_responses(404, 422),
 )
-def read_record(session: SessionDep, record_id: RecordId) -> Any:
-    return get_record_or_404(session, record_id)
+def read_record(session: SessionDep, actor: ActorDep, record_id: RecordId) -> Any:
+    return get_visible_record_or_404(session, actor, record_id)
 
 
 @router.get(
     "/{record_id}/image",
-    summary="Download the image a record was made from",
+    summary="The image a record was made from, as PNG",
+    description=(
+        "A PNG rendering of the stored image, whatever its type (DICOM included): the "
+        "greyscale pixels the model classified (for multi-frame DICOM, the middle frame)."
+    ),
+    response_class=Response,
+    responses={
+        HTTPStatus.OK: {"description": "A PNG rendering.", "content": {"image/png": {}}},
+        **problem_responses(404, 422),
+    },
+)
+def read_record_image(
+    session: SessionDep,
+    actor: ActorDep,
+    blob_store: BlobStoreDep,
+    settings: SettingsDep,
+    record_id: RecordId,
+) -> Response:
+    record = get_visible_record_or_404(session, actor, record_id)
+    stored = read_image_or_404(blob_store, record)
+    png = render_png(stored, max_pixels=settings.max_image_pixels)
+    return stored_file_response(png, "image/png", f"record-{record.id}.png")
+
+
+@router.get(
+    "/{record_id}/original",
+    summary="Download the stored file a record was made from",
+    description=(
+        "The stored bytes: PNG and JPEG as uploaded, DICOM as de-identified on upload "
+        "(PS3.15 Basic Profile). `image_sha256` is the SHA-256 of exactly these bytes."
+    ),
     response_class=Response,
     responses={
         HTTPStatus.OK: {
-            "description": "The uploaded bytes, unchanged.",
+            "description": "The stored file.",
             "content": {media_type: {} for media_type in FILE_EXTENSIONS},
         },
         **problem_responses(404, 422),
     },
 )
-def read_record_image(
-    session: SessionDep, blob_store: BlobStoreDep, record_id: RecordId
+def read_record_original(
+    session: SessionDep, actor: ActorDep, blob_store: BlobStoreDep, record_id: RecordId
 ) -> Response:
-    record = get_record_or_404(session, record_id)
+    record = get_visible_record_or_404(session, actor, record_id)
     extension = FILE_EXTENSIONS.get(record.media_type, "bin")
+    stored = read_image_or_404(blob_store, record)
+    return stored_file_response(stored, record.media_type, f"record-{record.id}.{extension}")
+
+
+def stored_file_response(content: bytes, media_type: str, filename: str) -> Response:
     return Response(
-        content=blob_store.read(record.image_sha256),
-        media_type=record.media_type,
+        content=content,
+        media_type=media_type,
         headers={
             # The bytes are user uploads: the browser must not guess another type (e.g. HTML).
             "X-Content-Type-Options": "nosniff",
             # Our own name, never the uploaded one, so no header injection through it.
-            "Content-Disposition": f'inline; filename="record-{record.id}.{extension}"',
+            "Content-Disposition": f'inline; filename="{filename}"',
         },
     )
+
+
+@router.delete(
+    "/{record_id}",
+    status_code=HTTPStatus.NO_CONTENT,
+    dependencies=[Depends(require_roles(Role.ADMIN))],
+    summary="Delete a record, its reviews, and its image unless another record shares it",
+    responses=problem_responses(404, 422),
+)
+def delete_record(session: SessionDep, blob_store: BlobStoreDep, record_id: RecordId) -> None:
+    sha256 = lock_record_or_404(session, record_id).image_sha256
+    session.execute(delete(Review).where(col(Review.record_id) == record_id))
+    # A statement, not session.delete(): a concurrent delete then counts as "gone" (404).
+    deleted = session.execute(delete(Record).where(col(Record.id) == record_id)).rowcount
+    if deleted == 0:
+        session.rollback()
+        raise record_not_found(record_id)
+    session.commit()
+    discard_image_if_unused(session, blob_store, sha256)
+
+
+def discard_image_if_unused(session: Session, blob_store: BlobStore, sha256: str) -> None:
+    # Identical uploads share one file: it goes only with the last record that used it.
+    still_used = session.exec(
+        select(func.count()).select_from(Record).where(col(Record.image_sha256) == sha256)
+    ).one()
+    if still_used:
+        return
+    try:
+        blob_store.delete(sha256)
+    except OSError:
+        # The record is gone already; the start-up consistency check removes orphan blobs.
+        logger.warning("Could not delete the unused image %s", sha256, exc_info=True)
+
+
+def record_not_found(record_id: int) -> HTTPException:
+    return HTTPException(HTTPStatus.NOT_FOUND, f"Record {record_id} does not exist.")
 
 
 def get_record_or_404(session: Session, record_id: int) -> Record:
     record = session.get(Record, record_id)
     if record is None:
+        raise record_not_found(record_id)
+    return record
+
+
+def lock_record_or_404(session: Session, record_id: int) -> Record:
+    """The record, locked until commit so a concurrent review or delete waits its turn."""
+    # populate_existing: the session may hold an older copy of the row.
+    statement = select(Record).where(col(Record.id) == record_id).with_for_update()
+    record = session.exec(statement.execution_options(populate_existing=True)).first()
+    if record is None:
+        raise record_not_found(record_id)
+    return record
+
+
+def read_image_or_404(blob_store: BlobStore, record: Record) -> bytes:
+    try:
+        return blob_store.read(record.image_sha256)
+    except FileNotFoundError:
+        # The record was deleted (with its image) between reading it and its image.
+        raise HTTPException(HTTPStatus.NOT_FOUND, f"Record {record.id} has been deleted.") from None
+
+
+# Integration keys see only the records they created; every other role sees all.
+def visible_to(actor: Actor) -> ColumnElement[bool]:
+    if actor.role == Role.INTEGRATION:
+        return col(Record.created_by_key_id) == actor.key_id
+    return true()
+
+
+def can_see(actor: Actor, record: Record) -> bool:
+    return actor.role != Role.INTEGRATION or record.created_by_key_id == actor.key_id
+
+
+def get_visible_record_or_404(session: Session, actor: Actor, record_id: int) -> Record:
+    record = get_record_or_404(session, record_id)
+    if not can_see(actor, record):
+        # The same answer as for a missing record: another key's record must not be revealed.
         raise HTTPException(HTTPStatus.NOT_FOUND, f"Record {record_id} does not exist.")
     return record

@@ -6,6 +6,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from api.models import Record
 
 SARTAJ_GLIOMA_TEST_DIR = Path("brain-tumor-mri-sartaj", "Testing", "glioma_tumor")
 
@@ -49,3 +53,36 @@ def stored_blobs(storage_dir: Path) -> Callable[[], list[Path]]:
         return [path for path in storage_dir.rglob("*") if path.is_file()]
 
     return list_blobs
+
+
+@pytest.fixture
+def add_record(engine: Engine) -> Callable[..., int]:
+    """Store a record straight in the database, without an image; returns its id.
+
+    For list, filter and review tests, where only the record's fields matter.
+    """
+
+    def add(**fields) -> int:
+        record = Record(
+            **{
+                "label": "glioma",
+                "probabilities": {
+                    "glioma": 0.7,
+                    "meningioma": 0.1,
+                    "no_tumor": 0.1,
+                    "pituitary": 0.1,
+                },
+                "model_version": "0.0.0-test",
+                "media_type": "image/png",
+                "image_sha256": "0" * 64,
+                "width": 96,
+                "height": 96,
+                **fields,
+            }
+        )
+        with Session(engine) as session:
+            session.add(record)
+            session.commit()
+            return record.id
+
+    return add

@@ -30,6 +30,8 @@ RECORD_FIELDS = {
     "sop_uid_hash",
     "width",
     "height",
+    "review_status",
+    "final_label",
 }
 TINY_MODEL_VERSION = "0.0.0-test"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -114,7 +116,7 @@ def test_classify_stores_a_record_that_the_list_then_shows(
 
     listed = client.get("/records").json()
 
-    assert listed == {"data": [created], "count": 1}
+    assert listed == {"data": [created], "count": 1, "next_cursor": None}
 
 
 def test_classify_trusts_the_file_bytes_not_the_declared_content_type(

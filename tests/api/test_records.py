@@ -25,7 +25,7 @@ def ids_of(page: dict) -> list[int]:
 
 
 def test_the_list_is_empty_before_anything_is_classified(client: TestClient) -> None:
-    assert client.get("/records").json() == {"data": [], "count": 0}
+    assert client.get("/records").json() == {"data": [], "count": 0, "next_cursor": None}
 
 
 def test_the_list_shows_the_newest_record_first_with_the_total_count(
@@ -96,7 +96,7 @@ def test_the_image_of_a_missing_record_gets_a_404_problem(client: TestClient) ->
 @pytest.mark.parametrize(
     ("index", "media_type", "extension"), [(0, "image/png", "png"), (1, "image/jpeg", "jpg")]
 )
-def test_the_image_is_served_byte_identical_with_its_type_and_nosniff(
+def test_the_original_is_served_byte_identical_with_its_type_and_nosniff(
     client: TestClient,
     three_records: list[dict],
     png_bytes: bytes,
@@ -108,7 +108,7 @@ def test_the_image_is_served_byte_identical_with_its_type_and_nosniff(
     record = three_records[index]
     uploaded = png_bytes if media_type == "image/png" else jpeg_bytes
 
-    response = client.get(f"/records/{record['id']}/image")
+    response = client.get(f"/records/{record['id']}/original")
 
     assert response.status_code == 200
     assert response.content == uploaded

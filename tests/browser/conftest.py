@@ -1,5 +1,6 @@
 """Fixtures for the browser tests: the real API (uvicorn subprocess), the SPA served from
-frontend/ with a generated config.js, and headless system Chromium driven by Playwright.
+frontend/ with a generated config.js, an API key made with the CLI, and headless system
+Chromium driven by Playwright.
 
 Nothing is downloaded: Chromium is the system binary (`MEDIMG_CHROMIUM`, or `chromium`
 on PATH), never `playwright install`.
@@ -17,6 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -149,11 +151,26 @@ def wait_for_health(base_url: str, process: subprocess.Popen, log_path: Path) ->
     )
 
 
+def create_key_with_cli(env: dict[str, str], name: str, role: str) -> str:
+    """`python -m api.keys create` on the API's database, as an operator would run it."""
+    command = [sys.executable, "-m", "api.keys", "create", "--name", name, "--role", role]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@dataclass(frozen=True)
+class RunningApp:
+    spa_url: str
+    api_url: str
+    radiologist_key: str  # made with the CLI before the API started
+
+
 @pytest.fixture(scope="session")
-def spa_and_api_urls(
+def running_app(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, str]]:
-    """The SPA (first) and the real API it talks to (second), both on free ports."""
+) -> Iterator[RunningApp]:
+    """The SPA and the real API it talks to, both on free ports, and a key to sign in with."""
     if not (REPO_ROOT / "api" / "main.py").is_file():
         skip_or_fail("api/main.py does not exist yet")
     model_dir = model_dir_override(request)
@@ -170,8 +187,10 @@ def spa_and_api_urls(
             "MEDIMG_CORS_ORIGINS": json.dumps([spa_url]),
         }
         env.pop("MEDIMG_MODEL_DIR", None)
+        env.pop("MEDIMG_BOOTSTRAP_ADMIN_KEY", None)
         if model_dir is not None:
             env["MEDIMG_MODEL_DIR"] = str(model_dir)
+        radiologist_key = create_key_with_cli(env, "Dr Browser", "radiologist")
         log_path = tmp / "api.log"
         command = [
             sys.executable,
@@ -190,7 +209,7 @@ def spa_and_api_urls(
             )
         try:
             wait_for_health(api_url, process, log_path)
-            yield spa_url, api_url
+            yield RunningApp(spa_url, api_url, radiologist_key)
         finally:
             process.terminate()
             try:
@@ -201,13 +220,23 @@ def spa_and_api_urls(
 
 
 @pytest.fixture(scope="session")
-def spa_url(spa_and_api_urls: tuple[str, str]) -> str:
-    return spa_and_api_urls[0]
+def spa_url(running_app: RunningApp) -> str:
+    return running_app.spa_url
 
 
 @pytest.fixture(scope="session")
-def api_url(spa_and_api_urls: tuple[str, str]) -> str:
-    return spa_and_api_urls[1]
+def api_url(running_app: RunningApp) -> str:
+    return running_app.api_url
+
+
+@pytest.fixture(scope="session")
+def radiologist_key(running_app: RunningApp) -> str:
+    return running_app.radiologist_key
+
+
+@pytest.fixture(scope="session")
+def auth_headers(radiologist_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {radiologist_key}"}
 
 
 @pytest.fixture
@@ -225,11 +254,12 @@ def foreign_origin_spa_url(api_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def api_get(api_url: str) -> Callable[[str], dict]:
+def api_get(api_url: str, auth_headers: dict[str, str]) -> Callable[[str], dict]:
     """GET a JSON resource from the API directly, bypassing the browser."""
 
     def get(path: str) -> dict:
-        with urllib.request.urlopen(f"{api_url}{path}", timeout=10) as response:
+        request = urllib.request.Request(f"{api_url}{path}", headers=auth_headers)
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
 
     return get

@@ -1,5 +1,6 @@
 """The radiologist SPA, driven in headless Chromium against the real API and model."""
 
+import re
 from pathlib import Path
 
 import httpx
@@ -24,9 +25,17 @@ MARKUP_FILENAME = "<img src=x onerror=alert(1)>.png"
 NOT_AN_IMAGE = b"Patient notes: this is plain text, not an image.\n"
 
 
-def open_app(page, url: str) -> None:
+def sign_in(page, key: str) -> None:
+    page.get_by_test_id("api-key-input").fill(key)
+    page.get_by_test_id("sign-in").click()
+
+
+def open_app(page, url: str, key: str) -> None:
+    """Open the SPA and sign in with `key` through the form, as a person would."""
     page.goto(url)
     expect(page.get_by_test_id("api-status")).to_have_attribute("data-state", "online")
+    sign_in(page, key)
+    expect(page.get_by_test_id("session")).to_be_visible()
 
 
 def upload(page, name: str, data: bytes, mime_type: str) -> None:
@@ -42,9 +51,15 @@ def shown_record_id(page) -> str:
 
 
 def test_uploading_an_mri_jpeg_shows_the_label_the_api_recorded_and_adds_a_row(
-    page, spa_url, api_get, sartaj_test_jpeg: Path, artifacts_dir: Path, page_problems
+    page,
+    spa_url,
+    radiologist_key,
+    api_get,
+    sartaj_test_jpeg: Path,
+    artifacts_dir: Path,
+    page_problems,
 ):
-    open_app(page, spa_url)
+    open_app(page, spa_url, radiologist_key)
     count_before = api_get("/records?limit=1")["count"]
 
     upload(page, sartaj_test_jpeg.name, sartaj_test_jpeg.read_bytes(), "image/jpeg")
@@ -71,15 +86,17 @@ def test_uploading_an_mri_jpeg_shows_the_label_the_api_recorded_and_adds_a_row(
 
 
 def test_uploading_a_text_file_shows_the_servers_415_message_and_the_page_keeps_working(
-    page, spa_url, api_url, synthetic_png: bytes, page_problems
+    page, spa_url, api_url, radiologist_key, auth_headers, synthetic_png: bytes, page_problems
 ):
     # What the server itself says about this file, so the test follows its wording.
     direct = httpx.post(
-        f"{api_url}/classify", files={"file": ("notes.txt", NOT_AN_IMAGE, "text/plain")}
+        f"{api_url}/classify",
+        files={"file": ("notes.txt", NOT_AN_IMAGE, "text/plain")},
+        headers=auth_headers,
     )
     assert direct.status_code == 415
     server_detail = direct.json()["detail"]
-    open_app(page, spa_url)
+    open_app(page, spa_url, radiologist_key)
 
     upload(page, "notes.txt", NOT_AN_IMAGE, "text/plain")
 
@@ -112,9 +129,9 @@ def test_with_the_api_unreachable_the_page_says_it_cannot_reach_it(
 
 
 def test_a_filename_containing_markup_is_rendered_as_text(
-    page, spa_url, api_get, synthetic_png: bytes, page_problems
+    page, spa_url, radiologist_key, api_get, synthetic_png: bytes, page_problems
 ):
-    open_app(page, spa_url)
+    open_app(page, spa_url, radiologist_key)
 
     upload(page, MARKUP_FILENAME, synthetic_png, "image/png")
 
@@ -128,9 +145,9 @@ def test_a_filename_containing_markup_is_rendered_as_text(
 
 
 def test_dropping_an_image_on_the_drop_zone_classifies_it(
-    page, spa_url, synthetic_png: bytes, page_problems
+    page, spa_url, radiologist_key, synthetic_png: bytes, page_problems
 ):
-    open_app(page, spa_url)
+    open_app(page, spa_url, radiologist_key)
     # A real drag from the OS cannot be scripted; a drop event with a DataTransfer is
     # exactly what the page receives from one.
     data_transfer = page.evaluate_handle(
@@ -160,4 +177,71 @@ def test_from_an_origin_the_api_does_not_allow_the_page_points_at_the_cors_setti
     expect(error).to_contain_text("answered, but the browser blocked its response")
     expect(error).to_contain_text(f"MEDIMG_CORS_ORIGINS includes {foreign_origin_spa_url}")
     expect(page.get_by_test_id("api-status")).to_have_attribute("data-state", "blocked")
+    assert page_problems.errors == []
+
+
+# ---- signing in -------------------------------------------------------------------------
+
+KEY_STORAGE_NAME = "medimg.apiKey"
+REFUSED = "Your API key was refused — sign in again"
+
+
+def stored_key(page) -> str | None:
+    return page.evaluate(f"sessionStorage.getItem({KEY_STORAGE_NAME!r})")
+
+
+def test_signing_in_shows_the_keys_name_and_role_and_signing_out_forgets_the_key(
+    page, spa_url, radiologist_key, synthetic_png: bytes, artifacts_dir: Path, page_problems
+):
+    page.goto(spa_url)
+    expect(page.get_by_test_id("sign-in-form")).to_be_visible()
+    expect(page.locator("#records-body")).to_contain_text("Sign in with your API key")
+
+    sign_in(page, radiologist_key)
+
+    expect(page.get_by_test_id("session-name")).to_have_text("Dr Browser")
+    expect(page.get_by_test_id("session-role")).to_have_text("radiologist")
+    expect(page.get_by_test_id("sign-in-form")).to_be_hidden()
+    assert stored_key(page) == radiologist_key
+    upload(page, "slice.png", synthetic_png, "image/png")
+    shown_record_id(page)
+    # The stored image needs the key too: it is fetched, then drawn from a blob: URL.
+    expect(page.locator(".result-card img.result-img")).to_have_attribute(
+        "src", re.compile("^blob:")
+    )
+    page.screenshot(path=artifacts_dir / "spa-signed-in.png")
+
+    page.get_by_test_id("sign-out").click()
+
+    expect(page.get_by_test_id("sign-in-form")).to_be_visible()
+    expect(page.get_by_test_id("session")).to_be_hidden()
+    expect(page.get_by_test_id("record-row")).to_have_count(0)
+    expect(page.get_by_test_id("result-label")).to_have_count(0)
+    assert stored_key(page) is None
+    assert page_problems.errors == []
+
+
+def test_a_signed_in_key_survives_a_reload_of_the_tab(page, spa_url, radiologist_key):
+    open_app(page, spa_url, radiologist_key)
+
+    page.reload()
+
+    expect(page.get_by_test_id("session-name")).to_have_text("Dr Browser")
+    expect(page.get_by_test_id("sign-in-form")).to_be_hidden()
+
+
+def test_a_refused_key_gets_a_clear_message_and_the_sign_in_form_again(
+    page, spa_url, artifacts_dir: Path, page_problems
+):
+    page.goto(spa_url)
+    expect(page.get_by_test_id("api-status")).to_have_attribute("data-state", "online")
+
+    sign_in(page, "mdk_this-key-was-never-issued")
+
+    error = page.get_by_role("alert").get_by_test_id("error-message")
+    expect(error).to_contain_text(REFUSED)
+    expect(page.get_by_test_id("sign-in-form")).to_be_visible()
+    expect(page.get_by_test_id("session")).to_be_hidden()
+    assert stored_key(page) is None
+    page.screenshot(path=artifacts_dir / "spa-key-refused.png")
     assert page_problems.errors == []

@@ -1,0 +1,103 @@
+"""The audit trail: one append-only row per request to a route that needs an API key.
+
+Written by an ASGI middleware, so refusals (401, 403, 404, 422…) are recorded exactly like
+successes, whichever part of the app produced them. The row is stored before the answer
+leaves, so a client never sees a response whose audit row is missing. It holds who (key id,
+name, role), what (the route's handler name and the record id in the path), the outcome
+status and the client address: never image bytes, file names or query strings.
+"""
+
+from http import HTTPStatus
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.deps import Actor, get_actor
+from api.models import AuditEvent
+
+
+class AppendOnlyError(RuntimeError):
+    pass
+
+
+@event.listens_for(AuditEvent, "before_update")
+@event.listens_for(AuditEvent, "before_delete")
+def _refuse_changing_audit_events(_mapper, _connection, target: AuditEvent) -> None:
+    # The app only ever adds audit rows; a change would make the trail worthless.
+    raise AppendOnlyError(f"audit event {target.id} is append-only")
+
+
+class AuditMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._audited_routes: dict[int, bool] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        response_started = False
+
+        async def send_after_auditing(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                await self._record(scope, message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_after_auditing)
+        except Exception:
+            # Unhandled errors become a 500 further out (api.errors); record that outcome.
+            if not response_started:
+                await self._record(scope, HTTPStatus.INTERNAL_SERVER_ERROR)
+            raise
+
+    async def _record(self, scope: Scope, status_code: int) -> None:
+        route = scope.get("route")
+        if not isinstance(route, APIRoute) or not self._needs_key(route):
+            return
+        audit_event = build_audit_event(scope, route, status_code)
+        engine: Engine = scope["app"].state.engine
+        await run_in_threadpool(store_audit_event, engine, audit_event)
+
+    def _needs_key(self, route: APIRoute) -> bool:
+        if id(route) not in self._audited_routes:
+            self._audited_routes[id(route)] = depends_on(route.dependant, get_actor)
+        return self._audited_routes[id(route)]
+
+
+def depends_on(dependant: Dependant, call: object) -> bool:
+    return any(sub.call is call or depends_on(sub, call) for sub in dependant.dependencies)
+
+
+def build_audit_event(scope: Scope, route: APIRoute, status_code: int) -> AuditEvent:
+    actor: Actor | None = scope.get("state", {}).get("actor")
+    client = scope.get("client")
+    return AuditEvent(
+        key_id=actor.key_id if actor else None,
+        key_name=actor.name if actor else None,
+        key_role=actor.role if actor else None,
+        action=route.name,
+        record_id=_record_id(scope),
+        status_code=status_code,
+        client_address=client[0] if client else None,
+    )
+
+
+def _record_id(scope: Scope) -> int | None:
+    value = str(scope.get("path_params", {}).get("record_id", ""))
+    # A malformed id (answered with 422) is not worth keeping: it names no record.
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+def store_audit_event(engine: Engine, audit_event: AuditEvent) -> None:
+    with Session(engine) as session:
+        session.add(audit_event)
+        session.commit()

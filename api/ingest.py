@@ -1,0 +1,194 @@
+"""One upload in, one record out: the pipeline behind POST /classify and /classify/batch.
+
+Order matters: the upload is decoded (which validates it) before anything is written, a
+DICOM file is de-identified before it is stored, and a record is committed only after its
+blob is durably on disk. Nothing of a refused upload stays behind.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import PurePosixPath
+from typing import BinaryIO
+
+from fastapi import HTTPException
+from sqlmodel import Session, select
+
+from api.models import Record
+from api.storage import BlobStore, StoredBlob
+from ml.decode import (
+    DecodedImage,
+    ImageDecodeError,
+    ImageTooLargeError,
+    UnsupportedImageTypeError,
+    decode_image,
+    sniff_media_type,
+)
+from ml.deidentify import deidentify_dicom, salted_uid_hash
+from ml.inference import Classifier
+
+UPLOAD_CHUNK_BYTES = 1024 * 1024
+MAX_FILENAME_LENGTH = 255
+DICOM_MEDIA_TYPE = "application/dicom"
+
+
+def upload_too_large(max_bytes: int) -> HTTPException:
+    return HTTPException(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        f"The file is larger than the {max_bytes:,}-byte upload limit. "
+        "Send a single slice, not a series or an archive.",
+    )
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str | None
+    data: bytes
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    """What every upload of one request shares."""
+
+    classifier: Classifier
+    blob_store: BlobStore
+    max_image_pixels: int
+    uid_hash_salt: str
+    created_by_key_id: int | None
+    source_system: str | None
+
+
+@dataclass(frozen=True)
+class Ingested:
+    record: Record  # not yet committed
+    blob: StoredBlob
+
+
+def read_upload_within_limit(file: BinaryIO, max_bytes: int) -> bytes:
+    """Read in chunks and stop one byte past the limit, so memory stays bounded."""
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := file.read(min(UPLOAD_CHUNK_BYTES, max_bytes - total + 1)):
+        total += len(chunk)
+        if total > max_bytes:
+            raise upload_too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def ingest(upload: Upload, context: IngestContext) -> Ingested:
+    """Validate, classify, de-identify and store one upload; raises HTTPException (4xx)."""
+    if not upload.data:
+        raise HTTPException(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            "The uploaded file is empty. Choose a PNG, JPEG or DICOM image.",
+        )
+    image = decode_upload(upload.data, context.max_image_pixels)
+    stored_bytes, uid_hashes = _bytes_to_store(upload.data, image, context.uid_hash_salt)
+    prediction = context.classifier.predict(image.pixels)
+    blob = context.blob_store.write(stored_bytes)
+    record = Record(
+        label=prediction.label,
+        # float(): a numpy scalar would not survive the JSON column.
+        probabilities={name: float(p) for name, p in prediction.probabilities.items()},
+        model_version=context.classifier.version,
+        filename=kept_filename(upload),
+        media_type=image.media_type,
+        image_sha256=blob.sha256,
+        width=image.width,
+        height=image.height,
+        source_system=context.source_system,
+        created_by_key_id=context.created_by_key_id,  # integration keys read only their own
+        **uid_hashes,
+    )
+    return Ingested(record=record, blob=blob)
+
+
+def decode_upload(data: bytes, max_pixels: int) -> DecodedImage:
+    # Decoding lives in ml.decode only, so serving sees exactly what training saw.
+    try:
+        return decode_image(data, max_pixels=max_pixels)
+    except ImageDecodeError as error:
+        raise HTTPException(_status_for_decode_error(error), str(error)) from error
+
+
+def _status_for_decode_error(error: ImageDecodeError) -> HTTPStatus:
+    if isinstance(error, UnsupportedImageTypeError):
+        return HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    if isinstance(error, ImageTooLargeError):
+        return HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    return HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+def _bytes_to_store(
+    data: bytes, image: DecodedImage, salt: str
+) -> tuple[bytes, dict[str, str | None]]:
+    """PNG/JPEG as uploaded; DICOM de-identified, its UIDs kept only as salted hashes."""
+    if image.media_type != DICOM_MEDIA_TYPE:
+        return data, {}
+    try:
+        deidentified = deidentify_dicom(data, uid_salt=salt)
+    except ImageDecodeError as error:
+        raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from error
+    uids = {
+        "study_uid_hash": deidentified.study_instance_uid,
+        "series_uid_hash": deidentified.series_instance_uid,
+        "sop_uid_hash": deidentified.sop_instance_uid,
+    }
+    hashes = {column: uid and salted_uid_hash(uid, salt) for column, uid in uids.items()}
+    return deidentified.data, hashes
+
+
+def kept_filename(upload: Upload) -> str | None:
+    """The name to keep and show; none for DICOM: exports are often named after the patient."""
+    if sniff_media_type(upload.data) == DICOM_MEDIA_TYPE:
+        return None
+    return display_filename(upload.filename)
+
+
+def display_filename(filename: str | None) -> str | None:
+    # Some browsers send a full client path; only the last part is the file's name.
+    if not filename:
+        return None
+    name = PurePosixPath(filename.replace("\\", "/")).name
+    return name[:MAX_FILENAME_LENGTH] or None
+
+
+def save_records(
+    session: Session,
+    blob_store: BlobStore,
+    ingested: list[Ingested],
+    before_commit: Callable[[], None] = lambda: None,
+) -> list[Record]:
+    """Either every record (and whatever `before_commit` adds) is stored, or none is.
+
+    `before_commit` runs once the records have their ids, inside the same transaction.
+    """
+    records = [item.record for item in ingested]
+    session.add_all(records)
+    try:
+        session.flush()
+        before_commit()
+        session.commit()
+    except Exception:
+        session.rollback()
+        discard_unreferenced_blobs(session, blob_store, [item.blob for item in ingested])
+        raise
+    for record in records:
+        session.refresh(record)
+    return records
+
+
+def discard_unreferenced_blobs(
+    session: Session, blob_store: BlobStore, blobs: list[StoredBlob]
+) -> None:
+    # Only a blob this request created may go, and only if no committed record uses it:
+    # a concurrent request with the same bytes may have found it and committed a record.
+    for blob in blobs:
+        if blob.created and not _is_referenced(session, blob.sha256):
+            blob_store.delete(blob.sha256)
+
+
+def _is_referenced(session: Session, sha256: str) -> bool:
+    statement = select(Record.id).where(Record.image_sha256 == sha256).limit(1)
+    return session.exec(statement).first() is not None

@@ -1,0 +1,39 @@
+"""The audit trail, for admins: every request to a route that needs a key, newest first."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlmodel import col, func, select
+
+from api.deps import SessionDep, require_roles
+from api.errors import problem_responses
+from api.models import AuditEvent, AuditEventsPublic, Role
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50
+
+router = APIRouter(
+    prefix="/audit",
+    tags=["access"],
+    dependencies=[Depends(require_roles(Role.ADMIN))],
+    responses=problem_responses(401, 403),
+)
+
+
+@router.get(
+    "",
+    response_model=AuditEventsPublic,
+    summary="List audit events, newest first",
+    responses=problem_responses(422),
+)
+def read_audit_events(
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, description="Events to skip.")] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE_SIZE, description="Events per page.")
+    ] = DEFAULT_PAGE_SIZE,
+) -> Any:
+    count = session.exec(select(func.count()).select_from(AuditEvent)).one()
+    newest_first = col(AuditEvent.id).desc()
+    events = session.exec(select(AuditEvent).order_by(newest_first).offset(offset).limit(limit))
+    return AuditEventsPublic(data=list(events), count=count)

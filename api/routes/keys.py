@@ -1,0 +1,78 @@
+"""API keys, for admins: issue one (shown once), list them, revoke one."""
+
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from sqlmodel import Session, col, func, select
+
+from api.deps import SessionDep, require_roles
+from api.errors import problem_responses
+from api.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeysPublic, Role
+from api.security import create_api_key, is_last_active_admin, revoke_api_key
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+KeyId = Annotated[int, Path(description="API key id, as returned by POST /keys.")]
+
+router = APIRouter(
+    prefix="/keys",
+    tags=["keys"],
+    dependencies=[Depends(require_roles(Role.ADMIN))],
+    responses=problem_responses(401, 403),
+)
+
+
+@router.post(
+    "",
+    status_code=HTTPStatus.CREATED,
+    response_model=ApiKeyCreated,
+    summary="Issue an API key (the key is shown only in this answer)",
+    responses=problem_responses(422),
+)
+def create_key(session: SessionDep, key_in: ApiKeyCreate) -> Any:
+    issued = create_api_key(session, key_in.name, key_in.role)
+    return ApiKeyCreated.model_validate(issued.api_key, update={"key": issued.key})
+
+
+@router.get(
+    "",
+    response_model=ApiKeysPublic,
+    summary="List API keys, newest first (revoked ones included)",
+    responses=problem_responses(422),
+)
+def read_keys(
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, description="Keys to skip.")] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE_SIZE, description="Keys per page.")
+    ] = DEFAULT_PAGE_SIZE,
+) -> Any:
+    count = session.exec(select(func.count()).select_from(ApiKey)).one()
+    keys = session.exec(select(ApiKey).order_by(col(ApiKey.id).desc()).offset(offset).limit(limit))
+    return ApiKeysPublic(data=list(keys), count=count)
+
+
+@router.delete(
+    "/{key_id}",
+    response_model=ApiKeyPublic,
+    summary="Revoke an API key; it stops working at once",
+    responses=problem_responses(404, 409, 422),
+)
+def delete_key(session: SessionDep, key_id: KeyId) -> Any:
+    api_key = get_key_or_404(session, key_id)
+    if is_last_active_admin(session, api_key):
+        raise HTTPException(
+            HTTPStatus.CONFLICT,
+            f"Key {key_id} is the last active admin key; revoking it would lock every admin "
+            "out. Create another admin key first.",
+        )
+    return revoke_api_key(session, api_key)
+
+
+def get_key_or_404(session: Session, key_id: int) -> ApiKey:
+    api_key = session.get(ApiKey, key_id)
+    if api_key is None:
+        raise HTTPException(HTTPStatus.NOT_FOUND, f"API key {key_id} does not exist.")
+    return api_key

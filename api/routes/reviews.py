@@ -1,0 +1,119 @@
+"""A radiologist's verdict on a record: appended, never edited; the AI result stays as it was."""
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from api.deps import Actor, ActorDep, SessionDep, get_actor, require_roles
+from api.errors import problem_responses
+from api.models import (
+    STATUS_AFTER,
+    Record,
+    Review,
+    ReviewAction,
+    ReviewCreate,
+    ReviewPublic,
+    ReviewsPublic,
+    Role,
+)
+from api.routes.records import (
+    RecordId,
+    can_see,
+    get_visible_record_or_404,
+    lock_record_or_404,
+    record_not_found,
+)
+
+router = APIRouter(
+    prefix="/records/{record_id}/reviews",
+    tags=["reviews"],
+    dependencies=[Depends(get_actor)],
+    responses=problem_responses(401, 403),
+)
+
+
+@router.post(
+    "",
+    status_code=HTTPStatus.CREATED,
+    response_model=ReviewPublic,
+    dependencies=[Depends(require_roles(Role.RADIOLOGIST, Role.ADMIN))],
+    summary="Confirm, correct or reject a record's classification",
+    description=(
+        "Appends a review; the latest one sets the record's `review_status` and "
+        "`final_label`. The model's own label and probabilities never change."
+    ),
+    responses=problem_responses(404, 422),
+)
+def create_review(
+    session: SessionDep, actor: ActorDep, record_id: RecordId, review_in: ReviewCreate
+) -> Any:
+    record = lock_visible_record_or_404(session, actor, record_id)
+    check_label_is_a_class(record, review_in)
+    review = Review.model_validate(
+        review_in,
+        update={
+            "record_id": record_id,
+            "reviewer_key_id": actor.key_id,
+            "reviewer_name": actor.name,
+        },
+    )
+    mirror_on_record(session, record, review)
+    session.add(review)
+    session.commit()
+    session.refresh(review)
+    return review
+
+
+@router.get(
+    "",
+    response_model=ReviewsPublic,
+    summary="A record's review history, oldest first",
+    responses=problem_responses(404, 422),
+)
+def read_reviews(session: SessionDep, actor: ActorDep, record_id: RecordId) -> Any:
+    get_visible_record_or_404(session, actor, record_id)
+    in_order = (col(Review.created_at).asc(), col(Review.id).asc())
+    reviews = list(
+        session.exec(select(Review).where(col(Review.record_id) == record_id).order_by(*in_order))
+    )
+    return ReviewsPublic(data=reviews, count=len(reviews))
+
+
+def lock_visible_record_or_404(session: Session, actor: Actor, record_id: int) -> Record:
+    record = lock_record_or_404(session, record_id)
+    if not can_see(actor, record):
+        # The same answer as for a missing record: another key's record must not be revealed.
+        raise record_not_found(record_id)
+    return record
+
+
+def check_label_is_a_class(record: Record, review_in: ReviewCreate) -> None:
+    # The classes of the model that made the record, which may not be the one serving now.
+    classes = sorted(record.probabilities)
+    if review_in.label is not None and review_in.label not in classes:
+        raise HTTPException(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            f"`{review_in.label}` is not a class of model {record.model_version}; "
+            f"use one of: {', '.join(classes)}.",
+        )
+
+
+def mirror_on_record(session: Session, record: Record, review: Review) -> None:
+    """Copy the review's outcome onto the record, in the review's own transaction."""
+    reviewed_label = {
+        ReviewAction.CONFIRM: record.label,
+        ReviewAction.CORRECT: review.label,
+        ReviewAction.REJECT: None,
+    }[review.action]
+    # A statement whose row count tells whether a concurrent delete got there first.
+    updated = session.execute(
+        update(Record)
+        .where(col(Record.id) == review.record_id)
+        .values(review_status=STATUS_AFTER[review.action], reviewed_label=reviewed_label)
+    ).rowcount
+    if updated == 0:
+        session.rollback()  # expires `record`: only the review's own fields are read after
+        raise record_not_found(review.record_id)
