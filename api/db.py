@@ -1,14 +1,27 @@
 """Database engine and sessions (SQLite for one machine, PostgreSQL for a shared server)."""
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from fastapi import Request
-from sqlalchemy import event
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
 import api.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+logger = logging.getLogger(__name__)
+
+# Inside the package, so an installed API (the container) migrates without the repository.
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The first revision: the schema `create_all` made before there were migrations.
+BASELINE_REVISION = "d0564f669354"
+# Any fixed number: it names the PostgreSQL lock that lets one process migrate at a time.
+MIGRATION_LOCK_ID = 0x6D6564696D67  # "medimg"
 
 
 def create_db_engine(database_url: str) -> Engine:
@@ -28,13 +41,60 @@ def sqlite_file_path(database_url: str) -> Path | None:
 
 
 def create_db_and_tables(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine)
+    """Upgrade the database to the latest migration: creates an empty one, leaves a current one.
+
+    One transaction, so on PostgreSQL a failed migration leaves the schema as it was.
+    """
+    with engine.begin() as connection:
+        _wait_for_other_migrations(connection)
+        config = migrations_config(connection)
+        if _predates_migrations(connection):
+            _adopt_as_baseline(config)
+        command.upgrade(config, "head")
+
+
+def migrations_config(connection: Connection | None = None) -> Config:
+    """The packaged Alembic configuration; with a connection, env.py migrates through it."""
+    config = Config()
+    # configparser would read a "%" in the path as the start of an interpolation.
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the database is at; None when it has never been migrated."""
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request, on the engine the lifespan created."""
     with Session(request.app.state.engine) as session:
         yield session
+
+
+def _wait_for_other_migrations(connection: Connection) -> None:
+    # Several API workers start at once against one PostgreSQL server; without the lock each
+    # would try to create the same tables and all but one would fail to start. The lock is
+    # released when the transaction ends.
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+
+
+def _predates_migrations(connection: Connection) -> bool:
+    """Tables of ours but no Alembic version: made by `create_all` before migrations."""
+    existing = set(inspect(connection).get_table_names())
+    return "alembic_version" not in existing and bool(existing & set(SQLModel.metadata.tables))
+
+
+def _adopt_as_baseline(config: Config) -> None:
+    # Creating those tables again would fail; recording the revision they already match lets
+    # the upgrade apply only what came after it.
+    logger.warning(
+        "The database has tables but no migration history; marking it as revision %s.",
+        BASELINE_REVISION,
+    )
+    command.stamp(config, BASELINE_REVISION)
 
 
 def _with_psycopg_driver(url: URL) -> URL:

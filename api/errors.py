@@ -47,10 +47,15 @@ class Problem(BaseModel):
 
 
 class ValidationProblem(Problem):
-    errors: list[dict[str, Any]] = Field(description="Each invalid part of the request.")
+    # Absent when the request was well-formed but what it carried was refused (e.g. an
+    # undecodable image): the 422s raised as HTTPException have only `detail`.
+    errors: list[dict[str, Any]] = Field(
+        default_factory=list, description="Each invalid part of the request."
+    )
 
 
 _PROBLEM_DESCRIPTIONS = {
+    400: "The request body could not be read (not JSON, or not multipart).",
     404: "The resource does not exist.",
     413: "The upload or the image is too large.",
     415: "The file is not a PNG, JPEG or DICOM image.",

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-from api.db import create_db_engine, get_session
+from api.db import create_db_and_tables, create_db_engine, get_session
 from api.main import create_app
 from api.models import Role
 from api.security import create_api_key
@@ -47,13 +48,21 @@ def _postgres_url_or_skip() -> str:
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
+    """A database migrated to head, as the app's start-up leaves it."""
     engine = create_db_engine(database_url)
     # A shared PostgreSQL server keeps data between tests; start every test from empty.
-    SQLModel.metadata.drop_all(engine)
-    SQLModel.metadata.create_all(engine)
+    drop_schema(engine)
+    create_db_and_tables(engine)
     yield engine
-    SQLModel.metadata.drop_all(engine)
+    drop_schema(engine)
     engine.dispose()
+
+
+def drop_schema(engine: Engine) -> None:
+    """Drop the models' tables and Alembic's, so the next migration starts from nothing."""
+    SQLModel.metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
 @pytest.fixture

@@ -141,7 +141,7 @@ first answer with `Idempotent-Replayed: true` and makes no second record.
     response_model=RecordPublic,
     summary="Classify a brain-MRI slice and store the result",
     description=INPUT_DESCRIPTION,
-    responses={**replayed_header_doc(HTTPStatus.CREATED), **problem_responses(413, 415, 422)},
+    responses={**replayed_header_doc(HTTPStatus.CREATED), **problem_responses(400, 413, 415, 422)},
 )
 def create_classification(
     file: Annotated[UploadFile, File(description="One PNG, JPEG or DICOM brain-MRI slice.")],
@@ -190,7 +190,7 @@ def create_classification(
         "`MEDIMG_MAX_BATCH_FILES` files, or it is refused as a whole with 413. "
         "`source_system` and `Idempotency-Key` work as for POST /classify."
     ),
-    responses={**replayed_header_doc(HTTPStatus.OK), **problem_responses(413, 422)},
+    responses={**replayed_header_doc(HTTPStatus.OK), **problem_responses(400, 413, 422)},
 )
 def create_classification_batch(
     request: Request,

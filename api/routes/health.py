@@ -1,16 +1,17 @@
-"""Probes and monitoring: liveness, readiness, and Prometheus metrics."""
+"""Probes and monitoring: liveness and readiness (no key), Prometheus metrics (admin key)."""
 
 from http import HTTPStatus
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.deps import ClassifierDep, MetricsDep, SessionDep
+from api.deps import ClassifierDep, MetricsDep, SessionDep, require_roles
 from api.errors import problem_responses
+from api.models import Role
 
 router = APIRouter(tags=["health"])
 
@@ -57,8 +58,13 @@ def read_readiness(session: SessionDep, classifier: ClassifierDep) -> ReadinessS
 
 @router.get(
     "/metrics",
-    summary="Prometheus metrics",
+    summary="Prometheus metrics (admin key)",
+    description=(
+        "Needs an admin key; Prometheus sends it as a bearer token (`authorization: {type: "
+        "Bearer, credentials_file: …}` in the scrape config)."
+    ),
     response_class=Response,
+    dependencies=[Depends(require_roles(Role.ADMIN))],
     responses={
         HTTPStatus.OK: {
             "description": "Request counts and latency per route, inference time, queue depth.",
@@ -68,7 +74,8 @@ def read_readiness(session: SessionDep, classifier: ClassifierDep) -> ReadinessS
                     'status="200"} 3.0\n'
                 }
             },
-        }
+        },
+        **problem_responses(401, 403),
     },
 )
 async def read_metrics(metrics: MetricsDep) -> Response:

@@ -29,7 +29,7 @@ router = APIRouter(
     status_code=HTTPStatus.CREATED,
     response_model=ApiKeyCreated,
     summary="Issue an API key (the key is shown only in this answer)",
-    responses=problem_responses(422),
+    responses=problem_responses(400, 422),
 )
 def create_key(session: SessionDep, key_in: ApiKeyCreate) -> Any:
     issued = create_api_key(session, key_in.name, key_in.role)

@@ -45,7 +45,7 @@ router = APIRouter(
         "Appends a review; the latest one sets the record's `review_status` and "
         "`final_label`. The model's own label and probabilities never change."
     ),
-    responses=problem_responses(404, 422),
+    responses=problem_responses(400, 404, 422),
 )
 def create_review(
     session: SessionDep, actor: ActorDep, record_id: RecordId, review_in: ReviewCreate

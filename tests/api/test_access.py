@@ -12,8 +12,9 @@ from api.models import Role
 from tests.conftest import bearer
 
 PROBLEM_JSON = "application/problem+json"
-# Liveness, readiness and scraping must work without a key (load balancers, Prometheus).
-OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
+# Liveness and readiness must work without a key (load balancers, orchestrators);
+# Prometheus scrapes /metrics with an admin key.
+OPEN_PATHS = {"/healthz", "/readyz"}
 ALL_ROLES = frozenset(Role)
 ADMIN_ONLY = frozenset({Role.ADMIN})
 
@@ -55,6 +56,7 @@ OPERATIONS = {
     "read_keys": Operation("GET", "/keys", 200, ADMIN_ONLY),
     "delete_key": Operation("DELETE", "/keys/{key_id}", 200, ADMIN_ONLY),
     "read_audit_events": Operation("GET", "/audit", 200, ADMIN_ONLY),
+    "read_metrics": Operation("GET", "/metrics", 200, ADMIN_ONLY),
 }
 
 

@@ -1,13 +1,19 @@
-"""GET /metrics: Prometheus text with request, latency, inference and queue metrics."""
+"""GET /metrics: Prometheus text with request, latency, inference and queue metrics.
+
+The `client` fixture carries an admin key, the only role that may scrape.
+"""
 
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.deps import get_classifier
+from api.models import Role
 from ml.inference import Prediction
+from tests.conftest import bearer
 
 
 def samples(client: TestClient) -> dict[tuple[str, frozenset], float]:
@@ -32,6 +38,19 @@ def test_metrics_are_served_in_the_prometheus_text_format(client: TestClient) ->
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
     assert "# TYPE medimg_http_request_duration_seconds histogram" in response.text
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [(None, 401), (Role.RADIOLOGIST, 403), (Role.INTEGRATION, 403), (Role.ADMIN, 200)],
+)
+def test_only_an_admin_key_may_scrape_the_metrics(
+    client: TestClient, make_api_key: Callable[..., str], role: Role | None, status: int
+) -> None:
+    client.headers.pop("Authorization")
+    headers = {"Authorization": bearer(make_api_key(role))} if role else {}
+
+    assert client.get("/metrics", headers=headers).status_code == status
 
 
 def test_requests_are_counted_by_route_template_method_and_status(client: TestClient) -> None:

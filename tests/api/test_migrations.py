@@ -1,0 +1,130 @@
+"""Alembic migrations: an empty database migrated to head has exactly the models' schema."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from fastapi.testclient import TestClient
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+from api.db import (
+    BASELINE_REVISION,
+    create_db_and_tables,
+    create_db_engine,
+    current_revision,
+    migrations_config,
+)
+from api.main import create_app
+from api.settings import Settings
+from tests.conftest import drop_schema
+
+
+@pytest.fixture
+def empty_engine(database_url: str) -> Iterator[Engine]:
+    """A database with no tables at all, not even Alembic's (the PostgreSQL one is shared)."""
+    engine = create_db_engine(database_url)
+    drop_schema(engine)
+    yield engine
+    drop_schema(engine)
+    engine.dispose()
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(migrations_config()).get_current_head()
+
+
+def schema_differences(engine: Engine) -> list:
+    """What autogenerate would write into a new revision: empty when the schema is current."""
+    with engine.connect() as connection:
+        return compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+
+
+def revision_of(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return current_revision(connection)
+
+
+def table_names(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names())
+
+
+def test_the_revisions_form_one_line_that_starts_at_the_baseline() -> None:
+    script = ScriptDirectory.from_config(migrations_config())
+    assert len(script.get_heads()) == 1
+    assert script.get_revision(BASELINE_REVISION).down_revision is None
+
+
+def test_migrating_an_empty_database_to_head_yields_exactly_the_models_schema(
+    empty_engine: Engine,
+) -> None:
+    create_db_and_tables(empty_engine)
+
+    assert revision_of(empty_engine) == head_revision()
+    assert schema_differences(empty_engine) == []
+
+
+def test_upgrading_a_database_already_at_head_changes_nothing(empty_engine: Engine) -> None:
+    create_db_and_tables(empty_engine)
+    tables_before = table_names(empty_engine)
+
+    create_db_and_tables(empty_engine)
+
+    assert table_names(empty_engine) == tables_before
+    assert revision_of(empty_engine) == head_revision()
+    assert schema_differences(empty_engine) == []
+
+
+def test_migrating_does_not_depend_on_the_working_directory(
+    empty_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    create_db_and_tables(empty_engine)
+
+    assert revision_of(empty_engine) == head_revision()
+
+
+def test_a_database_created_before_migrations_is_stamped_and_not_created_again(
+    empty_engine: Engine,
+) -> None:
+    SQLModel.metadata.create_all(empty_engine)
+
+    create_db_and_tables(empty_engine)
+
+    assert revision_of(empty_engine) == head_revision()
+    assert schema_differences(empty_engine) == []
+
+
+def test_downgrading_to_base_removes_every_table_of_the_models(empty_engine: Engine) -> None:
+    create_db_and_tables(empty_engine)
+
+    with empty_engine.begin() as connection:
+        command.downgrade(migrations_config(connection), "base")
+
+    assert table_names(empty_engine) & set(SQLModel.metadata.tables) == set()
+    assert revision_of(empty_engine) is None
+
+
+def test_the_app_starts_on_a_migrated_database_and_leaves_it_at_head(
+    make_client: Callable[..., TestClient], engine: Engine
+) -> None:
+    client = make_client()
+
+    assert client.get("/readyz").status_code == 200
+    assert revision_of(engine) == head_revision()
+    assert schema_differences(engine) == []
+
+
+def test_the_app_migrates_an_empty_database_when_it_starts(
+    empty_engine: Engine, settings: Settings
+) -> None:
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").status_code == 200
+
+    assert revision_of(empty_engine) == head_revision()
