@@ -13,6 +13,7 @@ from http import HTTPStatus
 from typing import Literal
 
 from fastapi import HTTPException
+from sqlmodel import Session, SQLModel, col, func, select
 
 SortOrder = Literal["newest", "oldest"]
 # Ids beyond a 64-bit integer would overflow the database driver instead of matching nothing.
@@ -66,3 +67,10 @@ def _parse(token: str) -> Cursor | None:
         and sort in ("newest", "oldest")
     )
     return Cursor(created_at, record_id, sort) if valid else None
+
+
+def newest_first_page(session: Session, table: type[SQLModel], offset: int, limit: int):
+    """One offset page of a table with an integer id, newest first, and its total count."""
+    count = session.exec(select(func.count()).select_from(table)).one()
+    rows = session.exec(select(table).order_by(col(table.id).desc()).offset(offset).limit(limit))
+    return list(rows), count

@@ -3,11 +3,11 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlmodel import col, func, select
 
 from api.deps import SessionDep, require_roles
 from api.errors import problem_responses
 from api.models import AuditEvent, AuditEventsPublic, Role
+from api.pagination import newest_first_page
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
@@ -33,7 +33,5 @@ def read_audit_events(
         int, Query(ge=1, le=MAX_PAGE_SIZE, description="Events per page.")
     ] = DEFAULT_PAGE_SIZE,
 ) -> Any:
-    count = session.exec(select(func.count()).select_from(AuditEvent)).one()
-    newest_first = col(AuditEvent.id).desc()
-    events = session.exec(select(AuditEvent).order_by(newest_first).offset(offset).limit(limit))
-    return AuditEventsPublic(data=list(events), count=count)
+    events, count = newest_first_page(session, AuditEvent, offset, limit)
+    return AuditEventsPublic(data=events, count=count)

@@ -4,11 +4,12 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 
 from api.deps import SessionDep, require_roles
 from api.errors import problem_responses
 from api.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeysPublic, Role
+from api.pagination import newest_first_page
 from api.security import create_api_key, is_last_active_admin, revoke_api_key
 
 MAX_PAGE_SIZE = 100
@@ -49,9 +50,8 @@ def read_keys(
         int, Query(ge=1, le=MAX_PAGE_SIZE, description="Keys per page.")
     ] = DEFAULT_PAGE_SIZE,
 ) -> Any:
-    count = session.exec(select(func.count()).select_from(ApiKey)).one()
-    keys = session.exec(select(ApiKey).order_by(col(ApiKey.id).desc()).offset(offset).limit(limit))
-    return ApiKeysPublic(data=list(keys), count=count)
+    keys, count = newest_first_page(session, ApiKey, offset, limit)
+    return ApiKeysPublic(data=keys, count=count)
 
 
 @router.delete(
