@@ -24,12 +24,24 @@ BASELINE_REVISION = "d0564f669354"
 MIGRATION_LOCK_ID = 0x6D6564696D67  # "medimg"
 
 
-def create_db_engine(database_url: str) -> Engine:
+# Connections kept open; more are opened up to the request-dependent maximum, then closed.
+POOL_SIZE = 10
+
+
+def create_db_engine(database_url: str, max_concurrent_requests: int = 16) -> Engine:
+    """An engine whose pool cannot run dry while requests are in flight.
+
+    A request can hold two connections at once (its own session and the audit write), so a
+    pool smaller than twice the worker threads could leave every thread waiting for a
+    connection held by another waiting thread. PostgreSQL's `max_connections` must allow this
+    maximum for each replica.
+    """
     url = _with_psycopg_driver(make_url(database_url))
+    max_overflow = max(2 * max_concurrent_requests - POOL_SIZE, 0)
     if url.get_backend_name() == "sqlite":
-        return _create_sqlite_engine(url)
+        return _create_sqlite_engine(url, max_overflow)
     # pre_ping: a server restart must not turn the next request into a 500.
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=max_overflow)
 
 
 def sqlite_file_path(database_url: str) -> Path | None:
@@ -104,12 +116,23 @@ def _with_psycopg_driver(url: URL) -> URL:
     return url
 
 
-def _create_sqlite_engine(url: URL) -> Engine:
+def _create_sqlite_engine(url: URL, max_overflow: int) -> Engine:
     # FastAPI runs sync routes and dependencies on a thread pool, so one connection can be
     # used from several threads (never at the same time).
-    engine = create_engine(url, connect_args={"check_same_thread": False})
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False},
+        **_pool_arguments(url, max_overflow),
+    )
     event.listen(engine, "connect", _set_sqlite_durability_pragmas)
     return engine
+
+
+def _pool_arguments(url: URL, max_overflow: int) -> dict:
+    # An in-memory database lives in its one connection (a static pool): no pool to size.
+    if url.database in (None, "", ":memory:"):
+        return {}
+    return {"pool_size": POOL_SIZE, "max_overflow": max_overflow}
 
 
 def _set_sqlite_durability_pragmas(dbapi_connection, _connection_record) -> None:

@@ -81,8 +81,15 @@ def get_actor(
             "Check it, or ask an admin for a new one."
         )
     actor = Actor(key_id=api_key.id, name=api_key.name, role=Role(api_key.role))
+    # Ends the lookup's transaction, so its pooled connection goes back now rather than after
+    # the upload is decoded and classified: with many uploads in flight, PostgreSQL's pool
+    # ran dry and requests failed with a pool timeout (500).
+    session.commit()
     # Kept for the audit trail, which is written after the route has answered.
     request.state.actor = actor
+    # After authentication, so the limit is the key's own: one flooding key cannot starve
+    # another; counted before any work is done.
+    request.app.state.rate_limiter.check(actor.key_id)
     return actor
 
 

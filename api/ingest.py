@@ -11,11 +11,14 @@ from http import HTTPStatus
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
+import numpy as np
 from fastapi import HTTPException
 from sqlmodel import Session, select
 
+from api.admission import at_capacity
 from api.models import Record
 from api.storage import BlobStore, StoredBlob
+from ml.batching import BatcherClosedError, BatchQueueFullError
 from ml.decode import (
     DecodedImage,
     ImageDecodeError,
@@ -25,7 +28,9 @@ from ml.decode import (
     sniff_media_type,
 )
 from ml.deidentify import deidentify_dicom, salted_uid_hash
-from ml.inference import Classifier
+from ml.inference import Classifier, Prediction
+from ml.ood import assess
+from ml.similar import embedding_to_bytes
 
 UPLOAD_CHUNK_BYTES = 1024 * 1024
 MAX_FILENAME_LENGTH = 255
@@ -44,6 +49,8 @@ def upload_too_large(max_bytes: int) -> HTTPException:
 class Upload:
     filename: str | None
     data: bytes
+    # The part's Content-Type as the client declared it; None or generic: nothing declared.
+    declared_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,8 +91,11 @@ def ingest(upload: Upload, context: IngestContext) -> Ingested:
             "The uploaded file is empty. Choose a PNG, JPEG or DICOM image.",
         )
     image = decode_upload(upload.data, context.max_image_pixels)
+    refuse_mismatched_type(upload.declared_type, image.media_type)
     stored_bytes, uid_hashes = _bytes_to_store(upload.data, image, context.uid_hash_salt)
-    prediction = context.classifier.predict(image.pixels)
+    prediction = classify(context.classifier, image.pixels)
+    # Out-of-distribution results are stored too, marked, so a reviewer can see what came in.
+    gate = assess(upload.data, prediction.embedding, context.classifier.density, image.pixels)
     blob = context.blob_store.write(stored_bytes)
     record = Record(
         label=prediction.label,
@@ -99,9 +109,47 @@ def ingest(upload: Upload, context: IngestContext) -> Ingested:
         height=image.height,
         source_system=context.source_system,
         created_by_key_id=context.created_by_key_id,  # integration keys read only their own
+        suitability=gate.suitability,
+        suitability_score=gate.score,
+        suitability_reason=gate.reason,
+        embedding=embedding_to_bytes(prediction.embedding),
         **uid_hashes,
     )
     return Ingested(record=record, blob=blob)
+
+
+# Declared types that name one of the formats we read, as clients spell them.
+DECLARED_IMAGE_TYPES = {
+    "image/png": "image/png",
+    "image/x-png": "image/png",
+    "image/jpeg": "image/jpeg",
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "application/dicom": "application/dicom",
+}
+
+
+def refuse_mismatched_type(declared_type: str | None, media_type: str) -> None:
+    """A file declared as one image format whose bytes are another is refused (415).
+
+    A mislabelled file is a sign of a confused or hostile sender (a polyglot); generic or
+    missing types (application/octet-stream) leave the decision to the bytes.
+    """
+    declared = (declared_type or "").split(";")[0].strip().lower()
+    expected = DECLARED_IMAGE_TYPES.get(declared)
+    if expected is not None and expected != media_type:
+        raise HTTPException(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            f"The file was sent as {declared} but its bytes are {media_type}. Send it with "
+            "its real type, or as application/octet-stream to let the service tell.",
+        )
+
+
+def classify(classifier: Classifier, pixels: np.ndarray) -> Prediction:
+    try:
+        return classifier.predict(pixels)
+    except (BatchQueueFullError, BatcherClosedError) as error:
+        raise at_capacity(str(error)) from error
 
 
 def decode_upload(data: bytes, max_pixels: int) -> DecodedImage:

@@ -3,10 +3,12 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic import SecretStr
 
+from api.admission import Admission
 from api.audit import AuditMiddleware
 from api.consistency import check_storage_consistency
 from api.db import create_db_and_tables, create_db_engine, sqlite_file_path
@@ -17,13 +19,30 @@ from api.metrics import (
     TimedClassifier,
     count_classifications_in_progress,
 )
-from api.routes import audit, classify, health, keys, me, models, records, reviews
+from api.ratelimit import KeyRateLimiter
+from api.routes import (
+    audit,
+    classify,
+    explain,
+    health,
+    interop,
+    keys,
+    me,
+    models,
+    pacs,
+    records,
+    reviews,
+    stats,
+)
 from api.security import bootstrap_admin_key
 from api.settings import Settings, get_settings
 from api.storage import BlobStore
+from ml.batching import DynamicBatcher
 from ml.inference import Classifier
 
 API_VERSION = "0.1.0"
+# Worker threads kept for requests that do not classify (lists, reviews) under full load.
+THREADS_FOR_OTHER_WORK = 16
 DESCRIPTION = (
     "Classifies brain-MRI slices into glioma, meningioma, pituitary tumour or no tumour, "
     "and keeps every result with its image.\n\n"
@@ -35,7 +54,8 @@ DESCRIPTION = (
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     _create_data_dirs(settings)
-    engine = create_db_engine(settings.database_url)
+    worker_threads = _make_room_for_waiting_requests(settings)
+    engine = create_db_engine(settings.database_url, worker_threads)
     create_db_and_tables(engine)
     bootstrap_admin_key(engine, _secret_or_none(settings.bootstrap_admin_key))
     app.state.engine = engine
@@ -43,10 +63,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Reports (and tidies) what a crash may have left between the disk and the database.
     check_storage_consistency(engine, app.state.blob_store)
     # Loaded once: a SavedModel takes seconds to load and is safe to share between threads.
-    app.state.classifier = TimedClassifier(Classifier.load(settings.model_dir), app.state.metrics)
+    classifier = TimedClassifier(Classifier.load(settings.model_dir), app.state.metrics)
+    # Requests reach the model only through the batcher: one worker thread, one model call
+    # at a time for every image waiting, a bounded queue (503 beyond it).
+    batcher = DynamicBatcher(
+        classifier,
+        max_batch_size=settings.inference_max_batch_size,
+        max_wait_ms=settings.inference_max_wait_ms,
+        max_queue=settings.inference_queue_size,
+    )
+    app.state.classifier = batcher
     try:
         yield
     finally:
+        batcher.close()
         engine.dispose()
 
 
@@ -61,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.admission = Admission(settings.max_classifications_in_progress)
+    app.state.rate_limiter = KeyRateLimiter(settings.rate_limit_per_minute)
     # Inside CORS: preflights are answered before routing and are not audited.
     app.add_middleware(AuditMiddleware)
     app.add_middleware(
@@ -75,12 +107,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(classify.router)
     app.include_router(records.router)
+    app.include_router(explain.router)
     app.include_router(reviews.router)
     app.include_router(models.router)
     app.include_router(me.router)
     app.include_router(keys.router)
     app.include_router(audit.router)
+    app.include_router(stats.router)
+    app.include_router(interop.router)
+    app.include_router(pacs.router)
     return app
+
+
+def _make_room_for_waiting_requests(settings: Settings) -> int:
+    """Each classification in progress holds a worker thread, also while it waits for the
+    model: with enough threads the admission bound (503 past it) is the limit, not the pool."""
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    needed = settings.max_classifications_in_progress + THREADS_FOR_OTHER_WORK
+    limiter.total_tokens = max(limiter.total_tokens, needed)
+    return int(limiter.total_tokens)
 
 
 def _secret_or_none(secret: SecretStr | None) -> str | None:

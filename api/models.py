@@ -4,10 +4,20 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import ConfigDict, computed_field, model_validator
-from sqlalchemy import JSON, Column, DateTime, Index, String, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from api.errors import Problem
+from ml.ood import Suitability
 
 SHA256_HEX_LENGTH = 64
 
@@ -125,6 +135,25 @@ class RecordBase(SQLModel):
         max_length=64,
         description="Salted hash of the DICOM SOPInstanceUID.",
     )
+    suitability: str | None = Field(
+        default=None,
+        max_length=32,
+        description=(
+            "The input gate's verdict: `ok`, `low_confidence`, or `out_of_distribution` (not "
+            "a brain-MRI slice this model was built for: the label is no diagnosis). Null "
+            "for records made before the gate existed."
+        ),
+    )
+    suitability_score: float | None = Field(
+        default=None,
+        description=(
+            "The model's out-of-distribution score: distance of the image's embedding to the "
+            "nearest class of the training data (higher is stranger)."
+        ),
+    )
+    suitability_reason: str | None = Field(
+        default=None, max_length=500, description="Why the gate decided so, for a person."
+    )
 
 
 class Record(RecordBase, table=True):
@@ -153,11 +182,16 @@ class Record(RecordBase, table=True):
         default=ReviewStatus.UNREVIEWED, sa_column=Column(String(16), nullable=False)
     )
     reviewed_label: str | None = Field(default=None, max_length=64)
+    # float32 bytes of the model's embedding, for similar-case search; never sent out.
+    embedding: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
     @computed_field(description="The label to use: see RecordPublic.final_label.")
     @property
     def final_label(self) -> str | None:
         if self.review_status == ReviewStatus.UNREVIEWED:
+            # Out of distribution: the model's label is not a diagnosis until a person says so.
+            if self.suitability == Suitability.OUT_OF_DISTRIBUTION:
+                return None
             return self.label
         if self.review_status == ReviewStatus.REJECTED:
             return None
@@ -170,10 +204,15 @@ class RecordPublic(RecordBase):
     id: int
     created_at: datetime = Field(description="When the image was classified (UTC).")
     review_status: ReviewStatus = Field(description="Outcome of the latest review, if any.")
+    suitability: Suitability | None = Field(
+        default=None,
+        description="The input gate's verdict (see suitability_reason); null before the gate.",
+    )
     final_label: str | None = Field(
         description=(
             "The reviewed label when confirmed or corrected, the model's label when "
-            "unreviewed, null when a reviewer rejected the result."
+            "unreviewed, null when a reviewer rejected the result or when it is unreviewed "
+            "and the input gate found the image out of distribution."
         )
     )
 
@@ -452,3 +491,30 @@ class ClassificationBatchPublic(SQLModel):
     }
 
     results: list[ClassificationResult] = Field(description="One result per file, in order.")
+
+
+class ClassAgreement(SQLModel):
+    label: str = Field(description="The class the model predicted.")
+    confirmed: int = Field(description="Reviewed records of this prediction, confirmed.")
+    corrected: int = Field(description="Reviewed records of this prediction, corrected.")
+    rejected: int = Field(description="Reviewed records of this prediction, rejected.")
+    agreement_rate: float | None = Field(
+        description="confirmed / (confirmed + corrected); null before any such review. "
+        "Rejections (unusable images) are not counted as disagreement."
+    )
+
+
+class DayCount(SQLModel):
+    date: str = Field(description="A UTC calendar day, YYYY-MM-DD.")
+    count: int = Field(description="Records created on that day.")
+
+
+class StatsPublic(SQLModel):
+    total: int = Field(description="Records counted.")
+    by_label: dict[str, int] = Field(description="Records per predicted class.")
+    by_final_label: dict[str, int] = Field(
+        description="Records per final label (reviewed, else predicted); rejected ones excluded."
+    )
+    by_review_status: dict[str, int] = Field(description="Records per review status.")
+    agreement: list[ClassAgreement] = Field(description="Review agreement per predicted class.")
+    per_day: list[DayCount] = Field(description="Records per UTC day, oldest first.")

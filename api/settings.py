@@ -6,7 +6,7 @@ Every field is documented in `.env.example` at the repository root; keep the two
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, PositiveInt, SecretStr, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The same ceiling `ml.decode.decode_image` applies when no limit is passed.
@@ -39,7 +39,7 @@ class Settings(BaseSettings):
         description="Directory where uploaded images are kept, one file per distinct content.",
     )
     model_dir: Path = Field(
-        default=Path("models/brain-tumor-cnn/0.1.0"),
+        default=Path("models/brain-tumor-cnn/0.2.0"),
         description="Exported model directory (SavedModel + metadata.json) loaded at startup.",
     )
     cors_origins: list[str] = Field(
@@ -53,6 +53,33 @@ class Settings(BaseSettings):
     max_image_pixels: PositiveInt = Field(
         default=DEFAULT_MAX_IMAGE_PIXELS,
         description="Largest accepted image in pixels (width × height × frames); more gets 413.",
+    )
+    inference_max_batch_size: PositiveInt = Field(
+        default=32,
+        description="Most images one model call classifies; concurrent requests share calls.",
+    )
+    inference_max_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        description=(
+            "How long the first image of a batch waits for others to join it, in ms; "
+            "images that queue while the model runs join the next call anyway."
+        ),
+    )
+    inference_queue_size: PositiveInt = Field(
+        default=128,
+        description=(
+            "Most images waiting for the model; beyond it requests get 503 with Retry-After "
+            "at once instead of piling up."
+        ),
+    )
+    max_classifications_in_progress: PositiveInt = Field(
+        default=64,
+        description=(
+            "Most classification requests handled at once (receiving, decoding, waiting for "
+            "the model, storing); one more is answered 503 with Retry-After before its body "
+            "is read."
+        ),
     )
     api_host: str = Field(default="127.0.0.1", description="Interface the API server binds to.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port of the API server.")
@@ -70,6 +97,29 @@ class Settings(BaseSettings):
     max_batch_files: PositiveInt = Field(
         default=20, description="Most files one POST /classify/batch may carry; more gets 413."
     )
+    pacs_url: str | None = Field(
+        default=None,
+        description=(
+            "DICOMweb root of the PACS that POST /pacs/studies/{uid}/classify pulls from and "
+            "pushes results to, e.g. `https://pacs.example.org/dicom-web`; unset: no PACS."
+        ),
+    )
+    pacs_username: str | None = Field(
+        default=None, description="HTTP basic-auth user name for the PACS; unset: none."
+    )
+    pacs_password: SecretStr | None = Field(
+        default=None, description="HTTP basic-auth password for the PACS; unset: none."
+    )
+    pacs_timeout_seconds: PositiveFloat = Field(
+        default=30.0,
+        description="How long one PACS request may take before the pull fails with 504.",
+    )
+    pacs_source_system: str = Field(
+        default="pacs",
+        min_length=1,
+        max_length=128,
+        description="`source_system` of the records made from PACS images (e.g. its AE title).",
+    )
     bootstrap_admin_key: SecretStr | None = Field(
         default=None,
         description=(
@@ -77,6 +127,22 @@ class Settings(BaseSettings):
             f"key. At least {MIN_BOOTSTRAP_KEY_LENGTH} random characters; unset or empty: none."
         ),
     )
+    rate_limit_per_minute: int = Field(
+        default=600,
+        ge=0,
+        description=(
+            "Most requests one API key may make in any 60 s (per worker process); more get "
+            "429 with Retry-After, other keys are not affected. 0 turns the limit off."
+        ),
+    )
+
+    @field_validator("pacs_url", "pacs_username", "pacs_password", mode="before")
+    @classmethod
+    def _blank_pacs_setting_is_none(cls, value: object) -> object:
+        # `MEDIMG_PACS_URL=` in a .env means "no PACS", not an empty address.
+        if value is None or str(value).strip() == "":
+            return None
+        return value
 
     @field_validator("bootstrap_admin_key", mode="before")
     @classmethod

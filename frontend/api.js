@@ -129,21 +129,57 @@ export function messageForStatus(status, { title = "", detail = "" } = {}) {
   }
 }
 
+function requestHeaders(extra = {}) {
+  return {
+    Accept: "application/json, application/problem+json",
+    ...authorizationHeader(),
+    ...extra,
+  };
+}
+
 async function send(path, init = {}) {
   let response;
   try {
-    response = await fetch(`${BASE_URL}${path}`, {
-      ...init,
-      headers: {
-        Accept: "application/json, application/problem+json",
-        ...authorizationHeader(),
-        ...init.headers,
-      },
-    });
+    response = await fetch(`${BASE_URL}${path}`, { ...init, headers: requestHeaders(init.headers) });
   } catch (cause) {
     // fetch() rejects only when no usable HTTP response arrived: API down, or CORS.
     throw await networkFailure(cause);
   }
+  return checked(response);
+}
+
+// fetch() cannot report upload progress; XMLHttpRequest can. Its answer is wrapped in a
+// Response so that errors are read exactly as for fetch.
+function xhrResponse(path, body, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `${BASE_URL}${path}`);
+    for (const [name, value] of Object.entries(requestHeaders())) xhr.setRequestHeader(name, value);
+    xhr.responseType = "blob";
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress(event.loaded / event.total);
+    });
+    xhr.addEventListener("load", () => {
+      const contentType = xhr.getResponseHeader("Content-Type") ?? "";
+      resolve(new Response(xhr.response, { status: xhr.status, headers: { "Content-Type": contentType } }));
+    });
+    // Like a rejected fetch(): nothing usable arrived (API down, or CORS withheld it).
+    xhr.addEventListener("error", () => reject(new TypeError("XMLHttpRequest failed")));
+    xhr.send(body);
+  });
+}
+
+async function sendWithProgress(path, body, onProgress) {
+  let response;
+  try {
+    response = await xhrResponse(path, body, onProgress);
+  } catch (cause) {
+    throw await networkFailure(cause);
+  }
+  return checked(response);
+}
+
+async function checked(response) {
   if (!response.ok) {
     const problem = await readProblem(response);
     throw new ApiError(messageForStatus(response.status, problem), {
@@ -156,7 +192,10 @@ async function send(path, init = {}) {
 }
 
 async function request(path, init = {}) {
-  const response = await send(path, init);
+  return readJson(await send(path, init), path);
+}
+
+async function readJson(response, path) {
   try {
     return await response.json();
   } catch (cause) {
@@ -167,17 +206,67 @@ async function request(path, init = {}) {
   }
 }
 
-/** Upload one image (File or Blob) for classification; resolves to the new record. */
-export function classify(file) {
+/**
+ * Upload one image (File or Blob) for classification; resolves to the new record.
+ * onProgress(fraction), when given, hears how much of the file has been sent.
+ */
+export async function classify(file, { onProgress } = {}) {
   const form = new FormData();
   form.append("file", file, file.name || "upload");
+  if (onProgress && typeof XMLHttpRequest === "function") {
+    return readJson(await sendWithProgress("/classify", form, onProgress), "/classify");
+  }
   return request("/classify", { method: "POST", body: form });
 }
 
-/** One page of records, newest first: resolves to {data, count}. */
-export function listRecords({ offset = 0, limit = 10 } = {}) {
-  const query = new URLSearchParams({ offset: String(offset), limit: String(limit) });
-  return request(`/records?${query}`);
+/**
+ * One page of records: resolves to {data, count}. `filters` are GET /records filters
+ * (label, review_status, created_from, created_to, sort); empty ones are left out.
+ */
+export function listRecords({ offset = 0, limit = 10, ...filters } = {}) {
+  return request(`/records?${recordsQuery({ offset, limit, ...filters })}`);
+}
+
+export function recordsQuery(params) {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") query.set(name, String(value));
+  }
+  return query;
+}
+
+/** A record's reviews, oldest first: resolves to {data, count}. */
+export function listReviews(id) {
+  return request(`/records/${encodeURIComponent(id)}/reviews`);
+}
+
+/** review: {action: "confirm"|"correct"|"reject", label (correct only), note}. */
+export function createReview(id, review) {
+  return request(`/records/${encodeURIComponent(id)}/reviews`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(review),
+  });
+}
+
+/** The dashboard's figures over the records this key may see. */
+export function stats() {
+  return request("/stats");
+}
+
+// Interoperability exports of a PACS record; fetched (they need the key), then saved.
+const EXPORTS = {
+  fhir: { path: "fhir", accept: "application/fhir+json, application/json" },
+  sr: { path: "sr", accept: "application/dicom" },
+};
+
+/** kind "fhir" (FHIR DiagnosticReport) or "sr" (DICOM Structured Report): a Blob. */
+export async function getRecordExport(id, kind) {
+  const { path, accept } = EXPORTS[kind];
+  const response = await send(`/records/${encodeURIComponent(id)}/${path}`, {
+    headers: { Accept: accept },
+  });
+  return response.blob();
 }
 
 export function getRecord(id) {
@@ -199,4 +288,26 @@ export function me() {
 
 export function health() {
   return request("/healthz");
+}
+
+/**
+ * The Grad-CAM heatmap of the record's predicted class over its image, as a PNG Blob.
+ * opacity (0-1) is how strongly the map is blended over the slice.
+ */
+export async function getHeatmapOverlay(id, { opacity }) {
+  const query = recordsQuery({ format: "overlay", opacity });
+  const response = await send(`/records/${encodeURIComponent(id)}/heatmap?${query}`, {
+    headers: { Accept: "image/png" },
+  });
+  return response.blob();
+}
+
+/** How much of the heatmap lies on the brain: {label, mass_inside_brain, implausible, reason}. */
+export function getExplanation(id) {
+  return request(`/records/${encodeURIComponent(id)}/explanation`);
+}
+
+/** The k stored records most like this one: {query_record_id, data: [{record, similarity, near_duplicate, reviewed}]}. */
+export function similarRecords(id, { k }) {
+  return request(`/records/${encodeURIComponent(id)}/similar?${recordsQuery({ k })}`);
 }

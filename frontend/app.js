@@ -1,12 +1,15 @@
 // Controller: wires the view's user intents to the API and decides what to show.
 import * as api from "./api.js";
 import { API_URL } from "./config.js";
-import { classDisplayName } from "./format.js";
-import { errorTemplate } from "./templates.js";
+import { classDisplayName, dayWindow } from "./format.js";
+import { parseRoute, recordHash } from "./routes.js";
+import { errorTemplate, isAssessable } from "./templates.js";
+import { SIMILAR_CASES } from "./trust-templates.js";
 import { View } from "./view.js";
 
 const PAGE_SIZE = 10;
-const RECORD_HASH = /^#\/records\/(\d+)$/;
+const REVIEWER_ROLES = new Set(["radiologist", "admin"]);
+const EXPORT_NAMES = { fhir: "fhir.json", sr: "sr.dcm" };
 
 function messageOf(error) {
   // ApiError messages are written for people; anything else is a bug worth reporting.
@@ -20,24 +23,47 @@ export class App {
     this.view = view;
     this.offset = 0;
     this.busy = false;
+    this.reviewing = false;
+    this.role = null;
     this.current = null; // the record shown in the result panel
-    // Incremented per result request, so a slow answer cannot overwrite a newer choice.
+    // Incremented per request kind, so a slow answer cannot overwrite a newer choice.
     this.resultTicket = 0;
     this.recordsTicket = 0;
+    this.heatmapTicket = 0;
   }
 
   async start() {
     this.view.showApiUrl(API_URL);
-    this.view.bindFileChosen((file) => this.upload(file));
-    this.view.bindOpenRecord((id) => this.openRecord(id));
+    this.filters = this.view.readFilters();
+    this.view.bindFilesChosen((files) => this.upload(files));
     this.view.bindPageTurn((direction) => this.turnPage(direction));
     this.view.bindRefresh(() => this.refresh());
+    this.view.bindFilters((filters) => this.filter(filters));
+    this.view.bindReview(
+      (intent) => this.review(intent),
+      () => Object.keys(this.current?.probabilities ?? {}),
+    );
+    this.view.bindExport((kind) => this.exportRecord(kind));
+    this.view.panels.bindHeatmap((choice) => this.showHeatmap(choice));
+    this.view.bindDashboardRefresh(() => this.loadDashboard());
     this.view.bindSignIn((key) => this.signIn(key));
     this.view.bindSignOut(() => this.signOut());
-    window.addEventListener("hashchange", () => this.openRecordFromHash());
+    window.addEventListener("hashchange", () => this.route());
 
     this.view.renderEmptyResult();
-    if (await this.checkHealth()) await this.openRecordFromHash();
+    this.view.showScreen(parseRoute(window.location.hash).screen === "dashboard" ? "dashboard" : "workspace");
+    if (await this.checkHealth()) await this.route();
+  }
+
+  /** Show the screen the address names: the workspace, a record in it, or the dashboard. */
+  async route() {
+    const route = parseRoute(window.location.hash);
+    this.view.showScreen(route.screen === "dashboard" ? "dashboard" : "workspace");
+    if (!api.apiKey()) return;
+    if (route.screen === "dashboard") await this.loadDashboard();
+    if (route.screen === "record" && String(this.current?.id) !== route.id) {
+      await this.openRecord(route.id);
+    }
   }
 
   /** Check the API, then the key, then load the records (or say why they cannot be). */
@@ -60,11 +86,14 @@ export class App {
   /** With a stored key: show who it belongs to and load the records. */
   async resumeSession() {
     if (!api.apiKey()) {
-      this.showSignedOut();
+      // A deep link opened before signing in stays, so signing in lands on it.
+      this.showSignedOut({ keepAddress: true });
       return false;
     }
     try {
-      this.view.showSignedIn(await api.me());
+      const me = await api.me();
+      this.role = me.role;
+      this.view.showSignedIn(me);
     } catch (error) {
       this.reportFailure(error);
       return false;
@@ -76,7 +105,7 @@ export class App {
   async signIn(key) {
     this.view.clearError();
     api.setApiKey(key);
-    if (await this.checkHealth()) await this.openRecordFromHash();
+    if (await this.checkHealth()) await this.route();
   }
 
   signOut() {
@@ -86,15 +115,19 @@ export class App {
     this.showSignedOut();
   }
 
-  showSignedOut() {
+  showSignedOut({ keepAddress = false } = {}) {
     // Drop everything the last key could see; answers still in flight are ignored.
     this.current = null;
+    this.role = null;
     this.resultTicket += 1;
     this.recordsTicket += 1;
     this.view.renderEmptyResult();
     this.view.showSignedOut();
     this.view.renderRecordsError("Sign in with your API key to see the records.");
-    history.replaceState(null, "", window.location.pathname + window.location.search);
+    if (!keepAddress) {
+      history.replaceState(null, "", window.location.pathname + window.location.search);
+      this.view.showScreen("workspace");
+    }
   }
 
   async refresh() {
@@ -102,7 +135,14 @@ export class App {
     await this.checkHealth();
   }
 
-  async upload(file) {
+  canReview() {
+    return REVIEWER_ROLES.has(this.role);
+  }
+
+  // ---- upload ------------------------------------------------------------------------
+
+  /** Classify the files one after another (two CPU cores serve everyone), each reported. */
+  async upload(files) {
     if (this.busy) return;
     if (!api.apiKey()) {
       this.view.showError("Sign in with your API key before uploading an image.");
@@ -112,25 +152,67 @@ export class App {
     this.resultTicket += 1;
     this.view.clearError();
     this.view.setBusy(true);
-    this.view.renderPending(file);
+    const items = files.map((file) => ({ name: file.name, state: "queued" }));
     try {
-      const record = await api.classify(file);
-      this.resultTicket += 1; // a record opened meanwhile must not replace the new result
-      this.view.setApiStatus("online");
-      this.show(record);
-      this.view.showNotice(
-        `Classified ${record.filename || file.name} as ${classDisplayName(record.label)} (record #${record.id}).`,
-      );
-      this.offset = 0; // the new record is the newest, on the first page
-      await this.loadRecords();
-    } catch (error) {
-      this.restoreResult();
-      this.reportFailure(error);
+      await this.classifyAll(files, items);
     } finally {
       this.busy = false;
       this.view.setBusy(false);
     }
   }
+
+  async classifyAll(files, items) {
+    let shown = null;
+    for (const [index, file] of files.entries()) {
+      items[index].state = "uploading";
+      this.view.renderQueue(items);
+      if (files.length === 1) this.view.renderPending(file);
+      try {
+        const onProgress = (fraction) => {
+          items[index].progress = fraction;
+          this.view.renderQueue(items);
+        };
+        const record = await api.classify(file, { onProgress });
+        items[index] = { ...items[index], state: "done", record };
+        shown = items[index].record;
+      } catch (error) {
+        items[index] = { ...items[index], state: "failed", message: messageOf(error) };
+        if (error instanceof api.ApiError && (error.status === 401 || error.kind !== "http")) {
+          // Neither the key nor the connection will work for the next file either.
+          this.reportFailure(error);
+          return;
+        }
+      }
+    }
+    this.view.renderQueue(items);
+    this.reportUploadOutcome(items, shown);
+    this.offset = 0; // new records are the newest, on the first page
+    await this.loadRecords();
+  }
+
+  reportUploadOutcome(items, shown) {
+    this.resultTicket += 1; // a record opened meanwhile must not replace the new result
+    if (shown) {
+      this.view.setApiStatus("online");
+      this.show(shown);
+    } else {
+      this.restoreResult();
+    }
+    const failed = items.filter((item) => item.state === "failed");
+    if (failed.length === 1 && items.length === 1) this.view.showError(failed[0].message);
+    else if (failed.length) {
+      this.view.showError(
+        `${failed.length} of ${items.length} files could not be classified; each says why in the list under the upload area.`,
+      );
+    }
+    if (shown && !failed.length) {
+      const what = items.length === 1 ? `${shown.filename || items[0].name}` : `${items.length} files`;
+      const label = items.length === 1 ? ` as ${classDisplayName(shown.label)}` : "";
+      this.view.showNotice(`Classified ${what}${label} (record #${shown.id}).`);
+    }
+  }
+
+  // ---- one record --------------------------------------------------------------------
 
   async openRecord(id) {
     const ticket = ++this.resultTicket;
@@ -145,18 +227,20 @@ export class App {
     }
   }
 
-  async openRecordFromHash() {
-    const match = RECORD_HASH.exec(window.location.hash);
-    if (match && String(this.current?.id) !== match[1]) await this.openRecord(match[1]);
-  }
-
   show(record) {
     this.current = record;
+    this.heatmapTicket += 1; // an overlay still on its way belongs to the last record shown
+    this.view.renderRecordPanels(record);
     this.view.renderResult(record);
     this.view.markSelectedRecord(record.id);
     // A shareable address for the record on screen, without adding history entries.
-    history.replaceState(null, "", `#/records/${encodeURIComponent(record.id)}`);
+    if (window.location.hash !== recordHash(record.id)) {
+      history.replaceState(null, "", recordHash(record.id));
+    }
     this.loadImage(record);
+    this.loadReviews(record);
+    this.loadExplanation(record);
+    this.loadSimilar(record);
   }
 
   /** The image needs the key, so it is fetched and handed to the view as a Blob. */
@@ -172,9 +256,152 @@ export class App {
     }
   }
 
+  async loadReviews(record) {
+    try {
+      const reviews = await api.listReviews(record.id);
+      if (this.current !== record) return;
+      this.view.renderReview({
+        record,
+        reviews: reviews.data,
+        classes: Object.keys(record.probabilities ?? {}),
+        canReview: this.canReview(),
+      });
+    } catch (error) {
+      if (this.current === record) this.reportFailure(error);
+    }
+  }
+
+  // ---- what lets the reader check a result: heatmap and similar cases ------------------
+
+  async loadExplanation(record) {
+    try {
+      const explanation = await api.getExplanation(record.id);
+      if (this.current === record) this.view.panels.renderExplanation(explanation, record);
+    } catch (error) {
+      if (this.current !== record) return;
+      this.reportPanelFailure(error, (message) =>
+        this.view.panels.renderExplanationUnavailable(`No heatmap: ${message}`),
+      );
+    }
+  }
+
+  /** choice: {on, opacity}; the overlay is fetched again for each opacity. */
+  async showHeatmap({ on, opacity }) {
+    const record = this.current;
+    const ticket = ++this.heatmapTicket;
+    if (!record || !on) {
+      this.view.hideHeatmap();
+      this.view.panels.setHeatmapStatus("");
+      return;
+    }
+    this.view.panels.setHeatmapStatus("Computing the heatmap…");
+    try {
+      const overlay = await api.getHeatmapOverlay(record.id, { opacity });
+      if (ticket !== this.heatmapTicket) return;
+      this.view.showHeatmap(record.id, overlay);
+      this.view.panels.setHeatmapStatus("");
+    } catch (error) {
+      if (ticket !== this.heatmapTicket) return;
+      this.reportPanelFailure(error, (message) =>
+        this.view.panels.setHeatmapStatus(`No heatmap: ${message}`),
+      );
+    }
+  }
+
+  async loadSimilar(record) {
+    if (!isAssessable(record)) return; // the panel says why it was not searched
+    try {
+      const answer = await api.similarRecords(record.id, { k: SIMILAR_CASES });
+      if (this.current === record) this.view.panels.renderSimilar(answer);
+    } catch (error) {
+      if (this.current !== record) return;
+      this.reportPanelFailure(error, (message) =>
+        this.view.panels.renderSimilarMessage(`Similar cases are unavailable: ${message}`),
+      );
+    }
+  }
+
+  // A panel's failure stays in the panel; a refused key or a lost API concerns the page.
+  reportPanelFailure(error, showInPanel) {
+    if (error instanceof api.ApiError && (error.status === 401 || error.kind !== "http")) {
+      this.reportFailure(error);
+    } else {
+      showInPanel(messageOf(error));
+    }
+  }
+
   restoreResult() {
     if (this.current) this.show(this.current);
     else this.view.renderEmptyResult();
+  }
+
+  /** intent: {action: confirm|correct|reject|next, label?, note}. */
+  async review(intent) {
+    if (intent.action === "next") {
+      await this.openNextUnreviewed();
+      return;
+    }
+    const record = this.current;
+    if (!record || !this.canReview() || this.reviewing) return;
+    if (intent.action === "correct" && intent.label === record.label) {
+      this.view.showNotice("That is the model's own class: press C to confirm it instead.");
+      return;
+    }
+    this.reviewing = true;
+    this.view.clearError();
+    try {
+      await api.createReview(record.id, {
+        action: intent.action,
+        ...(intent.action === "correct" ? { label: intent.label } : {}),
+        note: intent.note || null,
+      });
+      this.view.clearReviewNote();
+      this.view.showNotice(`Record #${record.id}: ${intent.action} saved.`);
+      const updated = await api.getRecord(record.id);
+      if (this.current?.id === record.id) this.show(updated);
+    } catch (error) {
+      this.reportFailure(error);
+      return;
+    } finally {
+      this.reviewing = false;
+    }
+    await this.loadRecords();
+  }
+
+  /** The oldest unreviewed record other than the one open, within the worklist's class. */
+  async openNextUnreviewed() {
+    try {
+      const page = await api.listRecords({
+        limit: 2,
+        sort: "oldest",
+        review_status: "unreviewed",
+        label: this.filters.label,
+      });
+      const next = page.data.find((record) => record.id !== this.current?.id);
+      if (next) window.location.hash = recordHash(next.id);
+      else this.view.showNotice("No unreviewed records left.");
+    } catch (error) {
+      this.reportFailure(error);
+    }
+  }
+
+  async exportRecord(kind) {
+    const record = this.current;
+    if (!record || !EXPORT_NAMES[kind]) return;
+    try {
+      const blob = await api.getRecordExport(record.id, kind);
+      this.view.saveBlob(blob, `record-${record.id}-${EXPORT_NAMES[kind]}`);
+    } catch (error) {
+      this.reportFailure(error);
+    }
+  }
+
+  // ---- worklist and dashboard ----------------------------------------------------------
+
+  async filter(filters) {
+    this.filters = filters;
+    this.offset = 0;
+    await this.loadRecords();
   }
 
   async turnPage(direction) {
@@ -183,15 +410,25 @@ export class App {
     await this.loadRecords();
   }
 
+  listPage() {
+    const { day, ...filters } = this.filters;
+    return api.listRecords({
+      offset: this.offset,
+      limit: PAGE_SIZE,
+      ...filters,
+      ...dayWindow(day),
+    });
+  }
+
   async loadRecords() {
     const ticket = ++this.recordsTicket;
     this.view.setRecordsLoading();
     try {
-      let page = await api.listRecords({ offset: this.offset, limit: PAGE_SIZE });
+      let page = await this.listPage();
       // Records can disappear between pages; step back instead of showing an empty page.
       if (page.data.length === 0 && this.offset > 0 && page.count > 0) {
         this.offset = Math.floor((page.count - 1) / PAGE_SIZE) * PAGE_SIZE;
-        page = await api.listRecords({ offset: this.offset, limit: PAGE_SIZE });
+        page = await this.listPage();
       }
       if (ticket !== this.recordsTicket) return;
       this.view.renderRecords({
@@ -203,6 +440,16 @@ export class App {
     } catch (error) {
       if (ticket !== this.recordsTicket) return;
       this.view.renderRecordsError("Records could not be loaded.");
+      this.reportFailure(error);
+    }
+  }
+
+  async loadDashboard() {
+    this.view.renderDashboardMessage("Loading…");
+    try {
+      this.view.renderDashboard(await api.stats());
+    } catch (error) {
+      this.view.renderDashboardMessage("The dashboard could not be loaded.");
       this.reportFailure(error);
     }
   }

@@ -73,3 +73,36 @@ export function formatRange(offset, shown, count) {
   if (!count || shown === 0) return "No records";
   return `${offset + 1}–${offset + shown} of ${count}`;
 }
+
+/** "2026-11-26" (a date input's value) -> that UTC day as created_from/created_to; null if empty. */
+export function dayWindow(day) {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(String(day ?? ""))) return null;
+  const start = new Date(`${day}T00:00:00Z`);
+  if (Number.isNaN(start.getTime())) return null;
+  const end = new Date(start.getTime() + 24 * 60 * 60 * 1000);
+  return { created_from: start.toISOString(), created_to: end.toISOString() };
+}
+
+/** Agreement rate 0..1 -> "75%"; null (nothing reviewed yet) -> "—". */
+export function formatRate(rate) {
+  return rate === null || rate === undefined ? "—" : formatPercent(rate, 0);
+}
+
+// What each review status reads as in the worklist and the record view.
+const STATUS_NAMES = Object.freeze({
+  unreviewed: "Unreviewed",
+  confirmed: "Confirmed",
+  corrected: "Corrected",
+  rejected: "Rejected",
+});
+
+export function reviewStatusName(status) {
+  return STATUS_NAMES[status] ?? classDisplayName(status);
+}
+
+/** Cosine similarity (≤ 1) with two decimals; missing or non-numeric reads as "—". */
+export function formatSimilarity(similarity) {
+  const value = Number(similarity);
+  if (similarity === null || similarity === undefined || !Number.isFinite(value)) return "—";
+  return value.toFixed(2);
+}

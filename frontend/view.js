@@ -1,6 +1,10 @@
 // The only module that touches the DOM. It renders what the controller hands it and
 // reports user intent (a file chosen, a record opened, a page turned) through callbacks.
+import { dashboardTemplate } from "./dashboard-templates.js";
 import { formatRange } from "./format.js";
+import { RecordPanelsView } from "./panels-view.js";
+import { reviewFormTemplate, reviewHistoryTemplate } from "./review-templates.js";
+import { shortcutFor } from "./shortcuts.js";
 import {
   emptyResultTemplate,
   errorTemplate,
@@ -9,7 +13,9 @@ import {
   recordsMessageRowTemplate,
   resultTemplate,
   sessionTemplate,
+  uploadQueueTemplate,
 } from "./templates.js";
+import { ImageViewer } from "./viewer.js";
 
 const PREVIEWABLE_TYPES = new Set(["image/png", "image/jpeg"]);
 const THEME_KEY = "medimg.theme";
@@ -37,7 +43,22 @@ export class View {
     this.session = root.querySelector("#session");
     this.sessionWho = root.querySelector("#session-who");
     this.signOutButton = root.querySelector("#sign-out");
+    this.queue = root.querySelector("#upload-queue");
+    this.filtersForm = root.querySelector("#records-filters");
+    this.reviewPanel = root.querySelector("#review-panel");
+    this.reviewActions = root.querySelector("#review-actions");
+    this.reviewHistory = root.querySelector("#review-history");
+    this.panels = new RecordPanelsView(root.querySelector("#record-panels"));
+    this.screens = {
+      workspace: root.querySelector("#workspace-screen"),
+      dashboard: root.querySelector("#dashboard-screen"),
+    };
+    this.navLinks = [...root.querySelectorAll(".nav-link")];
+    this.dashboard = root.querySelector("#dashboard");
+    this.dashboardRefresh = root.querySelector("#dashboard-refresh");
     this.previewUrl = "";
+    this.viewer = null;
+    this.heatmap = null; // {recordId, url} of the overlay shown over the record's image
 
     this.#keepDroppedFilesInThePage();
     this.#bindAlertDismiss();
@@ -47,13 +68,13 @@ export class View {
 
   // ---- user intent -------------------------------------------------------------------
 
-  /** handler(file) runs for a picked or dropped file. */
-  bindFileChosen(handler) {
+  /** handler(files) runs for the picked or dropped files (one or several). */
+  bindFilesChosen(handler) {
     this.input.addEventListener("change", () => {
-      const [file] = this.input.files;
+      const files = [...this.input.files];
       // Reset so that choosing the same file again still fires "change".
       this.input.value = "";
-      if (file) handler(file);
+      if (files.length) handler(files);
     });
 
     const setHover = (on) => this.dropzone.classList.toggle("is-dragover", on);
@@ -73,20 +94,54 @@ export class View {
       setHover(false);
       if (this.input.disabled) return;
       const files = [...(event.dataTransfer?.files ?? [])];
-      if (files.length > 1) {
-        this.showError("Drop one image at a time.");
-        return;
-      }
-      if (files.length === 1) handler(files[0]);
+      if (files.length) handler(files);
     });
   }
 
-  /** handler(id) runs when a record in the list is opened. */
-  bindOpenRecord(handler) {
-    this.recordsBody.addEventListener("click", (event) => {
-      const button = event.target.closest("button.row-open");
-      if (button) handler(button.dataset.recordId);
+  /** handler(filters) runs when a worklist filter changes; see readFilters. */
+  bindFilters(handler) {
+    this.filtersForm.addEventListener("change", () => handler(this.readFilters()));
+    this.filtersForm.addEventListener("submit", (event) => event.preventDefault());
+  }
+
+  /** {label, review_status, day, sort} as chosen in the worklist's filters. */
+  readFilters() {
+    return Object.fromEntries(new FormData(this.filtersForm));
+  }
+
+  /**
+   * handler({action, label?, note}) for a review button or its shortcut; action "next"
+   * asks for the next unreviewed record. classesOf() gives the open record's classes.
+   */
+  bindReview(handler, classesOf) {
+    this.reviewActions.addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-review]");
+      if (button && !button.disabled) {
+        handler({ action: button.dataset.review, label: button.dataset.label, note: this.#note() });
+      }
     });
+    this.root.addEventListener("keydown", (event) => {
+      if (this.reviewPanel.hidden || event.repeat) return;
+      const intent = shortcutFor(
+        { ...pick(event, ["key", "ctrlKey", "metaKey", "altKey"]), targetTag: event.target.tagName },
+        classesOf(),
+      );
+      if (!intent) return;
+      event.preventDefault();
+      handler({ ...intent, note: this.#note() });
+    });
+  }
+
+  /** handler(kind) for "fhir" or "sr" export buttons of a PACS record. */
+  bindExport(handler) {
+    this.result.addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-export]");
+      if (button) handler(button.dataset.export);
+    });
+  }
+
+  bindDashboardRefresh(handler) {
+    this.dashboardRefresh.addEventListener("click", () => handler());
   }
 
   /** handler(direction) with direction "newer" or "older". */
@@ -135,12 +190,17 @@ export class View {
 
   /** me: {name, role} of the signed-in key. */
   showSignedIn(me) {
+    this.root.body.dataset.role = me.role;
     this.sessionWho.innerHTML = sessionTemplate(me);
     this.session.hidden = false;
     this.signInForm.hidden = true;
   }
 
   showSignedOut() {
+    delete this.root.body.dataset.role;
+    this.hideReview();
+    this.queue.innerHTML = "";
+    this.dashboard.innerHTML = "";
     this.sessionWho.innerHTML = "";
     this.session.hidden = true;
     this.signInForm.hidden = false;
@@ -168,12 +228,100 @@ export class View {
     if (imageBlob) this.previewUrl = URL.createObjectURL(imageBlob);
     this.result.innerHTML = resultTemplate(record, { imageSrc: this.previewUrl });
     this.#drawBars(this.result);
+    const viewer = this.result.querySelector(".viewer");
+    this.viewer = viewer ? new ImageViewer(viewer, this.root) : null;
+    this.#placeHeatmap(record);
     if (hadFocus) this.focusResult(); // re-rendering with the image must not lose focus
   }
 
   renderEmptyResult() {
     this.#revokePreview();
+    this.hideHeatmap();
     this.result.innerHTML = emptyResultTemplate();
+    this.panels.clear();
+    this.hideReview();
+  }
+
+  /** The heatmap panels for a newly opened record; any previous overlay goes. */
+  renderRecordPanels(record) {
+    this.hideHeatmap();
+    this.panels.render(record);
+  }
+
+  /** Lay the overlay PNG over the record's image, zoomed and panned with it. */
+  showHeatmap(recordId, overlayBlob) {
+    this.hideHeatmap();
+    this.heatmap = { recordId: String(recordId), url: URL.createObjectURL(overlayBlob) };
+    const card = this.result.querySelector(".result-card");
+    if (card) this.#placeHeatmap({ id: card.dataset.recordId });
+  }
+
+  hideHeatmap() {
+    this.result.querySelector(".heatmap-layer")?.remove();
+    if (this.heatmap) URL.revokeObjectURL(this.heatmap.url);
+    this.heatmap = null;
+  }
+
+  /** screen: "workspace" or "dashboard"; the record view is part of the workspace. */
+  showScreen(screen) {
+    for (const [name, element] of Object.entries(this.screens)) element.hidden = name !== screen;
+    for (const link of this.navLinks) {
+      if (link.dataset.screen === screen) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+  }
+
+  /** items: [{name, state: queued|uploading|done|failed, record?, message?}]. */
+  renderQueue(items) {
+    this.queue.innerHTML = uploadQueueTemplate(items);
+    const done = items.filter((item) => item.state === "done" || item.state === "failed").length;
+    this.uploadStatus.textContent =
+      done < items.length ? `Classifying ${done + 1} of ${items.length}…` : "";
+  }
+
+  /** The review form (when the role may review) and the record's history. */
+  renderReview({ record, reviews, classes, canReview }) {
+    const keepNote = this.#note();
+    const sameRecord = this.reviewActions.firstElementChild?.dataset.recordId === String(record.id);
+    this.reviewActions.innerHTML = canReview ? reviewFormTemplate(record, classes) : "";
+    if (sameRecord && keepNote) this.reviewActions.querySelector("textarea").value = keepNote;
+    this.reviewHistory.innerHTML = reviewHistoryTemplate(reviews);
+    this.reviewPanel.hidden = false;
+  }
+
+  hideReview() {
+    this.reviewPanel.hidden = true;
+    this.reviewActions.innerHTML = "";
+    this.reviewHistory.innerHTML = "";
+  }
+
+  clearReviewNote() {
+    const note = this.reviewActions.querySelector("textarea");
+    if (note) note.value = "";
+  }
+
+  renderDashboard(stats) {
+    this.dashboard.innerHTML = dashboardTemplate(stats);
+    this.#drawBars(this.dashboard);
+  }
+
+  renderDashboardMessage(message) {
+    this.dashboard.innerHTML = `<p class="muted" data-testid="dashboard-message"></p>`;
+    this.dashboard.firstElementChild.textContent = message;
+  }
+
+  /** Hand a fetched file to the browser as a download named `filename`. */
+  saveBlob(blob, filename) {
+    const url = URL.createObjectURL(blob);
+    const link = this.root.createElement("a");
+    link.href = url;
+    link.download = filename;
+    link.hidden = true;
+    this.root.body.append(link);
+    link.click();
+    link.remove();
+    // Revoked later: the download starts asynchronously from the URL.
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
   }
 
   focusResult() {
@@ -226,11 +374,29 @@ export class View {
 
   // ---- internals ---------------------------------------------------------------------
 
+  #note() {
+    return this.reviewActions.querySelector("textarea")?.value.trim() ?? "";
+  }
+
   // Bars are sized here, through the CSSOM, because the page's CSP forbids inline styles.
   #drawBars(container) {
     for (const fill of container.querySelectorAll(".prob-fill[data-fraction]")) {
       fill.style.setProperty("--fraction", fill.dataset.fraction);
     }
+  }
+
+  // The result is re-rendered when its image arrives; the overlay must survive that.
+  #placeHeatmap(record) {
+    const frame = this.result.querySelector(".viewer-frame");
+    if (!frame || this.heatmap?.recordId !== String(record.id)) return;
+    frame.querySelector(".heatmap-layer")?.remove();
+    const layer = this.root.createElement("img");
+    layer.className = "heatmap-layer";
+    layer.dataset.testid = "heatmap-overlay";
+    layer.alt = `Grad-CAM heatmap over record ${record.id}`;
+    layer.draggable = false;
+    layer.src = this.heatmap.url;
+    frame.append(layer);
   }
 
   #revokePreview() {
@@ -296,4 +462,8 @@ export class View {
       }
     });
   }
+}
+
+function pick(object, names) {
+  return Object.fromEntries(names.map((name) => [name, object[name]]));
 }

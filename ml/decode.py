@@ -17,6 +17,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 DICOM_MAGIC_OFFSET = 128
 DEFAULT_MAX_PIXELS = 40_000_000
+# Brain slices are about square; even a cropped or padded one is nowhere near 10:1.
+MAX_ASPECT_RATIO = 10
 
 
 class ImageDecodeError(ValueError):
@@ -84,6 +86,11 @@ def _check_raster_size(data: bytes, media_type: str, max_pixels: int) -> None:
     try:
         with Image.open(io.BytesIO(data)) as header:
             width, height = header.size
+            if media_type == "image/png":
+                # Every chunk's length and CRC, without inflating anything: OpenCV trusts a
+                # chunk's declared length, and a 400-byte file claiming a 3 GB chunk stalls it
+                # for seconds.
+                header.verify()
     except Exception as error:  # Pillow raises many types for a broken header
         raise ImageDecodeError(
             f"The {media_type} header is damaged and cannot be read. Export the image again."
@@ -94,6 +101,12 @@ def _check_raster_size(data: bytes, media_type: str, max_pixels: int) -> None:
 def check_pixel_count(width: int, height: int, max_pixels: int, frames: int = 1) -> None:
     if width <= 0 or height <= 0:
         raise ImageDecodeError("The image has no pixels.")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        # Scaled to the model's square input, its short side would round to no pixel at all.
+        raise ImageDecodeError(
+            f"The image is {width}×{height} pixels, too long and thin to be an MRI slice. "
+            "Send the slice itself, not a strip or a montage."
+        )
     if width * height * frames > max_pixels:
         raise ImageTooLargeError(
             f"The image is {width}×{height} pixels, more than the {max_pixels:,} allowed. "

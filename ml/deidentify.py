@@ -87,11 +87,21 @@ class _Rule:
 def deidentify_dicom(data: bytes, *, uid_salt: str) -> DeidentifiedDicom:
     """Apply the profile; the same input and salt always give the same bytes."""
     dataset = _read(data)
-    originals = tuple(_uid_or_none(dataset, name) for name in _HASHED_UIDS)
-    dataset.remove_private_tags()
-    dataset.walk(lambda parent, element: _apply_profile(parent, element, uid_salt))
-    _mark_as_deidentified(dataset, uid_salt)
-    return DeidentifiedDicom(_write(dataset), *originals)
+    try:
+        originals = tuple(_uid_or_none(dataset, name) for name in _HASHED_UIDS)
+        dataset.remove_private_tags()
+        dataset.walk(lambda parent, element: _apply_profile(parent, element, uid_salt))
+        _mark_as_deidentified(dataset, uid_salt)
+        return DeidentifiedDicom(_write(dataset), *originals)
+    except ImageDecodeError:
+        raise
+    except Exception as error:
+        # pydicom parses elements lazily: a damaged one (bad VR, odd length, misplaced
+        # group 0000/0002) only fails here, when the walk or the writer reaches it.
+        raise ImageDecodeError(
+            "The DICOM file has damaged or misplaced attributes and cannot be de-identified "
+            "safely. Export the instance again."
+        ) from error
 
 
 def salted_uid_hash(uid: str, salt: str) -> str:
@@ -109,6 +119,11 @@ _HASHED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 
 def _uid_or_none(dataset: Dataset, keyword: str) -> str | None:
     value = str(dataset.get(keyword) or "").strip()
+    # A UID is digits and dots; anything outside ASCII cannot be hashed as the contract says.
+    if not value.isascii():
+        raise ImageDecodeError(
+            f"The DICOM {keyword} holds characters a UID cannot have. Export the instance again."
+        )
     return value or None
 
 

@@ -12,10 +12,15 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from ml.explain import explain_image
 from ml.labels import CLASSES
-from ml.preprocess import preprocess_batch
+from ml.preprocess import preprocess, preprocess_batch
 
 METADATA_FILE = "metadata.json"
+# Batches images of different sizes (padded, with their true sizes); see ServingModule.
+PADDED_SIGNATURE = "serve_padded"
+# Grad-CAM of the predicted class for one image, on its own pixel grid; see ml/explain.py.
+EXPLAIN_SIGNATURE = "explain"
 INTENDED_USE = (
     "Research and education only. Not a medical device; not for diagnosis or treatment decisions."
 )
@@ -27,12 +32,33 @@ class ServingModule(tf.Module):
         self.network = keras.Model(
             model.inputs, [model.get_layer("embedding").output, model.outputs[0]]
         )
+        # The same layers, also handing out the last stage's feature maps for Grad-CAM.
+        self.cam_network = keras.Model(
+            model.inputs, [model.get_layer("embedding").input, model.outputs[0]]
+        )
         self.image_size = image_size
         self.temperature = tf.Variable(temperature, dtype=tf.float32, trainable=False)
 
+    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 1], tf.uint8, name="image")])
+    def explain(self, image):
+        return explain_image(self.cam_network, image[0], self.image_size, self.temperature)
+
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 1], tf.uint8, name="image")])
     def serve(self, image):
-        batch = preprocess_batch(image, self.image_size)
+        return self._classify(preprocess_batch(image, self.image_size))
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None, None, 1], tf.uint8, name="image"),
+            tf.TensorSpec([None, 2], tf.int32, name="size"),
+        ]
+    )
+    def serve_padded(self, image, size):
+        """Images of different sizes in one call: each is zero-padded to the largest and
+        `size` holds its true (height, width), which is cut out before preprocessing."""
+        return self._classify(preprocess_padded_batch(image, size, self.image_size))
+
+    def _classify(self, batch):
         embedding, logits = self.network(batch, training=False)
         return {
             "probabilities": tf.nn.softmax(logits / self.temperature),
@@ -41,13 +67,28 @@ class ServingModule(tf.Module):
         }
 
 
+def preprocess_padded_batch(images: tf.Tensor, sizes: tf.Tensor, image_size: int) -> tf.Tensor:
+    """Zero-padded uint8 [N, Hmax, Wmax, 1] and true sizes int32 [N, 2] (height, width) →
+    float32 [N, size, size, 1]: each image is cut to its true size, then preprocessed."""
+    return tf.map_fn(
+        lambda pair: preprocess(pair[0][: pair[1][0], : pair[1][1], :], image_size),
+        (images, sizes),
+        fn_output_signature=tf.TensorSpec([image_size, image_size, 1], tf.float32),
+    )
+
+
 def export_model(
     model: keras.Model, out_dir: Path, metadata: dict, temperature: float = 1.0
 ) -> Path:
     out_dir = Path(out_dir)
     image_size = int(model.inputs[0].shape[1])
     module = ServingModule(model, image_size, temperature)
-    tf.saved_model.save(module, str(out_dir), signatures={"serving_default": module.serve})
+    signatures = {
+        "serving_default": module.serve,
+        PADDED_SIGNATURE: module.serve_padded,
+        EXPLAIN_SIGNATURE: module.explain,
+    }
+    tf.saved_model.save(module, str(out_dir), signatures=signatures)
     card = {
         "classes": list(CLASSES),
         "input": {

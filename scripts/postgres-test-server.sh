@@ -65,7 +65,7 @@ start() {
     || { cat "$BASE_DIR/initdb.log" >&2; die "initdb failed"; }
 
   as_owner "$BIN/pg_ctl" -D "$DATA_DIR" -l "$LOG_FILE" -w -t 60 \
-    -o "-k $SOCKET_DIR -h 127.0.0.1 -p $PORT" start >/dev/null \
+    -o "-k $SOCKET_DIR -h 127.0.0.1 -p $PORT -c max_connections=400" start >/dev/null \
     || { tail -n 20 "$LOG_FILE" >&2 || true; die "server did not start (port $PORT in use?)"; }
 
   as_owner "$BIN/psql" -h "$SOCKET_DIR" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q \

@@ -34,7 +34,9 @@ trap stop_all EXIT
 trap 'stop_all; exit 130' INT
 trap 'stop_all; exit 143' TERM
 
-"$PY" -m uvicorn --factory api.main:create_app --host "$API_HOST" --port "$API_PORT" &
+# `python -m api` is uvicorn with the app factory, refusing a network-facing address that no
+# API key could use.
+MEDIMG_API_HOST="$API_HOST" MEDIMG_API_PORT="$API_PORT" "$PY" -m api &
 pids+=($!)
 "$PY" -m http.server "$SPA_PORT" --bind "$SPA_HOST" --directory frontend &
 pids+=($!)

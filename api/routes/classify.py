@@ -51,7 +51,8 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 class UploadSizeLimitedRoute(APIRoute):
-    """Refuses an oversized request body before and while it streams in.
+    """Refuses an oversized request body before and while it streams in, and a request past
+    the admission bound (`MEDIMG_MAX_CLASSIFICATIONS_IN_PROGRESS`) before reading it at all.
 
     FastAPI parses (and spools to disk) the whole multipart body before the route runs, so
     without this a huge upload would fill the disk before `read_upload_within_limit` saw it.
@@ -69,7 +70,8 @@ class UploadSizeLimitedRoute(APIRoute):
             if _declared_content_length(request) > max_body_bytes:
                 raise upload_too_large(max_upload_bytes)
             receive = _receive_at_most(request.receive, max_body_bytes, max_upload_bytes)
-            return await handle(Request(request.scope, receive))
+            with request.app.state.admission.admit():  # 503 at once when at capacity
+                return await handle(Request(request.scope, receive))
 
         return handle_within_limit
 
@@ -130,6 +132,10 @@ zeroed, UIDs replaced). The original Study, Series and SOP Instance UIDs are kep
 
 **Retries:** send an `Idempotency-Key`; a retry with the same key and request returns the
 first answer with `Idempotent-Replayed: true` and makes no second record.
+
+**Overload:** concurrent uploads share batched model calls; when more images wait for the
+model than its queue holds (`MEDIMG_INFERENCE_QUEUE_SIZE`), the request is answered at once
+with 503 and a `Retry-After` header, and nothing is stored.
 """
 
 
@@ -141,7 +147,10 @@ first answer with `Idempotent-Replayed: true` and makes no second record.
     response_model=RecordPublic,
     summary="Classify a brain-MRI slice and store the result",
     description=INPUT_DESCRIPTION,
-    responses={**replayed_header_doc(HTTPStatus.CREATED), **problem_responses(400, 413, 415, 422)},
+    responses={
+        **replayed_header_doc(HTTPStatus.CREATED),
+        **problem_responses(400, 413, 415, 422, 503),
+    },
 )
 def create_classification(
     file: Annotated[UploadFile, File(description="One PNG, JPEG or DICOM brain-MRI slice.")],
@@ -154,13 +163,15 @@ def create_classification(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
     source_system = _blank_to_none(source_system)
-    upload = Upload(file.filename, read_upload_within_limit(file.file, settings.max_upload_bytes))
+    data = read_upload_within_limit(file.file, settings.max_upload_bytes)
+    upload = Upload(file.filename, data, file.content_type)
     fingerprint = request_fingerprint(
         "/classify", {"source_system": source_system}, [(upload.filename, upload.data)]
     )
     idempotent = idempotent_request(idempotency_key, actor, fingerprint)
     if (replay := find_replay(session, idempotent)) is not None:
         return replay
+    release_connection(session)  # held by no request while it waits for the model
     context = _ingest_context(settings, classifier, blob_store, actor.key_id, source_system)
     ingested = ingest(upload, context)
 
@@ -175,7 +186,11 @@ def create_classification(
         )
 
     replay = _save_or_replay(session, blob_store, [ingested], remember_answer, idempotent)
-    return replay or ingested.record
+    if replay is not None:
+        return replay
+    answer = RecordPublic.model_validate(ingested.record)
+    release_connection(session)
+    return answer
 
 
 @router.post(
@@ -213,6 +228,7 @@ def create_classification_batch(
     idempotent = idempotent_request(idempotency_key, actor, fingerprint)
     if (replay := find_replay(session, idempotent)) is not None:
         return replay
+    release_connection(session)
     context = _ingest_context(settings, classifier, blob_store, actor.key_id, source_system)
     outcomes = _ingest_each(session, uploads, context, request.url.path)
     ingested = [outcome for outcome in outcomes if isinstance(outcome, Ingested)]
@@ -222,7 +238,22 @@ def create_classification_batch(
         remember(session, idempotent, status_code=HTTPStatus.OK, response=answer)
 
     replay = _save_or_replay(session, blob_store, ingested, remember_answer, idempotent)
-    return replay or _batch_answer(uploads, outcomes)
+    if replay is not None:
+        return replay
+    answer = _batch_answer(uploads, outcomes)
+    release_connection(session)
+    return answer
+
+
+def release_connection(session: Session) -> None:
+    """Hand the session's pooled connection back now rather than after the response.
+
+    A classification waits for the model, and the audit trail is written as the response
+    starts, on a connection of its own: were every request to keep its connection through
+    both, a burst of them could hold the whole pool while each waits for one more. The
+    session stays usable; it checks a connection out again when next used.
+    """
+    session.close()
 
 
 def _blank_to_none(value: str | None) -> str | None:
@@ -279,7 +310,7 @@ def _read_batch_within_limits(files: list[UploadFile], settings: Settings) -> li
         except HTTPException:
             raise _batch_too_large(settings.max_upload_bytes) from None
         remaining -= len(data)
-        uploads.append(Upload(file.filename, data))
+        uploads.append(Upload(file.filename, data, file.content_type))
     return uploads
 
 

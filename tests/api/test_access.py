@@ -57,6 +57,21 @@ OPERATIONS = {
     "delete_key": Operation("DELETE", "/keys/{key_id}", 200, ADMIN_ONLY),
     "read_audit_events": Operation("GET", "/audit", 200, ADMIN_ONLY),
     "read_metrics": Operation("GET", "/metrics", 200, ADMIN_ONLY),
+    "read_stats": Operation("GET", "/stats", 200, ALL_ROLES),
+    "read_heatmap": Operation("GET", "/records/{record_id}/heatmap", 200, ALL_ROLES),
+    "read_explanation": Operation("GET", "/records/{record_id}/explanation", 200, ALL_ROLES),
+    "read_similar_records": Operation("GET", "/records/{record_id}/similar", 200, ALL_ROLES),
+    "search_similar_upload": Operation("POST", "/similar", 200, ALL_ROLES, upload_field="file"),
+    "read_record_fhir": Operation("GET", "/records/{record_id}/fhir", 200, ALL_ROLES),
+    # The test record is a PNG: a DICOM rendering of it is refused, but only after access.
+    "read_record_sr": Operation("GET", "/records/{record_id}/sr", 409, ALL_ROLES),
+    "read_record_heatmap_dicom": Operation(
+        "GET", "/records/{record_id}/heatmap.dcm", 409, ALL_ROLES
+    ),
+    # No PACS is configured in these tests: refused as such, but only after access.
+    "classify_pacs_study": Operation(
+        "POST", "/pacs/studies/{study_instance_uid}/classify", 409, ALL_ROLES
+    ),
 }
 
 
@@ -99,6 +114,7 @@ def test_each_role_may_call_exactly_the_routes_meant_for_it(
         "record_id": own_record["id"],
         "version": own_record["model_version"],
         "key_id": issue_key(client, Role.RADIOLOGIST)["id"],
+        "study_instance_uid": "1.2.3",
     }
 
     response = call(client, operation, png_bytes, key, **ids)

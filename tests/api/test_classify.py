@@ -32,6 +32,9 @@ RECORD_FIELDS = {
     "height",
     "review_status",
     "final_label",
+    "suitability",
+    "suitability_score",
+    "suitability_reason",
 }
 TINY_MODEL_VERSION = "0.0.0-test"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -119,10 +122,21 @@ def test_classify_stores_a_record_that_the_list_then_shows(
     assert listed == {"data": [created], "count": 1, "next_cursor": None}
 
 
-def test_classify_trusts_the_file_bytes_not_the_declared_content_type(
-    client: TestClient, png_bytes: bytes
+def test_classify_refuses_a_file_whose_bytes_are_not_its_declared_type(
+    client: TestClient, png_bytes: bytes, stored_blobs: Callable[[], list[Path]]
 ) -> None:
     response = classify(client, png_bytes, "slice.jpg", "image/jpeg")
+
+    assert response.status_code == 415
+    assert "sent as image/jpeg but its bytes are image/png" in response.json()["detail"]
+    assert client.get("/records").json()["count"] == 0
+    assert stored_blobs() == []
+
+
+def test_classify_reads_the_type_from_the_bytes_when_none_is_declared(
+    client: TestClient, png_bytes: bytes
+) -> None:
+    response = classify(client, png_bytes, "slice.bin", "application/octet-stream")
 
     assert response.status_code == 201
     assert response.json()["media_type"] == "image/png"

@@ -95,6 +95,7 @@ def test_the_queue_gauge_counts_a_classification_while_it_runs_and_drops_after(
 
     class ClassifierThatLooksAtTheQueue:
         version = real_classifier.version
+        density = real_classifier.density
 
         def predict(self, pixels: np.ndarray) -> Prediction:
             seen_during_inference.append(

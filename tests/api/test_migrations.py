@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
@@ -93,7 +93,10 @@ def test_migrating_does_not_depend_on_the_working_directory(
 def test_a_database_created_before_migrations_is_stamped_and_not_created_again(
     empty_engine: Engine,
 ) -> None:
-    SQLModel.metadata.create_all(empty_engine)
+    # The schema such a database has: the baseline's tables, with no Alembic bookkeeping.
+    with empty_engine.begin() as connection:
+        command.upgrade(migrations_config(connection), BASELINE_REVISION)
+        connection.execute(text("DROP TABLE alembic_version"))
 
     create_db_and_tables(empty_engine)
 

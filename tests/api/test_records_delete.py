@@ -14,7 +14,7 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def classify(client: TestClient, data: bytes, filename: str) -> dict:
-    response = client.post("/classify", files={"file": (filename, data, "image/png")})
+    response = client.post("/classify", files={"file": (filename, data)})
     assert response.status_code == 201
     return response.json()
 

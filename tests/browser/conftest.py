@@ -35,6 +35,8 @@ ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
 # TensorFlow and the real model take a while to load on a cold machine.
 API_START_TIMEOUT_S = 60
 VIEWPORT = {"width": 1280, "height": 800}
+# Small, so the too-large upload the error tests send stays small too.
+MAX_UPLOAD_BYTES = 1024 * 1024
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -118,12 +120,19 @@ def serve_spa(api_url: str) -> Iterator[str]:
 # ---- the API ---------------------------------------------------------------------------
 
 
+# The model with Grad-CAM and the input gate, which the heatmap and suitability tests need;
+# it is served whenever it exists, until it becomes the API's default.
+EXPLAINING_MODEL_DIR = REPO_ROOT / "models" / "brain-tumor-cnn" / "0.2.0"
+
+
 def model_dir_override(request: pytest.FixtureRequest) -> Path | None:
     """None means "the API's default model", which is the committed one whenever it exists.
 
     Before a model is committed, local runs fall back to MEDIMG_MODEL_DIR or the tiny
     untrained model; CI must test the real one.
     """
+    if (EXPLAINING_MODEL_DIR / "metadata.json").is_file():
+        return EXPLAINING_MODEL_DIR
     default_dir = REPO_ROOT / Settings.model_fields["model_dir"].default
     if (default_dir / "metadata.json").is_file():
         return None
@@ -164,6 +173,8 @@ class RunningApp:
     spa_url: str
     api_url: str
     radiologist_key: str  # made with the CLI before the API started
+    integration_key: str
+    max_upload_bytes: int
 
 
 @pytest.fixture(scope="session")
@@ -185,12 +196,14 @@ def running_app(
             "MEDIMG_DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite'}",
             "MEDIMG_STORAGE_DIR": str(tmp / "blobs"),
             "MEDIMG_CORS_ORIGINS": json.dumps([spa_url]),
+            "MEDIMG_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
         }
         env.pop("MEDIMG_MODEL_DIR", None)
         env.pop("MEDIMG_BOOTSTRAP_ADMIN_KEY", None)
         if model_dir is not None:
             env["MEDIMG_MODEL_DIR"] = str(model_dir)
         radiologist_key = create_key_with_cli(env, "Dr Browser", "radiologist")
+        integration_key = create_key_with_cli(env, "PACS bridge", "integration")
         log_path = tmp / "api.log"
         command = [
             sys.executable,
@@ -209,7 +222,7 @@ def running_app(
             )
         try:
             wait_for_health(api_url, process, log_path)
-            yield RunningApp(spa_url, api_url, radiologist_key)
+            yield RunningApp(spa_url, api_url, radiologist_key, integration_key, MAX_UPLOAD_BYTES)
         finally:
             process.terminate()
             try:

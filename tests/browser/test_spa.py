@@ -60,7 +60,8 @@ def test_uploading_an_mri_jpeg_shows_the_label_the_api_recorded_and_adds_a_row(
     page_problems,
 ):
     open_app(page, spa_url, radiologist_key)
-    count_before = api_get("/records?limit=1")["count"]
+    # The worklist opens on the unreviewed records.
+    count_before = api_get("/records?limit=1&review_status=unreviewed")["count"]
 
     upload(page, sartaj_test_jpeg.name, sartaj_test_jpeg.read_bytes(), "image/jpeg")
 
@@ -121,7 +122,7 @@ def test_with_the_api_unreachable_the_page_says_it_cannot_reach_it(
     expect(error).to_contain_text("Cannot reach the medimg API at http://127.0.0.1:")
     expect(error).to_contain_text("is it running?")
     # Not a blank page: the upload control and the notice are still there.
-    expect(page.get_by_text("choose a file")).to_be_visible()
+    expect(page.get_by_text("choose files")).to_be_visible()
     expect(page.get_by_test_id("research-notice")).to_be_visible()
     expect(page.get_by_test_id("api-status")).to_have_attribute("data-state", "offline")
     page.screenshot(path=artifacts_dir / "spa-api-unreachable.png")

@@ -2,7 +2,16 @@
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
 
-import { ApiError, classify, getRecord, listRecords } from "../../frontend/api.js";
+import {
+  ApiError,
+  classify,
+  createReview,
+  getHeatmapOverlay,
+  getRecord,
+  listRecords,
+  setApiKey,
+  similarRecords,
+} from "../../frontend/api.js";
 import { API_URL } from "../../frontend/config.js";
 
 const realFetch = globalThis.fetch;
@@ -80,4 +89,72 @@ test("records are requested with offset and limit", async () => {
   };
   assert.deepEqual(await listRecords({ offset: 20, limit: 10 }), { data: [], count: 0 });
   assert.equal(requested, `${API_URL}/records?offset=20&limit=10`);
+});
+
+test("worklist filters are sent by name and empty ones are left out", async () => {
+  let requested = "";
+  globalThis.fetch = async (url) => {
+    requested = String(url);
+    return Response.json({ data: [], count: 0 });
+  };
+  await listRecords({ offset: 0, limit: 10, label: "", review_status: "unreviewed", sort: "oldest" });
+  assert.equal(requested, `${API_URL}/records?offset=0&limit=10&review_status=unreviewed&sort=oldest`);
+});
+
+test("a review is posted as JSON to the record's reviews", async () => {
+  let sent = null;
+  globalThis.fetch = async (url, init) => {
+    sent = { url: String(url), method: init.method, body: JSON.parse(init.body) };
+    sent.contentType = new Headers(init.headers).get("Content-Type");
+    return Response.json({ id: 1 }, { status: 201 });
+  };
+  await createReview(7, { action: "correct", label: "glioma", note: null });
+  assert.deepEqual(sent, {
+    url: `${API_URL}/records/7/reviews`,
+    method: "POST",
+    body: { action: "correct", label: "glioma", note: null },
+    contentType: "application/json",
+  });
+});
+
+test("a 403 on a review says the role may not do it", async () => {
+  respondWith(403, problem(403, "This needs one of the roles: radiologist, admin."));
+  await assert.rejects(createReview(7, { action: "confirm" }), {
+    message: "This needs one of the roles: radiologist, admin.",
+  });
+});
+
+test("the heatmap overlay is fetched with the key, the opacity asked for, as an image", async () => {
+  let sent = null;
+  globalThis.fetch = async (url, init) => {
+    const headers = new Headers(init.headers);
+    sent = { url: String(url), auth: headers.get("Authorization"), accept: headers.get("Accept") };
+    return new Response(new Uint8Array([137, 80, 78, 71]), { headers: { "Content-Type": "image/png" } });
+  };
+  setApiKey("mdk_test");
+  const blob = await getHeatmapOverlay(7, { opacity: 0.3 });
+  assert.deepEqual(sent, {
+    url: `${API_URL}/records/7/heatmap?format=overlay&opacity=0.3`,
+    auth: "Bearer mdk_test",
+    accept: "image/png",
+  });
+  assert.equal(blob.size, 4);
+});
+
+test("a model without explanations makes the heatmap fail with the service's reason", async () => {
+  respondWith(409, problem(409, "The serving model 0.1.0 was exported without explanations."));
+  await assert.rejects(getHeatmapOverlay(7, { opacity: 0.5 }), {
+    status: 409,
+    message: /exported without explanations/,
+  });
+});
+
+test("similar cases are asked for k neighbours of the record", async () => {
+  let requested = "";
+  globalThis.fetch = async (url) => {
+    requested = String(url);
+    return Response.json({ query_record_id: 7, data: [] });
+  };
+  assert.deepEqual(await similarRecords(7, { k: 5 }), { query_record_id: 7, data: [] });
+  assert.equal(requested, `${API_URL}/records/7/similar?k=5`);
 });

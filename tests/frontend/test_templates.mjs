@@ -99,13 +99,14 @@ describe("result and rows show what the reader needs", () => {
 
   test("each records row has the test id, the record id and the predicted label", () => {
     const html = recordRowTemplate(record(), { selectedId: 7, timeZone: "UTC" });
-    assert.match(html, /^<tr data-testid="record-row" data-record-id="7" class="is-selected"/);
+    assert.match(html, /^<tr data-testid="record-row" data-record-id="7" data-review-status="unreviewed" class="is-selected"/);
+    assert.ok(html.includes('href="#/records/7"'), "the filename links to the record's address");
     assert.ok(html.includes(">Glioma<"));
     assert.ok(html.includes("2026-11-26 01:00"));
   });
 
-  test("an empty list says there are no records yet", () => {
-    assert.ok(recordRowsTemplate([]).includes("No records yet"));
+  test("an empty list says nothing matches and what to do", () => {
+    assert.ok(recordRowsTemplate([]).includes("No records match. Change the filters"));
   });
 });
 

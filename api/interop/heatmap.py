@@ -1,0 +1,74 @@
+"""The Grad-CAM overlay of a record as a DICOM Secondary Capture, via highdicom.
+
+The overlay is `ml.explain.render_overlay` of the classified pixels: the slice in grey with
+the map in colour, RGB, on the source image's own grid. It goes into the source image's
+study (patient and study attributes copied from it by highdicom) as a new series, so a PACS
+viewer shows it next to the slice it explains.
+"""
+
+import highdicom as hd
+import numpy as np
+from pydicom import Dataset
+
+from api.interop import ModelDevice, derived_uid
+from ml.explain import render_overlay
+
+HEATMAP_SERIES_NUMBER = 9902
+HEATMAP_DESCRIPTION = "medimg Grad-CAM overlay (research use, not diagnosis)"
+# The patient direction each axis of DICOM's LPS patient coordinates points to, by sign.
+_AXIS_LETTERS = (("R", "L"), ("A", "P"), ("F", "H"))
+
+
+class NoOrientationError(LookupError):
+    pass
+
+
+def heatmap_secondary_capture(
+    source: Dataset, pixels: np.ndarray, heatmap: np.ndarray, model: ModelDevice
+) -> Dataset:
+    """`heatmap` ([H, W] in [0, 1]) over `pixels` (uint8 [H, W]), as an SC image of `source`."""
+    overlay = render_overlay(pixels, heatmap)
+    image = hd.sc.SCImage.from_ref_dataset(
+        ref_dataset=source,
+        pixel_array=overlay,
+        photometric_interpretation=hd.PhotometricInterpretationValues.RGB,
+        bits_allocated=8,
+        coordinate_system=hd.CoordinateSystemNames.PATIENT,
+        series_instance_uid=derived_uid("heatmap-series", source, model),
+        series_number=HEATMAP_SERIES_NUMBER,
+        sop_instance_uid=derived_uid("heatmap-instance", source, model),
+        instance_number=1,
+        manufacturer=model.manufacturer,
+        patient_orientation=patient_orientation(source),
+        series_description=HEATMAP_DESCRIPTION,
+        software_versions=f"{model.name} {model.version}",
+    )
+    image.BurnedInAnnotation = "NO"  # colours only: no text drawn into the pixels
+    # Type 2C: the brain is not a paired structure, so "present, empty" (dciodvfy checks it).
+    image.Laterality = source.get("Laterality", "")
+    return image
+
+
+def patient_orientation(source: Dataset) -> tuple[str, str]:
+    """Directions of the rows and columns (e.g. ("L", "P")), as the SC module requires.
+
+    The overlay lies on the source's own grid, so it has the source's orientation: from its
+    Image Orientation (Patient), else its own Patient Orientation.
+    """
+    cosines = source.get("ImageOrientationPatient")
+    if cosines is not None and len(cosines) == 6:
+        return _main_direction(cosines[:3]), _main_direction(cosines[3:])
+    given = source.get("PatientOrientation")
+    if given is not None and len(given) == 2 and all(given):
+        return str(given[0]), str(given[1])
+    raise NoOrientationError(
+        "The source image states no orientation (Image Orientation (Patient) or Patient "
+        "Orientation), which a DICOM Secondary Capture of it needs."
+    )
+
+
+def _main_direction(vector) -> str:
+    # An oblique slice is named by the axis it is closest to, as viewers label it.
+    axis = int(np.argmax(np.abs(np.asarray(vector, dtype=float))))
+    negative, positive = _AXIS_LETTERS[axis]
+    return positive if float(vector[axis]) > 0 else negative

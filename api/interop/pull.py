@@ -1,0 +1,216 @@
+"""Pull a study from the PACS, classify its MR images, optionally push the results back.
+
+All or nothing per study: every instance is fetched before the first is classified, and the
+records are committed in one transaction, after the push (when asked) has succeeded. A PACS
+failure at any step, or an instance medimg refuses, leaves no record and no stored image.
+
+Idempotent: an MR instance that already has a record (same salted SOP Instance UID hash,
+same source system, visible to the caller) is reported as `existing` and not classified
+again. Each image goes through the normal ingest path (`api.ingest`): decoding, the PS3.15
+de-identification, the blob store and the records; the original UIDs live only in memory,
+for the push back, which must name the PACS's own study.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from http import HTTPStatus
+
+from fastapi import HTTPException
+from pydicom import Dataset
+from sqlmodel import Session, col, select
+
+from api.deps import Actor
+from api.ingest import (
+    IngestContext,
+    Ingested,
+    Upload,
+    decode_upload,
+    discard_unreferenced_blobs,
+    ingest,
+    save_records,
+)
+from api.interop import ModelDevice, to_part10
+from api.interop.heatmap import NoOrientationError, heatmap_secondary_capture
+from api.interop.pacs import PacsClient, PacsInstance
+from api.interop.sr import structured_report
+from api.models import Record
+from api.routes.records import visible_to
+from ml.deidentify import salted_uid_hash
+
+MR_MODALITY = "MR"
+# MR Image Storage and Enhanced MR Image Storage, for PACSes whose search omits the modality.
+MR_SOP_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.1"})
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    EXISTING = "existing"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class PulledInstance:
+    instance: PacsInstance
+    sop_uid_hash: str
+    outcome: Outcome
+    reason: str | None = None
+    record: Record | None = None
+    # The original, as fetched: kept in memory for this request only.
+    dataset: Dataset | None = None
+
+
+@dataclass
+class StudyPull:
+    study_uid_hash: str
+    instances: list[PulledInstance]
+    pushed_reports: int = 0
+    pushed_heatmaps: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    client: PacsClient
+    session: Session
+    actor: Actor
+    ingest_context: IngestContext
+    model_of: Callable[[str], ModelDevice]  # the model that made a record, by its version
+    push: bool
+
+
+def pull_study(study_uid: str, request: PullRequest) -> StudyPull:
+    """Raises PacsError (PACS failures) or HTTPException (404, refused instances)."""
+    salt = request.ingest_context.uid_hash_salt
+    found = request.client.instances_of_study(study_uid)
+    if not found:
+        raise HTTPException(
+            HTTPStatus.NOT_FOUND,
+            f"The PACS has no study {study_uid}. Check the Study Instance UID.",
+        )
+    pull = StudyPull(
+        study_uid_hash=salted_uid_hash(study_uid, salt),
+        instances=[_plan(instance, request) for instance in found],
+    )
+    for pulled in _to_fetch(pull, request.push):
+        pulled.dataset = request.client.retrieve(pulled.instance)
+    ingested = _ingest_new(pull, request.ingest_context, request.session)
+
+    def push_then_commit() -> None:
+        if request.push:
+            _push(pull, request)
+
+    save_records(
+        request.session,
+        request.ingest_context.blob_store,
+        [item for item, _ in ingested],
+        before_commit=push_then_commit,
+    )
+    return pull
+
+
+def _plan(instance: PacsInstance, request: PullRequest) -> PulledInstance:
+    sop_uid_hash = salted_uid_hash(instance.sop_uid, request.ingest_context.uid_hash_salt)
+    if not _is_mr_image(instance):
+        return PulledInstance(
+            instance,
+            sop_uid_hash,
+            Outcome.SKIPPED,
+            reason=(
+                f"Not an MR image (modality {instance.modality or 'unknown'}); the model "
+                "classifies brain-MRI slices only."
+            ),
+        )
+    existing = _existing_record(request, sop_uid_hash)
+    if existing is not None:
+        return PulledInstance(instance, sop_uid_hash, Outcome.EXISTING, record=existing)
+    return PulledInstance(instance, sop_uid_hash, Outcome.CREATED)
+
+
+def _is_mr_image(instance: PacsInstance) -> bool:
+    if instance.modality is not None:
+        return instance.modality == MR_MODALITY
+    return instance.sop_class_uid in MR_SOP_CLASSES
+
+
+def _existing_record(request: PullRequest, sop_uid_hash: str) -> Record | None:
+    statement = select(Record).where(
+        col(Record.sop_uid_hash) == sop_uid_hash,
+        col(Record.source_system) == request.ingest_context.source_system,
+        visible_to(request.actor),
+    )
+    return request.session.exec(statement.order_by(col(Record.id)).limit(1)).first()
+
+
+def _to_fetch(pull: StudyPull, push: bool) -> list[PulledInstance]:
+    # Existing records are fetched again only to push their results.
+    wanted = {Outcome.CREATED, Outcome.EXISTING} if push else {Outcome.CREATED}
+    return [pulled for pulled in pull.instances if pulled.outcome in wanted]
+
+
+def _ingest_new(
+    pull: StudyPull, context: IngestContext, session: Session
+) -> list[tuple[Ingested, PulledInstance]]:
+    new = [pulled for pulled in pull.instances if pulled.outcome == Outcome.CREATED]
+    done: list[tuple[Ingested, PulledInstance]] = []
+    try:
+        for position, pulled in enumerate(new, start=1):
+            item = _ingest_one(pulled, context, position, len(new))
+            pulled.record = item.record
+            done.append((item, pulled))
+    except BaseException:
+        # Nothing of the study is kept: the images stored so far have no record.
+        discard_unreferenced_blobs(session, context.blob_store, [item.blob for item, _ in done])
+        raise
+    return done
+
+
+def _ingest_one(
+    pulled: PulledInstance, context: IngestContext, position: int, total: int
+) -> Ingested:
+    try:
+        return ingest(Upload(filename=None, data=to_part10(pulled.dataset)), context)
+    except HTTPException as error:
+        raise HTTPException(
+            error.status_code,
+            f"MR instance {position} of {total} (sop_uid_hash {pulled.sop_uid_hash}) was "
+            f"refused: {error.detail} Nothing of the study was stored.",
+            headers=error.headers,
+        ) from error
+
+
+def _push(pull: StudyPull, request: PullRequest) -> None:
+    datasets: list[Dataset] = []
+    for pulled in pull.instances:
+        if pulled.record is None or pulled.dataset is None:
+            continue
+        model = request.model_of(pulled.record.model_version)
+        datasets.append(structured_report(pulled.record, pulled.dataset, model))
+        pull.pushed_reports += 1
+        heatmap = _heatmap_or_none(pulled, request, model, pull.notes)
+        if heatmap is not None:
+            datasets.append(heatmap)
+            pull.pushed_heatmaps += 1
+    if datasets:
+        request.client.store(datasets)
+
+
+def _heatmap_or_none(
+    pulled: PulledInstance, request: PullRequest, model: ModelDevice, notes: list[str]
+) -> Dataset | None:
+    classifier = request.ingest_context.classifier
+    if not classifier.can_explain or pulled.record.model_version != classifier.version:
+        note = (
+            "No heatmap pushed for records of a model other than the serving one, or when "
+            "the serving model has no explanations."
+        )
+        if note not in notes:
+            notes.append(note)
+        return None
+    image = decode_upload(to_part10(pulled.dataset), request.ingest_context.max_image_pixels)
+    explanation = classifier.explain(image.pixels)
+    try:
+        return heatmap_secondary_capture(pulled.dataset, image.pixels, explanation.heatmap, model)
+    except NoOrientationError as error:
+        notes.append(f"No heatmap for sop_uid_hash {pulled.sop_uid_hash}: {error}")
+        return None

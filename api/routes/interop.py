@@ -1,0 +1,172 @@
+"""A record in the hospital's standards: FHIR R4 Bundle, DICOM SR, DICOM Secondary Capture."""
+
+import io
+from http import HTTPStatus
+
+import pydicom
+from fastapi import APIRouter, Depends, HTTPException, Response
+from pydicom import Dataset
+from sqlmodel import Session, col, select
+
+from api.deps import ActorDep, BlobStoreDep, ClassifierDep, SessionDep, SettingsDep, get_actor
+from api.errors import problem_responses
+from api.ingest import DICOM_MEDIA_TYPE, decode_upload
+from api.interop import ModelDevice, to_part10
+from api.interop.fhir import FHIR_JSON_MEDIA_TYPE, record_bundle
+from api.interop.heatmap import NoOrientationError, heatmap_secondary_capture
+from api.interop.sr import structured_report
+from api.models import Record, Review
+from api.routes.records import (
+    RecordId,
+    get_visible_record_or_404,
+    read_image_or_404,
+    stored_file_response,
+)
+from ml.inference import Classifier
+
+router = APIRouter(
+    prefix="/records",
+    tags=["interop"],
+    dependencies=[Depends(get_actor)],
+    responses=problem_responses(401, 403),
+)
+
+
+def model_device(classifier: Classifier, model_version: str) -> ModelDevice:
+    # Every installed model is a version of the serving one's family (models/<name>/<v>/).
+    return ModelDevice(name=str(classifier.metadata.get("name", "medimg")), version=model_version)
+
+
+@router.get(
+    "/{record_id}/fhir",
+    summary="The record as a FHIR R4 Bundle (DiagnosticReport, Observations, Device, Provenance)",
+    description=(
+        "A `collection` Bundle: a DiagnosticReport (status from the review state, conclusion "
+        "and conclusionCode from the final label), one Observation per class probability, "
+        "the model as a Device, and a Provenance for the AI result and one per radiologist "
+        "review, following HL7 *AI Transparency on FHIR* (AIAST security labels). "
+        "See docs/INTEROP.md."
+    ),
+    response_class=Response,
+    responses={
+        HTTPStatus.OK: {"description": "FHIR R4 JSON.", "content": {FHIR_JSON_MEDIA_TYPE: {}}},
+        **problem_responses(404, 422),
+    },
+)
+def read_record_fhir(
+    session: SessionDep, actor: ActorDep, classifier: ClassifierDep, record_id: RecordId
+) -> Response:
+    record = get_visible_record_or_404(session, actor, record_id)
+    bundle = record_bundle(
+        record, reviews_of(session, record_id), model_device(classifier, record.model_version)
+    )
+    return Response(bundle.model_dump_json(), media_type=FHIR_JSON_MEDIA_TYPE)
+
+
+def reviews_of(session: Session, record_id: int) -> list[Review]:
+    statement = (
+        select(Review)
+        .where(col(Review.record_id) == record_id)
+        .order_by(col(Review.created_at), col(Review.id))
+    )
+    return list(session.exec(statement))
+
+
+@router.get(
+    "/{record_id}/sr",
+    summary="The AI finding as a DICOM Comprehensive SR (TID 1500)",
+    description=(
+        "A Measurement Report with one image-level group: the predicted class as Finding, a "
+        "probability per class, the model as observer device and algorithm. It references "
+        "the stored, de-identified image by its UIDs (the originals are never kept). Only "
+        "for records made from DICOM; others get 409."
+    ),
+    response_class=Response,
+    responses={
+        HTTPStatus.OK: {"description": "DICOM Part-10.", "content": {DICOM_MEDIA_TYPE: {}}},
+        **problem_responses(404, 409, 422),
+    },
+)
+def read_record_sr(
+    session: SessionDep,
+    actor: ActorDep,
+    blob_store: BlobStoreDep,
+    classifier: ClassifierDep,
+    record_id: RecordId,
+) -> Response:
+    record = get_visible_record_or_404(session, actor, record_id)
+    require_dicom(record, "a DICOM SR")
+    source = parse_dicom(read_image_or_404(blob_store, record))
+    report = structured_report(record, source, model_device(classifier, record.model_version))
+    return stored_file_response(to_part10(report), DICOM_MEDIA_TYPE, f"record-{record.id}-sr.dcm")
+
+
+@router.get(
+    "/{record_id}/heatmap.dcm",
+    summary="The Grad-CAM overlay as a DICOM Secondary Capture",
+    description=(
+        "The explanation of the serving model's prediction drawn over the classified slice, "
+        "as an RGB Secondary Capture in the stored image's study. Only for records made from "
+        "DICOM by the serving model version (an explanation from another model would not "
+        "explain this result); others get 409."
+    ),
+    response_class=Response,
+    responses={
+        HTTPStatus.OK: {"description": "DICOM Part-10.", "content": {DICOM_MEDIA_TYPE: {}}},
+        **problem_responses(404, 409, 422),
+    },
+)
+def read_record_heatmap(
+    session: SessionDep,
+    actor: ActorDep,
+    blob_store: BlobStoreDep,
+    classifier: ClassifierDep,
+    settings: SettingsDep,
+    record_id: RecordId,
+) -> Response:
+    record = get_visible_record_or_404(session, actor, record_id)
+    require_dicom(record, "a DICOM Secondary Capture")
+    check_explainable(classifier, record)
+    stored = read_image_or_404(blob_store, record)
+    image = decode_upload(stored, settings.max_image_pixels)
+    explanation = classifier.explain(image.pixels)
+    try:
+        capture = heatmap_secondary_capture(
+            parse_dicom(stored),
+            image.pixels,
+            explanation.heatmap,
+            model_device(classifier, record.model_version),
+        )
+    except NoOrientationError as error:
+        raise HTTPException(HTTPStatus.CONFLICT, str(error)) from error
+    filename = f"record-{record.id}-heatmap.dcm"
+    return stored_file_response(to_part10(capture), DICOM_MEDIA_TYPE, filename)
+
+
+def check_explainable(classifier: Classifier, record: Record) -> None:
+    if not classifier.can_explain:
+        raise HTTPException(
+            HTTPStatus.CONFLICT,
+            f"The serving model {classifier.version} was exported without explanations; "
+            "re-export it to get heatmaps.",
+        )
+    if record.model_version != classifier.version:
+        raise HTTPException(
+            HTTPStatus.CONFLICT,
+            f"Record {record.id} was classified by model {record.model_version}, but "
+            f"{classifier.version} is serving: its heatmap would not explain this result.",
+        )
+
+
+def require_dicom(record: Record, what: str) -> None:
+    if record.media_type != DICOM_MEDIA_TYPE:
+        raise HTTPException(
+            HTTPStatus.CONFLICT,
+            f"Record {record.id} was made from a {record.media_type} file; {what} needs a "
+            f"DICOM source image. GET /records/{record.id}/fhir has the result in FHIR.",
+        )
+
+
+def parse_dicom(stored: bytes) -> Dataset:
+    # Stored DICOM was read and de-identified on ingest, so it parses.
+    return pydicom.dcmread(io.BytesIO(stored))

@@ -1,0 +1,149 @@
+"""POST /pacs/studies/{uid}/classify: a study from the PACS in, records (and results) out."""
+
+from http import HTTPStatus
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from pydantic import BaseModel, Field
+
+from api.deps import (
+    ActorDep,
+    BlobStoreDep,
+    ClassifierDep,
+    SessionDep,
+    SettingsDep,
+    get_actor,
+)
+from api.errors import problem_responses
+from api.ingest import IngestContext
+from api.interop.pacs import PacsClient, PacsError
+from api.interop.pull import Outcome, PulledInstance, PullRequest, StudyPull, pull_study
+from api.models import RecordPublic
+from api.routes.interop import model_device
+from api.settings import Settings
+
+router = APIRouter(
+    prefix="/pacs",
+    tags=["pacs"],
+    dependencies=[Depends(get_actor)],
+    responses=problem_responses(401, 403),
+)
+
+# PS3.5 9.1: digits and dots, at most 64 characters.
+StudyInstanceUid = Annotated[
+    str,
+    Path(
+        pattern=r"^[0-9]+(\.[0-9]+)*$",
+        max_length=64,
+        description="The study's DICOM Study Instance UID, as the PACS knows it.",
+        examples=["1.2.826.0.1.3680043.8.498.1"],
+    ),
+]
+
+
+class PacsInstanceResult(BaseModel):
+    sop_uid_hash: str = Field(description="Salted hash of the instance's SOP Instance UID.")
+    outcome: Outcome = Field(
+        description=(
+            "`created`: classified now; `existing`: pulled before, its record is returned "
+            "and nothing new is made; `skipped`: not an MR image."
+        )
+    )
+    reason: str | None = Field(default=None, description="Why it was skipped.")
+    record: RecordPublic | None = Field(default=None, description="Its record, if it has one.")
+
+
+class PacsStudyPublic(BaseModel):
+    study_uid_hash: str = Field(description="Salted hash of the Study Instance UID.")
+    source_system: str = Field(description="The `source_system` of the study's records.")
+    instances: list[PacsInstanceResult] = Field(description="One per instance of the study.")
+    pushed_reports: int = Field(description="DICOM SRs stored to the PACS (with `push`).")
+    pushed_heatmaps: int = Field(description="Heatmap Secondary Captures stored (with `push`).")
+    notes: list[str] = Field(description="What was not done, and why.")
+
+
+@router.post(
+    "/studies/{study_instance_uid}/classify",
+    response_model=PacsStudyPublic,
+    summary="Pull a study from the PACS, classify its MR images, optionally push results back",
+    description=(
+        "Searches the study (QIDO-RS), fetches its MR instances (WADO-RS) and classifies each "
+        "like POST /classify: de-identified, stored, one record each, `source_system` "
+        "`MEDIMG_PACS_SOURCE_SYSTEM`. With `push=true` the DICOM SR and the heatmap Secondary "
+        "Capture of each MR image are stored back into the same study (STOW-RS).\n\n"
+        "**All or nothing per study:** a PACS that is unreachable or answers an error gives "
+        "502, one that is too slow 504, an instance medimg cannot read its 4xx; in every case "
+        "no record is kept. **Idempotent:** an instance pulled before is `existing`, never "
+        "classified twice. See docs/INTEROP.md."
+    ),
+    responses=problem_responses(404, 409, 413, 415, 422, 502, 503, 504),
+)
+def classify_pacs_study(
+    study_instance_uid: StudyInstanceUid,
+    settings: SettingsDep,
+    session: SessionDep,
+    classifier: ClassifierDep,
+    blob_store: BlobStoreDep,
+    actor: ActorDep,
+    push: Annotated[
+        bool, Query(description="Store the SR and heatmap of each MR image back in the PACS.")
+    ] = False,
+) -> PacsStudyPublic:
+    request = PullRequest(
+        client=pacs_client_or_503(settings),
+        session=session,
+        actor=actor,
+        ingest_context=IngestContext(
+            classifier=classifier,
+            blob_store=blob_store,
+            max_image_pixels=settings.max_image_pixels,
+            uid_hash_salt=settings.uid_hash_salt.get_secret_value(),
+            created_by_key_id=actor.key_id,
+            source_system=settings.pacs_source_system,
+        ),
+        model_of=lambda version: model_device(classifier, version),
+        push=push,
+    )
+    try:
+        pull = pull_study(study_instance_uid, request)
+    except PacsError as error:
+        raise HTTPException(error.status, error.detail) from error
+    return study_answer(pull, settings.pacs_source_system)
+
+
+def pacs_client_or_503(settings: Settings) -> PacsClient:
+    if settings.pacs_url is None:
+        # 409, not 503: retrying will not help; the server's configuration must change.
+        raise HTTPException(
+            HTTPStatus.CONFLICT,
+            "No PACS is configured on this server: an operator sets MEDIMG_PACS_URL (and "
+            "MEDIMG_PACS_USERNAME/PASSWORD) to enable it.",
+        )
+    password = settings.pacs_password
+    return PacsClient(
+        settings.pacs_url,
+        username=settings.pacs_username,
+        password=password.get_secret_value() if password is not None else None,
+        timeout_seconds=settings.pacs_timeout_seconds,
+    )
+
+
+def study_answer(pull: StudyPull, source_system: str) -> PacsStudyPublic:
+    return PacsStudyPublic(
+        study_uid_hash=pull.study_uid_hash,
+        source_system=source_system,
+        instances=[instance_result(pulled) for pulled in pull.instances],
+        pushed_reports=pull.pushed_reports,
+        pushed_heatmaps=pull.pushed_heatmaps,
+        notes=pull.notes,
+    )
+
+
+def instance_result(pulled: PulledInstance) -> PacsInstanceResult:
+    record = RecordPublic.model_validate(pulled.record) if pulled.record is not None else None
+    return PacsInstanceResult(
+        sop_uid_hash=pulled.sop_uid_hash,
+        outcome=pulled.outcome,
+        reason=pulled.reason,
+        record=record,
+    )

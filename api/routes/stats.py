@@ -1,0 +1,157 @@
+"""Dashboard figures over the records the caller may see: classes, reviews, records per day."""
+
+from collections import Counter
+from typing import Annotated, Any, Self
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import ColumnElement
+from sqlmodel import Session, col, func, select
+
+from api.deps import ActorDep, ClassifierDep, SessionDep, get_actor
+from api.errors import problem_responses
+from api.models import ClassAgreement, DayCount, Record, ReviewStatus, StatsPublic
+from api.routes.records import visible_to
+
+router = APIRouter(
+    prefix="/stats",
+    tags=["stats"],
+    dependencies=[Depends(get_actor)],
+    responses=problem_responses(401, 403),
+)
+
+
+class StatsQuery(BaseModel):
+    """The time window the figures cover; without one, every visible record counts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    created_from: AwareDatetime | None = Field(
+        default=None, description="Created at or after this time (with a time zone)."
+    )
+    created_to: AwareDatetime | None = Field(
+        default=None, description="Created before this time (with a time zone)."
+    )
+
+    @model_validator(mode="after")
+    def window_in_order(self) -> Self:
+        if self.created_from and self.created_to and self.created_from >= self.created_to:
+            raise ValueError("`created_from` must be earlier than `created_to`.")
+        return self
+
+
+@router.get(
+    "",
+    response_model=StatsPublic,
+    summary="Counts per class, review agreement per class and records per day",
+    description=(
+        "Over the records the caller may see (an integration key: only its own), optionally "
+        "within `created_from` (inclusive) and `created_to` (exclusive). Every class of the "
+        "serving model is listed, with zeros where it has no record."
+    ),
+    responses=problem_responses(422),
+)
+def read_stats(
+    session: SessionDep,
+    actor: ActorDep,
+    classifier: ClassifierDep,
+    query: Annotated[StatsQuery, Query()],
+) -> Any:
+    conditions = [visible_to(actor), *window_conditions(query)]
+    rows = label_and_status_counts(session, conditions)
+    classes = classes_seen(classifier.classes, rows)
+    return StatsPublic(
+        total=sum(rows.values()),
+        by_label=count_by(rows, classes, lambda label, _status, _final: label),
+        by_final_label=count_by(rows, classes, lambda _label, _status, final: final),
+        by_review_status={
+            status.value: sum(n for (_, s, _), n in rows.items() if s == status)
+            for status in ReviewStatus
+        },
+        agreement=[agreement_for(label, rows) for label in classes],
+        per_day=records_per_day(session, conditions),
+    )
+
+
+def window_conditions(query: StatsQuery) -> list[ColumnElement[bool]]:
+    conditions = []
+    if query.created_from is not None:
+        conditions.append(col(Record.created_at) >= query.created_from)
+    if query.created_to is not None:
+        conditions.append(col(Record.created_at) < query.created_to)
+    return conditions
+
+
+# (predicted label, review status, reviewed label) -> number of records.
+LabelStatusCounts = Counter[tuple[str, str, str | None]]
+
+
+def label_and_status_counts(
+    session: Session, conditions: list[ColumnElement[bool]]
+) -> LabelStatusCounts:
+    key = (col(Record.label), col(Record.review_status), col(Record.reviewed_label))
+    statement = select(*key, func.count()).where(*conditions).group_by(*key)
+    return Counter(
+        {(label, status, reviewed): n for label, status, reviewed, n in session.exec(statement)}
+    )
+
+
+def classes_seen(model_classes: tuple[str, ...], rows: LabelStatusCounts) -> list[str]:
+    """The serving model's classes first, then any other label a record carries."""
+    extra = {label for label, _, _ in rows} | {r for _, _, r in rows if r is not None}
+    return [*model_classes, *sorted(extra - set(model_classes))]
+
+
+def final_label(label: str, status: str, reviewed: str | None) -> str | None:
+    # The same rule as Record.final_label: a rejected record has none.
+    if status == ReviewStatus.UNREVIEWED:
+        return label
+    if status == ReviewStatus.REJECTED:
+        return None
+    return reviewed
+
+
+def count_by(rows: LabelStatusCounts, classes: list[str], pick) -> dict[str, int]:
+    counts = dict.fromkeys(classes, 0)
+    for (label, status, reviewed), n in rows.items():
+        chosen = pick(label, status, final_label(label, status, reviewed))
+        if chosen is not None:
+            counts[chosen] = counts.get(chosen, 0) + n
+    return counts
+
+
+def agreement_for(label: str, rows: LabelStatusCounts) -> ClassAgreement:
+    """How often reviewers agreed with the model when it predicted `label`.
+
+    A rejection says the image was unusable, not that the class was wrong, so it is counted
+    but left out of the rate.
+    """
+    by_status = Counter()
+    for (predicted, status, _), n in rows.items():
+        if predicted == label:
+            by_status[status] += n
+    confirmed = by_status[ReviewStatus.CONFIRMED]
+    corrected = by_status[ReviewStatus.CORRECTED]
+    judged = confirmed + corrected
+    return ClassAgreement(
+        label=label,
+        confirmed=confirmed,
+        corrected=corrected,
+        rejected=by_status[ReviewStatus.REJECTED],
+        agreement_rate=confirmed / judged if judged else None,
+    )
+
+
+def records_per_day(session: Session, conditions: list[ColumnElement[bool]]) -> list[DayCount]:
+    day = utc_day(session)
+    statement = select(day, func.count()).where(*conditions).group_by(day).order_by(day)
+    return [DayCount(date=str(date), count=n) for date, n in session.exec(statement)]
+
+
+def utc_day(session: Session) -> ColumnElement[str]:
+    """The UTC calendar day of created_at as YYYY-MM-DD, in the database's own dialect."""
+    created_at = col(Record.created_at)
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", created_at), "YYYY-MM-DD")
+    # SQLite keeps the UTC timestamp as text (UTCDateTime converts before storing).
+    return func.strftime("%Y-%m-%d", created_at)

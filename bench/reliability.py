@@ -1,0 +1,310 @@
+"""Hostile input, crashes and per-key rate limits against the real server; writes
+bench/reliability.md. The pass/fail checks are tests/reliability (`pytest -m reliability`);
+this measures the figures behind them.
+
+    python -m bench.reliability [--postgres-url postgresql+psycopg://…] [--cycles 30]
+
+Each backend gets its own server (`python -m api`, the committed model) on a free loopback
+port; the kill -9 loop forks its servers from a process that imported the app once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from api.settings import Settings
+from tests.reliability.bombs import MIB, deflated_dicom_bomb, hundred_megapixel_png
+from tests.reliability.corpus import make_corpus
+from tests.reliability.server import (
+    ForkServer,
+    LiveServer,
+    drop_postgres_schema,
+    isolated_postgres_url,
+)
+from tests.reliability.test_concurrency import distinct_pngs, post_all_at_once
+from tests.reliability.test_crash_consistency import (
+    UploadStream,
+    age_stored_files,
+    integrity_problems,
+    stored_records,
+)
+from tests.reliability.test_fuzz import post_corpus
+
+REPORT = Path(__file__).with_name("reliability.md")
+MODEL_DIR = Settings(_env_file=None).model_dir
+CORPUS_SIZE = 5_000
+UPLOAD_LIMIT = 4 * MIB
+RATE_LIMIT = 60
+KILL_AFTER_S = (0.05, 0.6)
+# Admission limits wide enough for 200 concurrent uploads: overload (503) is measured by
+# `python -m bench`, not here.
+MAIN_SERVER_SETTINGS = {
+    "MEDIMG_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
+    "MEDIMG_MAX_CLASSIFICATIONS_IN_PROGRESS": "256",
+    "MEDIMG_INFERENCE_QUEUE_SIZE": "256",
+}
+
+
+@dataclass
+class BackendFigures:
+    name: str
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, what: str, figure: str) -> None:
+        self.lines.append(f"| {what} | {figure} |")
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def rss_mib(server: LiveServer) -> float:
+    return psutil.Process(server.pid).memory_info().rss / MIB
+
+
+def measure_fuzz(server: LiveServer, figures: BackendFigures) -> None:
+    corpus = make_corpus(CORPUS_SIZE)
+    pid, records_before = server.pid, server.record_count()
+    started = time.perf_counter()
+    answers = post_corpus(server, corpus)
+    wall = time.perf_counter() - started
+    statuses = Counter(answer.status for answer in answers)
+    seconds = [answer.seconds for answer in answers]
+    accepted = statuses.get(201, 0)
+    figures.add("fuzz files posted", f"{len(answers):,} in {wall:.0f} s")
+    figures.add(
+        "fuzz answers by status", ", ".join(f"{s}: {n:,}" for s, n in sorted(statuses.items()))
+    )
+    figures.add("fuzz 5xx", str(sum(n for s, n in statuses.items() if s >= 500)))
+    figures.add(
+        "fuzz latency per answer",
+        f"median {statistics.median(seconds) * 1000:.0f} ms, p99 "
+        f"{percentile(seconds, 0.99) * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms",
+    )
+    figures.add("fuzz answers ≥ 1 s", str(sum(s >= 1 for s in seconds)))
+    figures.add(
+        "server restarted during fuzz", "no" if server.pid == pid and server.is_alive() else "YES"
+    )
+    figures.add(
+        "records added / files accepted (201)",
+        f"{server.record_count() - records_before} / {accepted}",
+    )
+
+
+def measure_bombs(server: LiveServer, figures: BackendFigures) -> None:
+    bombs = {
+        "100-megapixel PNG": hundred_megapixel_png(),
+        "deflated DICOM inflating to 1 GiB": deflated_dicom_bomb(),
+        "upload 2× the limit, with Content-Length": bytes(2 * UPLOAD_LIMIT),
+    }
+    with server.client() as client:
+        for name, data in bombs.items():
+            before = rss_mib(server)
+            response = client.post("/classify", files={"file": ("bomb", data)})
+            growth = rss_mib(server) - before
+            figures.add(
+                f"{name} ({len(data) / 1024:,.0f} KiB)",
+                f"{response.status_code} in {response.elapsed.total_seconds() * 1000:.0f} ms, "
+                f"RSS growth {growth:+.1f} MiB",
+            )
+    figures.add("temporary files left after the bombs", str(len(server.temp_files())))
+
+
+def measure_concurrency(server: LiveServer, figures: BackendFigures) -> None:
+    records_before, files_before = server.record_count(), len(server.stored_files())
+    started = time.perf_counter()
+    responses = post_all_at_once(server, distinct_pngs(200, salt=11))
+    wall = time.perf_counter() - started
+    errors = sum(r.status_code != 201 for r in responses)
+    figures.add(
+        "200 concurrent distinct uploads",
+        f"{server.record_count() - records_before} records, "
+        f"{len(server.stored_files()) - files_before} blobs, {errors} errors, {wall:.1f} s",
+    )
+    same = distinct_pngs(1, salt=12)[0]
+    files_before = len(server.stored_files())
+    responses = post_all_at_once(server, [same] * 20)
+    figures.add(
+        "20 concurrent identical uploads",
+        f"{sum(r.status_code == 201 for r in responses)} × 201, "
+        f"{len(server.stored_files()) - files_before} blob",
+    )
+    locked = server.log_text().count("database is locked")
+    figures.add('"database is locked" in the server log', str(locked))
+
+
+def measure_rate_limit(server: LiveServer, figures: BackendFigures) -> None:
+    _, flooding_key = server.make_key("integration", "flooding")
+    _, other_key = server.make_key("integration", "other")
+    with server.client(flooding_key) as flooding, server.client(other_key) as other:
+        flood = [flooding.get("/me") for _ in range(RATE_LIMIT + 20)]
+        others = [other.get("/me").status_code for _ in range(RATE_LIMIT)]
+    statuses = Counter(r.status_code for r in flood)
+    retry_after = sorted({int(r.headers["retry-after"]) for r in flood if r.status_code == 429})
+    answered = ", ".join(f"{status}: {count}" for status, count in sorted(statuses.items()))
+    if retry_after:
+        answered += f"; Retry-After {retry_after[0]}–{retry_after[-1]} s"
+    figures.add(f"one key, {len(flood)} requests at a {RATE_LIMIT}/min limit", answered)
+    others_answered = ", ".join(f"{s}: {n}" for s, n in sorted(Counter(others).items()))
+    figures.add(f"another key meanwhile, {RATE_LIMIT} requests", others_answered)
+
+
+def measure_crash_loop(server: LiveServer, cycles: int, figures: BackendFigures) -> None:
+    rng = random.Random(9)
+    answered: dict[int, str] = {}
+    index, restarts, lost, problems, leftovers = 0, [], 0, 0, 0
+    for _ in range(cycles):
+        stream = UploadStream(server, index)
+        stream.thread.start()
+        stream.wait_for_first_answer()
+        time.sleep(rng.uniform(*KILL_AFTER_S))
+        server.kill()
+        stream.thread.join(timeout=30)
+        answered |= stream.answered
+        index = stream.index
+        orphan_candidates = len(server.stored_files())
+        age_stored_files(server)
+        restarts.append(server.start())
+        records = stored_records(server)
+        lost += sum(records.get(i) != sha for i, sha in answered.items())
+        problems += len(integrity_problems(server))
+        files = {path.name for path in server.stored_files()}
+        leftovers += len(files - set(records.values()))
+        orphan_candidates -= len(files)
+    figures.add(
+        "kill -9 cycles", f"{cycles}, {len(answered)} uploads answered 201 before the kills"
+    )
+    figures.add("answered uploads lost", str(lost))
+    figures.add("integrity check failures", str(problems))
+    figures.add("orphan/temporary files left after restarts", str(leftovers))
+    figures.add(
+        "restart to ready (forked server)",
+        f"median {statistics.median(restarts):.1f} s, max {max(restarts):.1f} s",
+    )
+
+
+def fresh_start_seconds(database_url: str, data_dir: Path) -> float:
+    server = LiveServer(database_url, data_dir, MODEL_DIR.resolve())
+    try:
+        return server.start()
+    finally:
+        server.stop()
+
+
+def run_backend(
+    name: str, new_database: Callable[[], str], cycles: int, forkserver: ForkServer
+) -> BackendFigures:
+    """Every server on a database of its own, so each starts with just its bootstrap key."""
+    figures = BackendFigures(name)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        seconds = fresh_start_seconds(new_database(), root / "fresh")
+        figures.add("fresh `python -m api` start to ready", f"{seconds:.1f} s")
+        main = LiveServer(
+            new_database(),
+            root / "main",
+            MODEL_DIR.resolve(),
+            settings=MAIN_SERVER_SETTINGS,
+        )
+        limited = LiveServer(
+            new_database(),
+            root / "limited",
+            MODEL_DIR.resolve(),
+            settings={"MEDIMG_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT)},
+        )
+        crashing = LiveServer(
+            new_database(), root / "crash", MODEL_DIR.resolve(), forkserver=forkserver
+        )
+        for server, measures in [
+            (main, (measure_fuzz, measure_bombs, measure_concurrency)),
+            (limited, (measure_rate_limit,)),
+            (crashing, (lambda s, f: measure_crash_loop(s, cycles, f),)),
+        ]:
+            server.start()
+            try:
+                for measure in measures:
+                    measure(server, figures)
+            finally:
+                server.stop()
+    return figures
+
+
+def sqlite_databases(root: Path) -> Callable[[], str]:
+    counter = iter(range(1_000_000))
+    return lambda: f"sqlite:///{root / f'db-{next(counter)}.db'}"
+
+
+def write_report(figures: list[BackendFigures], command: str, wall_s: float) -> None:
+    cpu = psutil.cpu_count()
+    lines = [
+        "# Reliability figures",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {cpu} CPU "
+        f"cores (load average at the end {psutil.getloadavg()[0]:.1f}: the machine was shared), "
+        f"Python {platform.python_version()}, the committed model `{MODEL_DIR}`; "
+        f"{wall_s / 60:.0f} min in all. Reproduce with:",
+        "",
+        "```sh",
+        command,
+        "```",
+        "",
+        "The checks behind these figures are `tests/reliability` (`pytest -m reliability`).",
+        "",
+    ]
+    for backend in figures:
+        lines += [f"## {backend.name}", "", "| what | measured |", "|---|---|", *backend.lines, ""]
+    REPORT.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres-url", help="also run against this PostgreSQL database")
+    parser.add_argument("--cycles", type=int, default=30, help="kill -9 cycles per backend")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    command = "python -m bench.reliability" + (
+        " --postgres-url postgresql+psycopg://…" if args.postgres_url else ""
+    )
+    command += f" --cycles {args.cycles}"
+    forkserver = ForkServer()
+    figures: list[BackendFigures] = []
+    schemas: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            sqlite = run_backend("SQLite", sqlite_databases(Path(tmp)), args.cycles, forkserver)
+        figures.append(sqlite)
+        # Written after each backend, so a failure later keeps what was measured.
+        write_report(figures, command, time.perf_counter() - started)
+        if args.postgres_url:
+
+            def new_schema() -> str:
+                url, schema = isolated_postgres_url(args.postgres_url)
+                schemas.append(schema)
+                return url
+
+            figures.append(run_backend("PostgreSQL", new_schema, args.cycles, forkserver))
+            write_report(figures, command, time.perf_counter() - started)
+    finally:
+        forkserver.close()
+        for schema in schemas:
+            drop_postgres_schema(args.postgres_url, schema)
+    print(REPORT.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

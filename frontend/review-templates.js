@@ -1,0 +1,53 @@
+// Pure HTML for the review panel: the actions a reviewer may take and the review history.
+import { classDisplayName, formatDateTime } from "./format.js";
+import { shortcutHelp } from "./shortcuts.js";
+import { escapeHtml } from "./templates.js";
+
+const ACTION_NAMES = { confirm: "Confirmed", correct: "Corrected", reject: "Rejected" };
+
+function correctButtons(classes, record) {
+  return classes
+    .map((label, index) => {
+      const same = label === record.label ? " disabled" : "";
+      return `<button type="button" class="button small" data-review="correct" data-label="${escapeHtml(
+        label,
+      )}"${same}><kbd>${index + 1}</kbd> ${escapeHtml(classDisplayName(label))}</button>`;
+    })
+    .join("");
+}
+
+/** The review form; classes are the model's, in order, for "correct to". */
+export function reviewFormTemplate(record, classes) {
+  return `<form class="review-form" data-testid="review-form" data-record-id="${escapeHtml(record.id)}">
+    <label for="review-note" class="review-note-label">Note (optional)</label>
+    <textarea id="review-note" class="review-note" rows="2" maxlength="2000" data-testid="review-note"></textarea>
+    <div class="review-actions">
+      <button type="button" class="button primary" data-review="confirm" data-testid="review-confirm"><kbd>C</kbd> Confirm</button>
+      <span class="review-correct" role="group" aria-label="Correct to">${correctButtons(classes, record)}</span>
+      <button type="button" class="button danger" data-review="reject" data-testid="review-reject"><kbd>R</kbd> Reject</button>
+      <button type="button" class="button ghost" data-review="next" data-testid="next-unreviewed"><kbd>N</kbd> Next unreviewed</button>
+    </div>
+    <p class="muted review-help">${escapeHtml(shortcutHelp(classes))}</p>
+  </form>`;
+}
+
+/** The reviews of a record, oldest first. */
+export function reviewHistoryTemplate(reviews, { timeZone } = {}) {
+  if (!reviews || reviews.length === 0) {
+    return `<p class="muted" data-testid="review-history-empty">Not reviewed yet.</p>`;
+  }
+  const items = reviews
+    .map((review) => {
+      const action = ACTION_NAMES[review.action] ?? review.action;
+      const label = review.label ? ` to ${classDisplayName(review.label)}` : "";
+      const note = review.note ? `<p class="review-note-text">${escapeHtml(review.note)}</p>` : "";
+      return `<li class="review-item" data-testid="review-item" data-action="${escapeHtml(review.action)}">
+        <p><strong>${escapeHtml(action + label)}</strong> by ${escapeHtml(review.reviewer_name ?? "unknown")}
+        · <time datetime="${escapeHtml(review.created_at)}">${escapeHtml(
+          formatDateTime(review.created_at, { timeZone }),
+        )}</time></p>${note}
+      </li>`;
+    })
+    .join("\n");
+  return `<ol class="review-history" data-testid="review-history">${items}</ol>`;
+}

@@ -1,0 +1,141 @@
+"""Grad-CAM explanations, mapped back onto the pixels the user sent, and their plausibility.
+
+The TensorFlow half runs inside the exported model (`ServingModule.explain`): Grad-CAM on
+the last convolutional stage (Selvaraju et al., 2017), then the map is carried back through
+the preprocessing — un-pad, un-resize, un-crop — so it lies on the input image's own grid.
+The NumPy half judges the map against a brain mask computed from the image and draws it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import tensorflow as tf
+from scipy import ndimage
+
+from ml.preprocess import CROP_MARGIN, HEAD_THRESHOLD, preprocess
+
+# A map with less than this share of its mass on the brain points at background, skull
+# edges or burnt-in text: a radiologist should not trust it.
+MIN_MASS_INSIDE_BRAIN = 0.5
+DEFAULT_OPACITY = 0.45
+
+
+def head_box(pixels: tf.Tensor) -> tf.Tensor:
+    """[top, bottom, left, right) of the crop `ml.preprocess.crop_to_head` makes."""
+    height, width = tf.shape(pixels)[0], tf.shape(pixels)[1]
+    mask = pixels[:, :, 0] > HEAD_THRESHOLD * tf.reduce_max(pixels)
+    rows = tf.cast(tf.where(tf.reduce_any(mask, axis=1))[:, 0], tf.int32)
+    cols = tf.cast(tf.where(tf.reduce_any(mask, axis=0))[:, 0], tf.int32)
+
+    def box() -> tf.Tensor:
+        return tf.stack(
+            [
+                tf.maximum(rows[0] - CROP_MARGIN, 0),
+                tf.minimum(rows[-1] + CROP_MARGIN + 1, height),
+                tf.maximum(cols[0] - CROP_MARGIN, 0),
+                tf.minimum(cols[-1] + CROP_MARGIN + 1, width),
+            ]
+        )
+
+    return tf.cond(tf.size(rows) > 0, box, lambda: tf.stack([0, height, 0, width]))
+
+
+def padded_region(height: tf.Tensor, width: tf.Tensor, size: int) -> tf.Tensor:
+    """[top, left, rows, cols] the crop occupies in the square, as tf.image.resize_with_pad."""
+    h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+    ratio = tf.maximum(w / size, h / size)
+    rows = tf.cast(tf.floor(h / ratio), tf.int32)
+    cols = tf.cast(tf.floor(w / ratio), tf.int32)
+    top = tf.maximum(tf.cast(tf.floor((size - h / ratio) / 2), tf.int32), 0)
+    left = tf.maximum(tf.cast(tf.floor((size - w / ratio) / 2), tf.int32), 0)
+    return tf.stack([top, left, rows, cols])
+
+
+def square_to_input(square: tf.Tensor, pixels: tf.Tensor, size: int) -> tf.Tensor:
+    """A [size, size] map over the model's input → a [H, W] map over the original pixels."""
+    height, width = tf.shape(pixels)[0], tf.shape(pixels)[1]
+    top, bottom, left, right = tf.unstack(head_box(pixels))
+    pad_top, pad_left, rows, cols = tf.unstack(padded_region(bottom - top, right - left, size))
+    inner = square[pad_top : pad_top + rows, pad_left : pad_left + cols]
+    crop = tf.image.resize(inner[:, :, tf.newaxis], tf.stack([bottom - top, right - left]))
+    # Outside the head box the model saw nothing, so the map is zero there.
+    return tf.pad(crop[:, :, 0], [[top, height - bottom], [left, width - right]])
+
+
+def grad_cam(cam_network, batch: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Grad-CAM of the predicted class; `cam_network` maps input → (last stage, logits)."""
+    with tf.GradientTape() as tape:
+        features, logits = cam_network(batch, training=False)
+        class_index = tf.argmax(logits[0], output_type=tf.int32)
+        target = logits[0, class_index]
+    gradients = tape.gradient(target, features)
+    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))[0]
+    cam = cam / tf.maximum(tf.reduce_max(cam), 1e-12)
+    return {
+        "cam": cam,
+        "logits": logits,
+        "class_index": class_index,
+        # The embedding layer is global average pooling of this same stage.
+        "embedding": tf.reduce_mean(features, axis=(1, 2)),
+    }
+
+
+def explain_image(cam_network, image: tf.Tensor, size: int, temperature) -> dict:
+    """One uint8 [H, W, 1] image → probabilities, embedding and a [H, W] map in [0, 1]."""
+    batch = preprocess(image, size)[tf.newaxis]
+    result = grad_cam(cam_network, batch)
+    square = tf.image.resize(result["cam"][:, :, tf.newaxis], [size, size])[:, :, 0]
+    return {
+        "probabilities": tf.nn.softmax(result["logits"] / temperature),
+        "logits": result["logits"],
+        "embedding": result["embedding"],
+        "class_index": result["class_index"],
+        "heatmap": square_to_input(square, tf.cast(image, tf.float32) / 255.0, size),
+    }
+
+
+def brain_mask(pixels: np.ndarray) -> np.ndarray:
+    """Otsu threshold, largest connected component, holes filled: the head on the slice."""
+    blurred = cv2.GaussianBlur(pixels, (5, 5), 0)
+    _, foreground = cv2.threshold(blurred, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
+    if count <= 1:
+        return np.zeros(pixels.shape, dtype=bool)
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return ndimage.binary_fill_holes(labels == largest)
+
+
+@dataclass(frozen=True)
+class HeatmapCheck:
+    mass_inside_brain: float  # share of the map's total mass on the brain mask, 0..1
+    implausible: bool
+    reason: str
+
+
+def check_heatmap(pixels: np.ndarray, heatmap: np.ndarray) -> HeatmapCheck:
+    total = float(heatmap.sum())
+    if total <= 0.0:
+        return HeatmapCheck(0.0, True, "The map is empty: no region supports the prediction.")
+    inside = float(heatmap[brain_mask(pixels)].sum()) / total
+    if inside < MIN_MASS_INSIDE_BRAIN:
+        return HeatmapCheck(
+            inside,
+            True,
+            f"Only {inside:.0%} of the map lies on the brain: the model looked elsewhere.",
+        )
+    return HeatmapCheck(inside, False, f"{inside:.0%} of the map lies on the brain.")
+
+
+def render_overlay(
+    pixels: np.ndarray, heatmap: np.ndarray, opacity: float = DEFAULT_OPACITY
+) -> np.ndarray:
+    """The slice in grey with the map in the 'jet' colour map on top: RGB uint8 [H, W, 3]."""
+    grey = np.repeat(pixels[:, :, np.newaxis], 3, axis=2).astype(np.float32)
+    heat = np.clip(heatmap * 255.0, 0, 255).astype(np.uint8)
+    colour = cv2.cvtColor(cv2.applyColorMap(heat, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    blended = (1.0 - opacity) * grey + opacity * colour.astype(np.float32)
+    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)

@@ -1,0 +1,335 @@
+"""The input gate: is this image a brain-MRI slice of the kind the model was built for?
+
+Four cues, the worst one wins:
+
+- the model's own feature space: class-conditional Gaussians with one shared covariance
+  fitted on the training embeddings; the score is the Mahalanobis distance to the nearest
+  class mean (Lee et al., 2018).
+- the background: a brain-MRI slice shows a head on a dark background, so most of the
+  image's border is dark. Photos, radiographs and noise have no such frame. The frame alone
+  decides nothing (3 % of validation slices are cropped tight); it sets which distance
+  limit applies.
+- the DICOM header, when there is one: Modality must be MR, BodyPartExamined (if given)
+  a head or brain.
+- colour: MRI is greyscale, so a colour photo, an ultrasound Doppler or a screenshot is not.
+
+Limits: low_confidence above the validation split's 97.5th percentile; out_of_distribution
+above that same limit for an image without a dark frame, and for a framed image above the
+largest limit that still flags 95 % of a development set of non-MRI images (outlier
+exposure; see ml.trust_eval for the development / evaluation split).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import cv2
+import numpy as np
+from sklearn.covariance import LedoitWolf
+
+from ml.decode import decode_image
+
+OOD_FILE = "ood.npz"
+# Share of in-distribution validation images allowed above the low-confidence limit.
+LOW_CONFIDENCE_QUANTILE = 0.975
+# The framed limit never drops below this validation quantile, whatever the outliers say.
+OUT_OF_DISTRIBUTION_FLOOR_QUANTILE = 0.995
+# Share of development non-MRI images the framed limit must still flag: the issue's target.
+OUTLIERS_FLAGGED = 0.95
+# A border pixel is background when darker than this share of the image's 99th percentile;
+# an image is framed when at least half its border is background. Validation slices are
+# bimodal here: 0.2 to 0.5 flag the same 2.9 %.
+BACKGROUND_LEVEL = 0.1
+FRAMED_BORDER_SHARE = 0.5
+BORDER_WIDTH = 0.05  # of the shorter side
+# Mean chroma (0-255 scale) above which an image counts as colour; JPEG re-encoding
+# of a grey slice leaves about 1.
+COLOUR_CHROMA = 8.0
+BRAIN_BODY_PARTS = {"BRAIN", "HEAD", "SKULL", "HEADNECK", "HEAD NECK", "HEAD_NECK", "CEREBRUM"}
+DICOM_MAGIC_OFFSET = 128
+
+
+class Suitability(StrEnum):
+    OK = "ok"
+    LOW_CONFIDENCE = "low_confidence"
+    OUT_OF_DISTRIBUTION = "out_of_distribution"
+
+
+SEVERITY = [Suitability.OK, Suitability.LOW_CONFIDENCE, Suitability.OUT_OF_DISTRIBUTION]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    suitability: Suitability
+    score: float | None  # Mahalanobis distance to the nearest class; None without statistics
+    reason: str
+    cue: str = "features"  # what decided: features, header or colour
+    # Distance over the limit that applies to this image: above 1 is out_of_distribution.
+    relative_score: float | None = None
+
+
+def dark_border_share(pixels: np.ndarray) -> float:
+    """Share of the image's outer frame that is dark background."""
+    pixels = np.asarray(pixels, dtype=np.float32)
+    bright = float(np.percentile(pixels, 99)) or 1.0
+    dark = pixels <= BACKGROUND_LEVEL * bright
+    width = max(2, int(BORDER_WIDTH * min(dark.shape)))
+    frame = np.concatenate(
+        [
+            dark[:width].ravel(),
+            dark[-width:].ravel(),
+            dark[:, :width].ravel(),
+            dark[:, -width:].ravel(),
+        ]
+    )
+    return float(frame.mean())
+
+
+def is_framed(pixels: np.ndarray) -> bool:
+    return dark_border_share(pixels) >= FRAMED_BORDER_SHARE
+
+
+@dataclass(frozen=True)
+class FeatureDensity:
+    """Class means and one shared precision matrix over the embedding, with limits."""
+
+    means: np.ndarray  # [classes, dim]
+    precision: np.ndarray  # [dim, dim]
+    low_confidence_above: float
+    out_of_distribution_above: float  # for framed images; unframed ones use low_confidence_above
+
+    @classmethod
+    def fit(
+        cls,
+        embeddings: np.ndarray,
+        labels: np.ndarray,
+        validation: np.ndarray,
+        outliers: np.ndarray,
+        outliers_framed: np.ndarray,
+    ) -> FeatureDensity:
+        """Gaussians from the training split; limits from validation and development outliers."""
+        classes = np.unique(labels)
+        means = np.stack([embeddings[labels == c].mean(axis=0) for c in classes])
+        centred = embeddings - means[np.searchsorted(classes, labels)]
+        # Ledoit-Wolf shrinkage: a 128-d covariance from a few thousand images is noisy.
+        precision = LedoitWolf(assume_centered=True).fit(centred).precision_
+        unlimited = cls(means, precision, np.inf, np.inf)
+        scores = unlimited.scores(validation)
+        low = float(np.quantile(scores, LOW_CONFIDENCE_QUANTILE))
+        floor = float(np.quantile(scores, OUT_OF_DISTRIBUTION_FLOOR_QUANTILE))
+        framed_limit = outlier_exposure_limit(
+            unlimited.scores(outliers), np.asarray(outliers_framed, bool), low, floor
+        )
+        return cls(means, precision, low, framed_limit)
+
+    def scores(self, embeddings: np.ndarray) -> np.ndarray:
+        """Distance of each row to the nearest class mean, in the shared metric."""
+        embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float64))
+        diffs = embeddings[:, np.newaxis, :] - self.means[np.newaxis, :, :]
+        squared = np.einsum("ncd,de,nce->nc", diffs, self.precision, diffs)
+        return np.sqrt(np.maximum(squared.min(axis=1), 0.0))
+
+    def limit(self, framed: bool) -> float:
+        return self.out_of_distribution_above if framed else self.low_confidence_above
+
+    def judge(self, embedding, framed: bool = True) -> GateResult:
+        score = float(self.scores(embedding)[0])
+        limit = self.limit(framed)
+        relative = score / limit
+        if score > limit and framed:
+            return GateResult(
+                Suitability.OUT_OF_DISTRIBUTION,
+                score,
+                f"The image is far from every brain-MRI slice the model was trained on "
+                f"(distance {score:.1f}, limit {limit:.1f}).",
+                relative_score=relative,
+            )
+        if score > limit:
+            return GateResult(
+                Suitability.OUT_OF_DISTRIBUTION,
+                score,
+                f"The image has no dark background around a head and is unlike the training "
+                f"slices (distance {score:.1f}, limit {limit:.1f}): not a brain-MRI slice.",
+                relative_score=relative,
+            )
+        if score > self.low_confidence_above:
+            return GateResult(
+                Suitability.LOW_CONFIDENCE,
+                score,
+                f"The image is unusual for the training data (distance {score:.1f}, "
+                f"typical up to {self.low_confidence_above:.1f}): check the result closely.",
+                relative_score=relative,
+            )
+        return GateResult(
+            Suitability.OK,
+            score,
+            "The image looks like the training slices.",
+            relative_score=relative,
+        )
+
+    def save(self, model_dir: Path) -> Path:
+        path = Path(model_dir) / OOD_FILE
+        np.savez(
+            path,
+            means=self.means.astype(np.float32),
+            precision=self.precision.astype(np.float32),
+            thresholds=np.array([self.low_confidence_above, self.out_of_distribution_above]),
+        )
+        return path
+
+    @classmethod
+    def load(cls, model_dir: Path) -> FeatureDensity | None:
+        path = Path(model_dir) / OOD_FILE
+        if not path.exists():
+            return None
+        with np.load(path) as stored:
+            low, high = stored["thresholds"].tolist()
+            means, precision = stored["means"], stored["precision"]
+            return cls(means.astype(np.float64), precision.astype(np.float64), low, high)
+
+
+def outlier_exposure_limit(
+    scores: np.ndarray, framed: np.ndarray, unframed_limit: float, floor: float
+) -> float:
+    """The largest framed limit that still flags OUTLIERS_FLAGGED of the outliers, >= floor.
+
+    Unframed outliers are flagged or missed by unframed_limit whatever this limit is; the
+    misses left over go to the framed outliers with the lowest distances. The limit sits
+    halfway between the last one let through and the first one flagged.
+    """
+    allowed_misses = int(np.floor((1.0 - OUTLIERS_FLAGGED) * len(scores)))
+    missed_anyway = int(np.sum(~framed & (scores <= unframed_limit)))
+    framed_scores = np.sort(scores[framed])
+    spare = max(allowed_misses - missed_anyway, 0)
+    if spare >= len(framed_scores):
+        raise ValueError(f"{len(framed_scores)} framed outliers cannot set a limit: add more.")
+    let_through = framed_scores[spare - 1] if spare else floor
+    first_flagged = framed_scores[spare]
+    # Strictly below the first one flagged, even when it ties with the last let through.
+    limit = min((let_through + first_flagged) / 2.0, np.nextafter(first_flagged, -np.inf))
+    return float(max(floor, limit))
+
+
+def header_cue(data: bytes) -> GateResult | None:
+    """Out of distribution when a DICOM header says this is not a brain MR; else None."""
+    if data[DICOM_MAGIC_OFFSET : DICOM_MAGIC_OFFSET + 4] != b"DICM":
+        return None
+    import pydicom  # only for DICOM uploads
+
+    try:
+        header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    except Exception:  # decoding already accepted the file; a header we cannot read says nothing
+        return None
+    modality = _header_text(header, "Modality")
+    body_part = _header_text(header, "BodyPartExamined")
+    if modality and modality != "MR":
+        return _out(
+            f"The DICOM header says Modality {modality}; this model reads MR only.", "header"
+        )
+    if body_part and body_part not in BRAIN_BODY_PARTS:
+        return _out(
+            f"The DICOM header says BodyPartExamined {body_part}, not the head or brain.", "header"
+        )
+    if not modality:
+        return GateResult(
+            Suitability.LOW_CONFIDENCE, None, "The DICOM header names no Modality.", "header"
+        )
+    return None
+
+
+# Header values end up in the stored reason: a hostile file may put anything there.
+MAX_HEADER_TEXT = 32
+
+
+def _header_text(header, keyword: str) -> str:
+    """The attribute as short printable text (no NUL bytes, which PostgreSQL refuses)."""
+    value = str(header.get(keyword, "") or "")
+    printable = "".join(char for char in value if char.isprintable())
+    return printable.strip().upper()[:MAX_HEADER_TEXT]
+
+
+def colour_cue(data: bytes) -> GateResult | None:
+    """Out of distribution when the image carries real colour; else None."""
+    chroma = mean_chroma(data)
+    if chroma is not None and chroma > COLOUR_CHROMA:
+        return _out(
+            f"The image is in colour (mean chroma {chroma:.0f}); MRI slices are grey.", "colour"
+        )
+    return None
+
+
+def mean_chroma(data: bytes) -> float | None:
+    """Mean of max(R,G,B) - min(R,G,B) over the image, or None when it has no colour planes."""
+    rgb = _colour_pixels(data)
+    if rgb is None:
+        return None
+    rgb = rgb.astype(np.int16)
+    return float((rgb.max(axis=2) - rgb.min(axis=2)).mean())
+
+
+def _colour_pixels(data: bytes) -> np.ndarray | None:
+    if data[DICOM_MAGIC_OFFSET : DICOM_MAGIC_OFFSET + 4] == b"DICM":
+        return _dicom_colour_pixels(data)
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None or decoded.ndim != 3 or decoded.shape[2] < 3:
+        return None
+    if decoded.dtype != np.uint8:
+        decoded = (decoded / 257).astype(np.uint8)
+    return decoded[:, :, :3]
+
+
+def _dicom_colour_pixels(data: bytes) -> np.ndarray | None:
+    import pydicom
+    from pydicom.pixels import pixel_array
+
+    try:
+        dataset = pydicom.dcmread(io.BytesIO(data))
+        if int(dataset.get("SamplesPerPixel", 1) or 1) == 1 and "PALETTE" not in str(
+            dataset.get("PhotometricInterpretation", "")
+        ):
+            return None
+        frames = int(dataset.get("NumberOfFrames", 1) or 1)
+        rgb = pixel_array(dataset, index=frames // 2 if frames > 1 else None)
+    except Exception:  # the grey path decoded it; an unreadable colour plane says nothing
+        return None
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        return None
+    if rgb.dtype != np.uint8:
+        rgb = (rgb.astype(np.float64) * 255.0 / max(float(rgb.max()), 1.0)).astype(np.uint8)
+    return rgb
+
+
+def _out(reason: str, cue: str) -> GateResult:
+    return GateResult(Suitability.OUT_OF_DISTRIBUTION, None, reason, cue)
+
+
+def assess(
+    data: bytes, embedding, density: FeatureDensity | None, pixels: np.ndarray | None = None
+) -> GateResult:
+    """The gate's verdict on one upload: the most severe of its cues, with its reason.
+
+    pixels are the decoded grey image; decoded from data when not given.
+    """
+    if density is None:
+        feature = GateResult(
+            Suitability.OK, None, "No feature statistics for this model; header and colour only."
+        )
+    else:
+        if pixels is None:
+            pixels = decode_image(data).pixels
+        feature = density.judge(embedding, framed=is_framed(pixels))
+    verdict = feature
+    for cue in (header_cue(data), colour_cue(data)):
+        if cue is not None and _more_severe(cue, verdict):
+            verdict = cue
+    # The score is the model's own, whichever cue decided.
+    return GateResult(
+        verdict.suitability, feature.score, verdict.reason, verdict.cue, feature.relative_score
+    )
+
+
+def _more_severe(a: GateResult, b: GateResult) -> bool:
+    return SEVERITY.index(a.suitability) > SEVERITY.index(b.suitability)

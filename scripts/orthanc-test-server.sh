@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Throwaway Orthanc PACS with its DICOMweb plugin, for the interop tests (used by .ci/run).
+#
+#   scripts/orthanc-test-server.sh start   # start on loopback, print the DICOMweb URL
+#   scripts/orthanc-test-server.sh stop    # stop it and delete its storage
+#   scripts/orthanc-test-server.sh status
+#   scripts/orthanc-test-server.sh url     # the MEDIMG_TEST_ORTHANC_URL value
+#
+# It listens on 127.0.0.1 only, with HTTP basic authentication (user medimg, password
+# medimg), and keeps its database in a temp dir. Needs Debian's `orthanc` and
+# `orthanc-dicomweb` packages; the system service is never used, so its port 8042 is free.
+set -euo pipefail
+
+HTTP_PORT="${MEDIMG_TEST_ORTHANC_HTTP_PORT:-8043}"
+DICOM_PORT="${MEDIMG_TEST_ORTHANC_DICOM_PORT:-4243}"
+USERNAME=medimg
+PASSWORD=medimg
+# Fixed per port, so that `stop` finds what `start` made.
+BASE_DIR="${TMPDIR:-/tmp}/medimg-orthanc-${HTTP_PORT}"
+PID_FILE="$BASE_DIR/orthanc.pid"
+LOG_FILE="$BASE_DIR/orthanc.log"
+URL="http://${USERNAME}:${PASSWORD}@127.0.0.1:${HTTP_PORT}/dicom-web"
+
+die() { echo "orthanc-test-server: $*" >&2; exit 1; }
+
+find_plugin() {
+  local plugin="${ORTHANC_DICOMWEB_PLUGIN:-/usr/share/orthanc/plugins/libOrthancDicomWeb.so}"
+  [[ -e "$plugin" ]] || die "no DICOMweb plugin at $plugin (apt-get install orthanc-dicomweb)"
+  echo "$plugin"
+}
+
+is_running() { [[ -f "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
+
+write_config() {
+  cat >"$BASE_DIR/orthanc.json" <<EOF
+{
+  "Name": "MEDIMG-TEST",
+  "StorageDirectory": "$BASE_DIR/storage",
+  "IndexDirectory": "$BASE_DIR/storage",
+  "HttpPort": $HTTP_PORT,
+  "DicomPort": $DICOM_PORT,
+  "DicomAet": "MEDIMGTEST",
+  "RemoteAccessAllowed": false,
+  "AuthenticationEnabled": true,
+  "RegisteredUsers": { "$USERNAME": "$PASSWORD" },
+  "Plugins": ["$(find_plugin)"],
+  "DicomWeb": { "Enable": true, "Root": "/dicom-web/", "Host": "127.0.0.1:$HTTP_PORT" }
+}
+EOF
+}
+
+wait_until_answering() {
+  local attempt
+  for attempt in $(seq 1 60); do
+    # Orthanc opens its HTTP port only once its plugins are loaded. Bash's /dev/tcp: no curl.
+    if (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null; then
+      return
+    fi
+    is_running || { tail -n 20 "$LOG_FILE" >&2 || true; die "Orthanc exited (port in use?)"; }
+    sleep 0.5
+  done
+  die "Orthanc did not answer on 127.0.0.1:$HTTP_PORT within 30 s"
+}
+
+start() {
+  command -v Orthanc >/dev/null || die "no Orthanc binary (apt-get install orthanc)"
+  if is_running; then
+    echo "orthanc-test-server: already running on 127.0.0.1:$HTTP_PORT" >&2
+    echo "$URL"
+    return
+  fi
+  rm -rf "$BASE_DIR"
+  mkdir -p "$BASE_DIR/storage"
+  write_config
+  Orthanc "$BASE_DIR/orthanc.json" >"$LOG_FILE" 2>&1 &
+  echo $! >"$PID_FILE"
+  wait_until_answering
+  echo "orthanc-test-server: running on 127.0.0.1:$HTTP_PORT (data in $BASE_DIR)" >&2
+  echo "$URL"
+}
+
+stop() {
+  if is_running; then
+    kill "$(cat "$PID_FILE")"
+    local attempt
+    for attempt in $(seq 1 20); do is_running || break; sleep 0.5; done
+    echo "orthanc-test-server: stopped" >&2
+  fi
+  rm -rf "$BASE_DIR"
+}
+
+case "${1:-}" in
+  start)  start ;;
+  stop)   stop ;;
+  status) if is_running; then echo running; else echo stopped; exit 3; fi ;;
+  url)    echo "$URL" ;;
+  *)      echo "usage: $0 start|stop|status|url" >&2; exit 2 ;;
+esac

@@ -1,0 +1,254 @@
+"""What lets a radiologist check a result, in headless Chromium against the real API and
+model: the Grad-CAM overlay with its opacity and plausibility verdict, similar past cases
+compared with the API's own answer, and images that are not brain MRI shown as not
+assessable. The new panels get an axe-core scan too.
+"""
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+from pydicom.data import get_testdata_file
+from sklearn.datasets import load_sample_image
+
+from tests.browser.conftest import skip_or_fail
+from tests.browser.test_spa import DISPLAY_NAMES, open_app
+from tests.browser.test_workspace import blocking_violations, files
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `browser` fixture skips, or fails under CI, with the reason
+    expect = None
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+NOT_ASSESSABLE = "Not assessable"
+# The overlay's opacity the SPA starts with, and the one the test moves the slider to.
+FIRST_OPACITY, SECOND_OPACITY = "0.45", "0.8"
+
+# SHA-256 of the pixels an <img> shows, drawn on a canvas inside the page (the page's CSP
+# lets no fetch() read a blob: URL).
+SHOWN_PIXELS_SHA256_JS = """async (img) => {
+  await img.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  const context = canvas.getContext("2d");
+  context.drawImage(img, 0, 0);
+  const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  const digest = await crypto.subtle.digest("SHA-256", pixels);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}"""
+
+
+@pytest.fixture
+def api(api_url: str, auth_headers: dict[str, str]) -> httpx.Client:
+    with httpx.Client(base_url=api_url, headers=auth_headers, timeout=60) as client:
+        yield client
+
+
+def classify(api: httpx.Client, name: str, data: bytes, mime_type: str) -> dict:
+    response = api.post("/classify", files={"file": (name, data, mime_type)})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def explanation_or_skip(api: httpx.Client, record_id: int) -> dict:
+    response = api.get(f"/records/{record_id}/explanation")
+    if response.status_code == 409:
+        skip_or_fail(f"the served model cannot explain: {response.json()['detail']}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def overlay_pixels_sha256(api: httpx.Client, record_id: int, opacity: str) -> str:
+    """SHA-256 of the API's overlay PNG as RGBA pixels, as a canvas reads them."""
+    response = api.get(f"/records/{record_id}/heatmap", params={"opacity": opacity})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    bgr = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
+    return hashlib.sha256(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA).tobytes()).hexdigest()
+
+
+def result_card(page, record_id: int):
+    return page.locator(f".result-card[data-record-id='{record_id}']")
+
+
+def sartaj_images(dataset_dir: Path, class_dir: str, count: int) -> list[Path]:
+    images = sorted((dataset_dir / "brain-tumor-mri-sartaj" / "Testing" / class_dir).glob("*.jpg"))
+    if len(images) < count:
+        skip_or_fail(f"fewer than {count} JPEGs in the Sartaj {class_dir} test split")
+    return images[:count]
+
+
+def test_the_heatmap_overlay_toggles_over_the_image_and_follows_the_opacity_slider(
+    page,
+    spa_url,
+    radiologist_key,
+    api: httpx.Client,
+    sartaj_test_jpeg: Path,
+    artifacts_dir: Path,
+    page_problems,
+):
+    record = classify(api, sartaj_test_jpeg.name, sartaj_test_jpeg.read_bytes(), "image/jpeg")
+    explanation = explanation_or_skip(api, record["id"])
+    heatmap_gets: list[str] = []  # not the CORS preflights
+
+    def keep_heatmap_get(request) -> None:
+        if "/heatmap" in request.url and request.method == "GET":
+            heatmap_gets.append(request.url)
+
+    page.on("request", keep_heatmap_get)
+    open_app(page, f"{spa_url}#/records/{record['id']}", radiologist_key)
+
+    # The verdict is the API's, in words.
+    verdict = page.get_by_test_id("explanation-verdict")
+    expect(verdict).to_have_attribute("data-implausible", str(explanation["implausible"]).lower())
+    expect(verdict).to_contain_text(explanation["reason"])
+    share = f"{round(explanation['mass_inside_brain'] * 100)}%"
+    expect(page.get_by_test_id("explanation-mass")).to_contain_text(share)
+    assert heatmap_gets == [], "the overlay must not be fetched before it is asked for"
+
+    toggle = page.get_by_test_id("heatmap-toggle")
+    overlay = page.get_by_test_id("heatmap-overlay")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    expect(overlay).to_be_visible()
+    assert f"opacity={FIRST_OPACITY}" in heatmap_gets[-1]
+    first = overlay.evaluate(SHOWN_PIXELS_SHA256_JS)
+    assert first == overlay_pixels_sha256(api, record["id"], FIRST_OPACITY)
+    page.screenshot(path=artifacts_dir / "heatmap-overlay.png", full_page=True)
+
+    first_src = overlay.get_attribute("src")
+    page.get_by_test_id("heatmap-opacity").fill(str(round(float(SECOND_OPACITY) * 100)))
+    expect(page.get_by_test_id("heatmap-opacity-value")).to_have_text("80%")
+    expect(overlay).not_to_have_attribute("src", first_src)
+    expect(overlay).to_have_count(1)
+    assert f"opacity={SECOND_OPACITY}" in heatmap_gets[-1]
+    second = overlay.evaluate(SHOWN_PIXELS_SHA256_JS)
+    assert second != first, "the shown overlay did not change"
+    assert second == overlay_pixels_sha256(api, record["id"], SECOND_OPACITY)
+    assert blocking_violations(page) == [], "record view with the heatmap overlay"
+
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    expect(overlay).to_have_count(0)
+    expect(page.locator(".viewer-frame img.result-img")).to_be_visible()
+    assert page_problems.errors == []
+
+
+def test_similar_cases_list_what_the_api_answers_with_their_marks_and_open_on_click(
+    page,
+    spa_url,
+    radiologist_key,
+    api: httpx.Client,
+    dataset_dir: Path,
+    artifacts_dir: Path,
+    page_problems,
+):
+    gliomas = sartaj_images(dataset_dir, "glioma_tumor", 3)
+    others = sartaj_images(dataset_dir, "pituitary_tumor", 2)
+    for image in [*gliomas[1:], *others]:
+        classify(api, image.name, image.read_bytes(), "image/jpeg")
+    query = classify(api, gliomas[0].name, gliomas[0].read_bytes(), "image/jpeg")
+    # The same file sent again: a near-duplicate, and confirmed by a radiologist.
+    duplicate = classify(api, f"again-{gliomas[0].name}", gliomas[0].read_bytes(), "image/jpeg")
+    review = api.post(f"/records/{duplicate['id']}/reviews", json={"action": "confirm"})
+    assert review.status_code == 201, review.text
+
+    open_app(page, f"{spa_url}#/records/{query['id']}", radiologist_key)
+    cases = page.get_by_test_id("similar-case")
+    expect(cases.first).to_be_visible()
+    answer = api.get(f"/records/{query['id']}/similar", params={"k": 5}).json()["data"]
+
+    expect(cases).to_have_count(len(answer))
+    for index, case in enumerate(answer):
+        item = cases.nth(index)
+        expect(item).to_have_attribute("data-record-id", str(case["record"]["id"]))
+        expect(item).to_have_attribute("data-final-label", case["record"]["final_label"])
+        expect(item).to_contain_text(DISPLAY_NAMES[case["record"]["final_label"]])
+        expect(item).to_contain_text(f"similarity {case['similarity']:.2f}")
+        expect(item.get_by_test_id("mark-reviewed")).to_have_count(int(case["reviewed"]))
+        expect(item.get_by_test_id("mark-near-duplicate")).to_have_count(
+            int(case["near_duplicate"])
+        )
+    duplicate_item = page.locator(
+        f"[data-testid='similar-case'][data-record-id='{duplicate['id']}']"
+    )
+    expect(duplicate_item.get_by_test_id("mark-near-duplicate")).to_be_visible()
+    expect(duplicate_item.get_by_test_id("mark-reviewed")).to_be_visible()
+    assert blocking_violations(page) == [], "record view with similar cases"
+    page.screenshot(path=artifacts_dir / "similar-cases.png", full_page=True)
+
+    duplicate_item.get_by_role("link").click()
+    expect(page).to_have_url(f"{spa_url}/#/records/{duplicate['id']}")
+    expect(result_card(page, duplicate["id"])).to_be_visible()
+    expect(page.get_by_test_id("result-review-status")).to_have_text("Confirmed")
+    # The list is now the opened record's, which no longer lists itself.
+    expect(
+        page.locator(f"[data-testid='similar-case'][data-record-id='{query['id']}']")
+    ).to_be_visible()
+    expect(duplicate_item).to_have_count(0)
+    assert page_problems.errors == []
+
+
+@pytest.fixture(scope="module")
+def not_brain_mri() -> list[dict]:
+    """A CT slice from pydicom's test files and a colour photo from scikit-learn."""
+    photo = cv2.cvtColor(load_sample_image("china.jpg"), cv2.COLOR_RGB2BGR)
+    ok, jpeg = cv2.imencode(".jpg", photo)
+    assert ok
+    ct = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    return files(
+        ("CT_small.dcm", ct, "application/dicom"), ("china.jpg", jpeg.tobytes(), "image/jpeg")
+    )
+
+
+def test_a_ct_slice_and_a_photo_show_the_warning_and_no_diagnosis(
+    page,
+    spa_url,
+    radiologist_key,
+    api: httpx.Client,
+    not_brain_mri: list[dict],
+    artifacts_dir: Path,
+    page_problems,
+):
+    open_app(page, spa_url, radiologist_key)
+    page.get_by_test_id("upload-input").set_input_files(files=not_brain_mri)
+
+    items = page.get_by_test_id("upload-item")
+    expect(items.nth(1)).to_have_attribute("data-state", "done", timeout=60_000)
+    records = []
+    for index in range(len(not_brain_mri)):
+        href = items.nth(index).locator("a").get_attribute("href")
+        records.append(api.get(f"/records/{href.rsplit('/', 1)[1]}").json())
+    if any(record["suitability"] is None for record in records):
+        skip_or_fail("the served model has no input gate (suitability is null)")
+    assert [record["suitability"] for record in records] == ["out_of_distribution"] * 2
+    for index in range(len(records)):
+        expect(items.nth(index)).to_contain_text(NOT_ASSESSABLE)
+
+    for record in records:
+        page.goto(f"{spa_url}#/records/{record['id']}")
+        expect(result_card(page, record["id"])).to_be_visible()
+        warning = page.get_by_test_id("suitability-warning")
+        expect(warning).to_have_attribute("data-suitability", "out_of_distribution")
+        expect(warning).to_contain_text(record["suitability_reason"])
+        headline = page.get_by_test_id("result-label")
+        expect(headline).to_have_text(NOT_ASSESSABLE)
+        expect(page.locator(".result-confidence")).to_contain_text("not a finding")
+        # The class scores sit behind a closed disclosure, not on show as a finding.
+        expect(page.locator(".probabilities")).to_be_hidden()
+        expect(page.get_by_test_id("raw-output")).to_contain_text(DISPLAY_NAMES[record["label"]])
+        expect(page.get_by_test_id("similar-not-searched")).to_be_visible()
+        expect(page.get_by_test_id("similar-case")).to_have_count(0)
+        expect(page.get_by_test_id("explanation")).to_contain_text("not a finding")
+        row = page.locator(f"[data-testid='record-row'][data-record-id='{record['id']}']")
+        expect(row).to_contain_text(NOT_ASSESSABLE)
+        expect(row).not_to_contain_text(DISPLAY_NAMES[record["label"]])
+    assert blocking_violations(page) == [], "record view of an out-of-distribution image"
+    page.screenshot(path=artifacts_dir / "not-assessable.png", full_page=True)
+    assert page_problems.errors == []

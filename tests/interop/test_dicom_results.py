@@ -1,0 +1,143 @@
+"""GET /records/{id}/sr and /heatmap.dcm: DICOM files that dciodvfy accepts, that reference
+the stored (de-identified) image, and that carry the record's result."""
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from fastapi.testclient import TestClient
+from pydicom.sr.codedict import codes
+from pydicom.uid import ComprehensiveSRStorage, SecondaryCaptureImageStorage
+
+from tests.interop.conftest import classify_dicom
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    # Rendering a stored record does not depend on the database backend, so these tests run
+    # on SQLite only; the PACS tests, which write in transactions, run on both.
+    return f"sqlite:///{tmp_path / 'medimg.db'}"
+
+
+def get_dicom(client: TestClient, path: str) -> bytes:
+    response = client.get(path)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/dicom"
+    return response.content
+
+
+def stored_original(client: TestClient, record_id: int) -> pydicom.Dataset:
+    return pydicom.dcmread(io.BytesIO(get_dicom(client, f"/records/{record_id}/original")))
+
+
+def test_the_sr_passes_dciodvfy_without_errors(
+    client: TestClient, mr_dicom_bytes: bytes, dciodvfy: Callable[[bytes], list[str]]
+) -> None:
+    record = classify_dicom(client, mr_dicom_bytes)
+
+    assert dciodvfy(get_dicom(client, f"/records/{record['id']}/sr")) == []
+
+
+def test_dciodvfy_reports_an_sr_that_lacks_a_required_attribute(
+    client: TestClient, mr_dicom_bytes: bytes, dciodvfy: Callable[[bytes], list[str]]
+) -> None:
+    record = classify_dicom(client, mr_dicom_bytes)
+    report = pydicom.dcmread(io.BytesIO(get_dicom(client, f"/records/{record['id']}/sr")))
+    del report.ValueType  # Type 1 in the SR Document Content module
+    broken = io.BytesIO()
+    report.save_as(broken, enforce_file_format=True)
+
+    assert dciodvfy(broken.getvalue()) != []
+
+
+def test_the_sr_references_the_stored_image_and_names_the_model_as_observer(
+    client: TestClient, mr_dicom_bytes: bytes
+) -> None:
+    record = classify_dicom(client, mr_dicom_bytes)
+    original = stored_original(client, record["id"])
+
+    data = get_dicom(client, f"/records/{record['id']}/sr")
+
+    report = hd.sr.srread(io.BytesIO(data))
+    assert report.SOPClassUID == ComprehensiveSRStorage
+    assert report.StudyInstanceUID == original.StudyInstanceUID
+    evidence = report.CurrentRequestedProcedureEvidenceSequence[0]
+    referenced = evidence.ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
+    assert referenced.ReferencedSOPInstanceUID == original.SOPInstanceUID
+    # The originals are never kept, so they cannot be referenced.
+    assert original.SOPInstanceUID != pydicom.dcmread(io.BytesIO(mr_dicom_bytes)).SOPInstanceUID
+    [group] = report.content.get_image_measurement_groups()
+    assert group.source_images[0].referenced_sop_instance_uid == original.SOPInstanceUID
+    observer = report.content.get_observer_contexts(observer_type=codes.DCM.Device)[0]
+    assert observer.observer_identifying_attributes.model_name == "tiny-untrained 0.0.0-test"
+
+
+def test_the_sr_states_the_predicted_class_and_every_probability(
+    client: TestClient, mr_dicom_bytes: bytes
+) -> None:
+    record = classify_dicom(client, mr_dicom_bytes)
+
+    report = hd.sr.srread(io.BytesIO(get_dicom(client, f"/records/{record['id']}/sr")))
+
+    [group] = report.content.get_image_measurement_groups()
+    assert group.finding_type.value == record["label"]
+    measured = {m.name.value: m.value for m in group.get_measurements()}
+    expected = {f"P-{name}": p for name, p in record["probabilities"].items()}
+    assert measured.keys() == expected.keys()
+    for name, probability in expected.items():
+        assert abs(float(measured[name]) - probability) < 1e-6
+
+
+def test_a_png_record_has_no_sr_and_gets_409(client: TestClient, png_bytes: bytes) -> None:
+    record = client.post("/classify", files={"file": ("s.png", png_bytes, "image/png")}).json()
+
+    response = client.get(f"/records/{record['id']}/sr")
+
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "DICOM source image" in response.json()["detail"]
+
+
+def test_the_heatmap_is_a_secondary_capture_in_the_stored_images_study_passing_dciodvfy(
+    client: TestClient, mr_dicom_bytes: bytes, dciodvfy: Callable[[bytes], list[str]]
+) -> None:
+    record = classify_dicom(client, mr_dicom_bytes)
+    original = stored_original(client, record["id"])
+
+    data = get_dicom(client, f"/records/{record['id']}/heatmap.dcm")
+
+    assert dciodvfy(data) == []
+    capture = pydicom.dcmread(io.BytesIO(data))
+    assert capture.SOPClassUID == SecondaryCaptureImageStorage
+    assert capture.StudyInstanceUID == original.StudyInstanceUID
+    assert capture.SeriesInstanceUID != original.SeriesInstanceUID
+    assert (capture.Rows, capture.Columns) == (record["height"], record["width"])
+    assert capture.PhotometricInterpretation == "RGB"
+
+
+def test_the_heatmap_overlay_is_the_grey_slice_tinted_by_the_map(
+    client: TestClient, mr_dicom_bytes: bytes
+) -> None:
+    record = classify_dicom(client, mr_dicom_bytes)
+
+    data = get_dicom(client, f"/records/{record['id']}/heatmap.dcm")
+
+    rgb = pydicom.dcmread(io.BytesIO(data)).pixel_array.astype(int)
+    # A grey slice has equal channels; the colour map makes them differ where the map is.
+    tinted = np.any(rgb[..., 0] != rgb[..., 2], axis=None)
+    assert tinted
+
+
+def test_a_png_record_has_no_dicom_heatmap_and_gets_409(
+    client: TestClient, png_bytes: bytes
+) -> None:
+    record = client.post("/classify", files={"file": ("s.png", png_bytes, "image/png")}).json()
+
+    response = client.get(f"/records/{record['id']}/heatmap.dcm")
+
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"

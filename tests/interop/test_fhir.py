@@ -1,0 +1,168 @@
+"""GET /records/{id}/fhir: a FHIR R4 Bundle that fhir.resources parses and that says what the
+record says: the AI result, its probabilities, the model, and who reviewed it."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from fhir.resources.R4B.bundle import Bundle
+
+from api.models import Role
+from tests.conftest import bearer
+from tests.interop.conftest import classify_dicom
+
+FHIR_JSON = "application/fhir+json"
+AIAST = ("http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "AIAST")
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    # Rendering a stored record does not depend on the database backend, so these tests run
+    # on SQLite only; the PACS tests, which write in transactions, run on both.
+    return f"sqlite:///{tmp_path / 'medimg.db'}"
+
+
+def fhir_bundle(client: TestClient, record_id: int) -> Bundle:
+    response = client.get(f"/records/{record_id}/fhir")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(FHIR_JSON)
+    # Parsed by the maintained FHIR model library: a malformed resource raises here.
+    return Bundle.model_validate_json(response.content)
+
+
+def resources(bundle: Bundle, resource_type: str) -> list:
+    return [
+        entry.resource
+        for entry in bundle.entry
+        if entry.resource.get_resource_type() == resource_type
+    ]
+
+
+def full_url_of(bundle: Bundle, resource) -> str:
+    return next(entry.fullUrl for entry in bundle.entry if entry.resource is resource)
+
+
+def security_labels(resource) -> set[tuple[str, str]]:
+    return {(label.system, label.code) for label in resource.meta.security}
+
+
+def review(client: TestClient, record_id: int, **body) -> None:
+    response = client.post(f"/records/{record_id}/reviews", json=body)
+    assert response.status_code == 201, response.text
+
+
+def test_an_unreviewed_record_is_a_preliminary_report_of_the_ai_label(
+    client: TestClient, mr_dicom_bytes: bytes
+) -> None:
+    record = classify_dicom(client, mr_dicom_bytes)
+
+    bundle = fhir_bundle(client, record["id"])
+
+    assert bundle.type == "collection"
+    [report] = resources(bundle, "DiagnosticReport")
+    assert report.status == "preliminary"
+    assert report.conclusionCode[0].coding[0].code == record["label"]
+    assert record["label"].replace("_", " ") in report.conclusion
+    assert AIAST in security_labels(report)
+
+
+def test_each_class_probability_is_an_observation_the_report_lists(
+    client: TestClient, png_bytes: bytes
+) -> None:
+    record = client.post("/classify", files={"file": ("s.png", png_bytes, "image/png")}).json()
+
+    bundle = fhir_bundle(client, record["id"])
+
+    observations = resources(bundle, "Observation")
+    values = {obs.code.coding[0].code: obs.valueQuantity.value for obs in observations}
+    assert values.keys() == record["probabilities"].keys()
+    for name, probability in record["probabilities"].items():
+        assert float(values[name]) == round(probability, 6)
+    [report] = resources(bundle, "DiagnosticReport")
+    listed = {reference.reference for reference in report.result}
+    assert listed == {full_url_of(bundle, obs) for obs in observations}
+    assert all(AIAST in security_labels(obs) for obs in observations)
+
+
+def test_the_model_is_a_device_that_authored_the_ai_result(
+    client: TestClient, mr_dicom_bytes: bytes
+) -> None:
+    record = classify_dicom(client, mr_dicom_bytes)
+
+    bundle = fhir_bundle(client, record["id"])
+
+    [device] = resources(bundle, "Device")
+    assert device.deviceName[0].name == "tiny-untrained"  # the test model's card
+    assert device.version[0].value == record["model_version"]
+    [ai_provenance] = resources(bundle, "Provenance")
+    assert ai_provenance.agent[0].who.reference == full_url_of(bundle, device)
+    assert ai_provenance.agent[0].type.coding[0].code == "author"
+    targets = {target.reference for target in ai_provenance.target}
+    [report] = resources(bundle, "DiagnosticReport")
+    assert full_url_of(bundle, report) in targets
+    assert ai_provenance.entity[0].what.identifier.value == record["sop_uid_hash"]
+
+
+def test_a_correction_makes_the_report_final_with_the_reviewed_label_and_its_own_provenance(
+    client: TestClient, mr_dicom_bytes: bytes
+) -> None:
+    record = classify_dicom(client, mr_dicom_bytes)
+    other = next(name for name in record["probabilities"] if name != record["label"])
+    review(client, record["id"], action="confirm")
+    review(client, record["id"], action="correct", label=other, note="Dural tail.")
+
+    bundle = fhir_bundle(client, record["id"])
+
+    [report] = resources(bundle, "DiagnosticReport")
+    assert report.status == "final"
+    assert report.conclusionCode[0].coding[0].code == other
+    reviews = [
+        p for p in resources(bundle, "Provenance") if p.agent[0].type.coding[0].code == "verifier"
+    ]
+    assert len(reviews) == 2
+    assert {p.agent[0].who.display for p in reviews} == {"test-admin"}
+    assert reviews[-1].reason[0].text == "Dural tail."
+    assert report.resultsInterpreter[0].display == "test-admin"
+
+
+def test_a_rejected_record_is_a_cancelled_report_without_a_conclusion_code(
+    client: TestClient, png_bytes: bytes
+) -> None:
+    record = client.post("/classify", files={"file": ("s.png", png_bytes, "image/png")}).json()
+    review(client, record["id"], action="reject", note="Not a brain slice.")
+
+    [report] = resources(fhir_bundle(client, record["id"]), "DiagnosticReport")
+
+    assert report.status == "cancelled"
+    assert report.conclusionCode is None
+    assert "rejected" in report.conclusion
+
+
+def test_the_same_record_always_gives_the_same_resource_ids(
+    client: TestClient, png_bytes: bytes
+) -> None:
+    record = client.post("/classify", files={"file": ("s.png", png_bytes, "image/png")}).json()
+
+    first, second = fhir_bundle(client, record["id"]), fhir_bundle(client, record["id"])
+
+    assert [e.fullUrl for e in first.entry] == [e.fullUrl for e in second.entry]
+
+
+def test_an_integration_key_gets_404_for_another_keys_record(
+    client: TestClient, make_api_key: Callable[..., str], png_bytes: bytes
+) -> None:
+    record = client.post("/classify", files={"file": ("s.png", png_bytes, "image/png")}).json()
+    integration = bearer(make_api_key(Role.INTEGRATION))
+
+    response = client.get(f"/records/{record['id']}/fhir", headers={"Authorization": integration})
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_missing_record_gets_a_404_problem(client: TestClient) -> None:
+    response = client.get("/records/424242/fhir")
+
+    assert response.status_code == 404
+    assert "424242" in response.json()["detail"]

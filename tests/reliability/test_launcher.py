@@ -1,0 +1,60 @@
+"""`python -m api` refuses to listen on the network when nobody could sign in."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.server import LiveServer, free_loopback_port
+
+
+def launch(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "api"], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def no_key_environment(server: LiveServer, host: str) -> dict[str, str]:
+    env = server.environment()
+    del env["MEDIMG_BOOTSTRAP_ADMIN_KEY"]
+    env["MEDIMG_API_HOST"] = host
+    return env
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "scanner-gateway.example"])
+def test_the_server_refuses_a_non_loopback_address_with_no_api_key_configured(
+    tmp_path: Path, tiny_model_dir: Path, make_database_url, host: str
+) -> None:
+    server = LiveServer(make_database_url(), tmp_path, tiny_model_dir)
+
+    finished = launch(no_key_environment(server, host), tmp_path)
+
+    assert finished.returncode == 2
+    assert "refusing to start" in finished.stderr
+    assert "MEDIMG_BOOTSTRAP_ADMIN_KEY" in finished.stderr
+    assert not (tmp_path / "blobs").exists()  # refused before anything was set up
+
+
+def test_the_server_on_a_non_loopback_address_starts_once_a_key_exists(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    # live_server's database holds its bootstrap admin key.
+    env = no_key_environment(live_server, "0.0.0.0")
+    env["MEDIMG_API_PORT"] = str(free_loopback_port())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for line in process.stdout:
+            if "Uvicorn running on" in line or "refusing" in line:
+                break
+        assert "Uvicorn running on http://0.0.0.0" in line
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
