@@ -62,9 +62,12 @@ def create_review(
     )
     mirror_on_record(session, record, review)
     session.add(review)
+    session.flush()  # assigns the id and defaults inside the transaction
+    # Read before the commit: once it releases the row lock a concurrent delete may remove
+    # the review, and a refresh afterwards would fail.
+    answer = ReviewPublic.model_validate(review)
     session.commit()
-    session.refresh(review)
-    return review
+    return answer
 
 
 @router.get(

@@ -40,7 +40,11 @@ def test_every_role_gets_exactly_its_routes_and_every_forbidden_call_is_refused(
             for name, operation in OPERATIONS.items():
                 record = classify(client)
                 key_id, _ = live_server.make_key("radiologist", f"target-of-{name}")
-                ids = {"record_id": record["id"], "version": record["model_version"]}
+                ids = {
+                    "record_id": record["id"],
+                    "version": record["model_version"],
+                    "study_instance_uid": "1.2.3",
+                }
                 response = request(client, operation, key_id=key_id, **ids)
 
                 if role in operation.allowed:
