@@ -95,7 +95,7 @@ def ingest(upload: Upload, context: IngestContext) -> Ingested:
     stored_bytes, uid_hashes = _bytes_to_store(upload.data, image, context.uid_hash_salt)
     prediction = classify(context.classifier, image.pixels)
     # Out-of-distribution results are stored too, marked, so a reviewer can see what came in.
-    gate = assess(upload.data, prediction.embedding, context.classifier.density, image.pixels)
+    gate = assess(upload.data, prediction.embedding, context.classifier.density, image)
     blob = context.blob_store.write(stored_bytes)
     record = Record(
         label=prediction.label,

@@ -39,6 +39,9 @@ class DecodedImage:
     media_type: str
     width: int
     height: int
+    # Mean max(R,G,B) - min(R,G,B) of a colour source before it became grey; None for a grey
+    # one. Measured here, where the colour planes are at hand, so nobody decodes them again.
+    chroma: float | None = None
 
 
 def sniff_media_type(data: bytes) -> str | None:
@@ -63,14 +66,18 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
     if media_type == "application/dicom":
         from ml.dicom import decode_dicom  # pydicom is only imported when needed
 
-        pixels = decode_dicom(data, max_pixels=max_pixels)
+        pixels, chroma = decode_dicom(data, max_pixels=max_pixels)
     else:
-        pixels = _decode_raster(data, media_type, max_pixels)
+        pixels, chroma = _decode_raster(data, media_type, max_pixels)
     height, width = pixels.shape
-    return DecodedImage(pixels=pixels, media_type=media_type, width=width, height=height)
+    return DecodedImage(
+        pixels=pixels, media_type=media_type, width=width, height=height, chroma=chroma
+    )
 
 
-def _decode_raster(data: bytes, media_type: str, max_pixels: int) -> np.ndarray:
+def _decode_raster(
+    data: bytes, media_type: str, max_pixels: int
+) -> tuple[np.ndarray, float | None]:
     _check_raster_size(data, media_type, max_pixels)
     buffer = np.frombuffer(data, dtype=np.uint8)
     pixels = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
@@ -78,7 +85,17 @@ def _decode_raster(data: bytes, media_type: str, max_pixels: int) -> np.ndarray:
         raise ImageDecodeError(
             f"The {media_type} file is damaged or truncated and cannot be decoded. Export it again."
         )
-    return to_grey_uint8(pixels)
+    chroma = None
+    if pixels.ndim == 3 and pixels.shape[2] >= 3:
+        colour = pixels if pixels.dtype == np.uint8 else (pixels / 257).astype(np.uint8)
+        chroma = mean_chroma(colour[:, :, :3])
+    return to_grey_uint8(pixels), chroma
+
+
+def mean_chroma(colour: np.ndarray) -> float:
+    """Mean of max - min over the three colour planes of a uint8 image (0 for grey)."""
+    planes = colour.astype(np.int16)
+    return float((planes.max(axis=2) - planes.min(axis=2)).mean())
 
 
 def _check_raster_size(data: bytes, media_type: str, max_pixels: int) -> None:

@@ -19,6 +19,7 @@ from ml.decode import (
     ImageDecodeError,
     ImageTooLargeError,
     check_pixel_count,
+    mean_chroma,
     rescale_to_uint8,
     to_grey_uint8,
 )
@@ -33,7 +34,8 @@ PIXEL_DATA_TAG = 0x7FE00010
 INFLATE_STEP_BYTES = 16 * 1024 * 1024
 
 
-def decode_dicom(data: bytes, *, max_pixels: int) -> np.ndarray:
+def decode_dicom(data: bytes, *, max_pixels: int) -> tuple[np.ndarray, float | None]:
+    """The middle frame as 8-bit grey, and its mean chroma when it was in colour."""
     dataset = _read_dataset(data, max_pixels)
     try:
         frames = int(dataset.get("NumberOfFrames", 1) or 1)
@@ -44,10 +46,18 @@ def decode_dicom(data: bytes, *, max_pixels: int) -> np.ndarray:
     check_pixel_count(columns, rows, max_pixels, frames)
     frame = _read_frame(dataset, index=frames // 2 if frames > 1 else None)
     if photometric.startswith("MONOCHROME"):
-        return _window_greyscale(frame, dataset, invert=photometric == "MONOCHROME1")
-    # pixel_array already converted YCbCr and palette data to RGB.
+        return _window_greyscale(frame, dataset, invert=photometric == "MONOCHROME1"), None
+    # pixel_array already converted YCbCr data to RGB.
     rgb = frame[..., ::-1] if frame.ndim == 3 else frame  # OpenCV wants BGR
-    return to_grey_uint8(np.ascontiguousarray(rgb))
+    return to_grey_uint8(np.ascontiguousarray(rgb)), _colour_chroma(frame)
+
+
+def _colour_chroma(frame: np.ndarray) -> float | None:
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        return None
+    if frame.dtype != np.uint8:
+        frame = (frame.astype(np.float64) * 255.0 / max(float(frame.max()), 1.0)).astype(np.uint8)
+    return mean_chroma(frame)
 
 
 def _read_dataset(data: bytes, max_pixels: int) -> pydicom.Dataset:

@@ -26,11 +26,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-import cv2
 import numpy as np
 from sklearn.covariance import LedoitWolf
 
-from ml.decode import decode_image
+from ml.decode import DecodedImage, decode_image
 
 OOD_FILE = "ood.npz"
 # Share of in-distribution validation images allowed above the low-confidence limit.
@@ -251,9 +250,8 @@ def _header_text(header, keyword: str) -> str:
     return printable.strip().upper()[:MAX_HEADER_TEXT]
 
 
-def colour_cue(data: bytes) -> GateResult | None:
-    """Out of distribution when the image carries real colour; else None."""
-    chroma = mean_chroma(data)
+def colour_cue(chroma: float | None) -> GateResult | None:
+    """Out of distribution when the image carried real colour (`DecodedImage.chroma`)."""
     if chroma is not None and chroma > COLOUR_CHROMA:
         return _out(
             f"The image is in colour (mean chroma {chroma:.0f}); MRI slices are grey.", "colour"
@@ -261,68 +259,27 @@ def colour_cue(data: bytes) -> GateResult | None:
     return None
 
 
-def mean_chroma(data: bytes) -> float | None:
-    """Mean of max(R,G,B) - min(R,G,B) over the image, or None when it has no colour planes."""
-    rgb = _colour_pixels(data)
-    if rgb is None:
-        return None
-    rgb = rgb.astype(np.int16)
-    return float((rgb.max(axis=2) - rgb.min(axis=2)).mean())
-
-
-def _colour_pixels(data: bytes) -> np.ndarray | None:
-    if data[DICOM_MAGIC_OFFSET : DICOM_MAGIC_OFFSET + 4] == b"DICM":
-        return _dicom_colour_pixels(data)
-    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if decoded is None or decoded.ndim != 3 or decoded.shape[2] < 3:
-        return None
-    if decoded.dtype != np.uint8:
-        decoded = (decoded / 257).astype(np.uint8)
-    return decoded[:, :, :3]
-
-
-def _dicom_colour_pixels(data: bytes) -> np.ndarray | None:
-    import pydicom
-    from pydicom.pixels import pixel_array
-
-    try:
-        dataset = pydicom.dcmread(io.BytesIO(data))
-        if int(dataset.get("SamplesPerPixel", 1) or 1) == 1 and "PALETTE" not in str(
-            dataset.get("PhotometricInterpretation", "")
-        ):
-            return None
-        frames = int(dataset.get("NumberOfFrames", 1) or 1)
-        rgb = pixel_array(dataset, index=frames // 2 if frames > 1 else None)
-    except Exception:  # the grey path decoded it; an unreadable colour plane says nothing
-        return None
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        return None
-    if rgb.dtype != np.uint8:
-        rgb = (rgb.astype(np.float64) * 255.0 / max(float(rgb.max()), 1.0)).astype(np.uint8)
-    return rgb
-
-
 def _out(reason: str, cue: str) -> GateResult:
     return GateResult(Suitability.OUT_OF_DISTRIBUTION, None, reason, cue)
 
 
 def assess(
-    data: bytes, embedding, density: FeatureDensity | None, pixels: np.ndarray | None = None
+    data: bytes, embedding, density: FeatureDensity | None, image: DecodedImage | None = None
 ) -> GateResult:
     """The gate's verdict on one upload: the most severe of its cues, with its reason.
 
-    pixels are the decoded grey image; decoded from data when not given.
+    image is the upload as `decode_image` made it; decoded from data when not given.
     """
+    if image is None:
+        image = decode_image(data)
     if density is None:
         feature = GateResult(
             Suitability.OK, None, "No feature statistics for this model; header and colour only."
         )
     else:
-        if pixels is None:
-            pixels = decode_image(data).pixels
-        feature = density.judge(embedding, framed=is_framed(pixels))
+        feature = density.judge(embedding, framed=is_framed(image.pixels))
     verdict = feature
-    for cue in (header_cue(data), colour_cue(data)):
+    for cue in (header_cue(data), colour_cue(image.chroma)):
         if cue is not None and _more_severe(cue, verdict):
             verdict = cue
     # The score is the model's own, whichever cue decided.

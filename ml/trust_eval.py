@@ -159,11 +159,11 @@ def gate_rows(classifier: Classifier, probes: list[Probe]) -> list[dict]:
     rows = []
     for probe in probes:
         try:
-            pixels = decode_image(probe.data).pixels
+            image = decode_image(probe.data)
         except ImageDecodeError:
             continue  # the API refuses it with a 4xx before the gate
-        embedding = classifier.predict(pixels).embedding
-        verdict = assess(probe.data, embedding, classifier.density, pixels)
+        embedding = classifier.predict(image.pixels).embedding
+        verdict = assess(probe.data, embedding, classifier.density, image)
         rows.append({"name": probe.name, "kind": probe.kind, "verdict": verdict})
     return rows
 
@@ -234,10 +234,10 @@ def score_test_mri(data, classifier: Classifier) -> tuple[list[dict], list[float
     rows, inside = [], []
     for i in data.splits.test:
         raw = data.samples[i].path.read_bytes()
-        pixels = decode_image(raw).pixels
-        explanation = classifier.explain(pixels)
-        inside.append(check_heatmap(pixels, explanation.heatmap).mass_inside_brain)
-        verdict = assess(raw, explanation.embedding, classifier.density, pixels)
+        image = decode_image(raw)
+        explanation = classifier.explain(image.pixels)
+        inside.append(check_heatmap(image.pixels, explanation.heatmap).mass_inside_brain)
+        verdict = assess(raw, explanation.embedding, classifier.density, image)
         correct = explanation.label == data.samples[i].label
         rows.append(
             {

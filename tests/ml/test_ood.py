@@ -11,7 +11,7 @@ from pydicom.data import get_testdata_file
 from sklearn.datasets import load_sample_images
 
 from ml.datasets import list_samples
-from ml.decode import decode_image
+from ml.decode import DecodedImage, decode_image
 from ml.inference import Classifier
 from ml.ood import (
     OUTLIERS_FLAGGED,
@@ -185,21 +185,24 @@ def test_files_without_a_dicom_header_leave_the_header_cue_silent():
 def test_a_colour_photo_and_a_colour_ultrasound_are_out_of_distribution():
     photo = cv2.cvtColor(load_sample_images().images[0], cv2.COLOR_RGB2BGR)
 
-    assert colour_cue(jpeg(photo)).suitability == Suitability.OUT_OF_DISTRIBUTION
-    ultrasound = Path(get_testdata_file("US1_UNCI.dcm")).read_bytes()
-    assert colour_cue(ultrasound).suitability == Suitability.OUT_OF_DISTRIBUTION
+    assert colour_cue(decode_image(jpeg(photo)).chroma).suitability == (
+        Suitability.OUT_OF_DISTRIBUTION
+    )
+    ultrasound = decode_image(Path(get_testdata_file("US1_UNCI.dcm")).read_bytes())
+    assert colour_cue(ultrasound.chroma).suitability == Suitability.OUT_OF_DISTRIBUTION
 
 
 def test_a_grey_slice_saved_as_a_three_channel_jpeg_is_not_colour():
     grey = np.zeros((64, 64), np.uint8)
     cv2.circle(grey, (32, 32), 20, 150, -1)
 
-    assert colour_cue(jpeg(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))) is None
+    assert colour_cue(decode_image(jpeg(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))).chroma) is None
 
 
 def test_the_most_severe_cue_decides_and_the_feature_score_is_kept(density):
     typical = np.eye(4, 8)[0] * 10.0
-    verdict = assess(dicom_bytes("CT_small.dcm"), typical, density, np.zeros((64, 64), np.uint8))
+    blank = DecodedImage(np.zeros((64, 64), np.uint8), "application/dicom", 64, 64)
+    verdict = assess(dicom_bytes("CT_small.dcm"), typical, density, blank)
 
     assert verdict.suitability == Suitability.OUT_OF_DISTRIBUTION
     assert verdict.cue == "header"
