@@ -37,7 +37,9 @@ RUN useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin med
 ENV MEDIMG_DATABASE_URL=sqlite:////var/lib/medimg/medimg.db \
     MEDIMG_STORAGE_DIR=/var/lib/medimg/blobs \
     MEDIMG_MODEL_DIR=/app/models/brain-tumor-cnn/0.2.0 \
-    MEDIMG_CORS_ORIGINS='["http://127.0.0.1:8080","http://localhost:8080"]'
+    MEDIMG_CORS_ORIGINS='["http://127.0.0.1:8080","http://localhost:8080"]' \
+    MEDIMG_API_HOST=0.0.0.0 \
+    MEDIMG_API_PORT=8000
 
 USER medimg
 EXPOSE 8000
@@ -46,4 +48,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
-CMD ["uvicorn", "--factory", "api.main:create_app", "--host", "0.0.0.0", "--port", "8000"]
+# `python -m api`, not uvicorn itself: it refuses to listen on the network while no API key
+# exists (set MEDIMG_BOOTSTRAP_ADMIN_KEY, or create one with `python -m api.keys create`).
+CMD ["python", "-m", "api"]

@@ -9,16 +9,21 @@ status and the client address: never image bytes, file names or query strings.
 
 from http import HTTPStatus
 
+import anyio
+import anyio.to_thread
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import Actor, get_actor
 from api.models import AuditEvent
+
+# Audit writes have their own threads: under overload every request thread may be busy
+# classifying, and a refusal (503) must not wait for one of them before it can be answered.
+AUDIT_WRITER_THREADS = 4
 
 
 class AppendOnlyError(RuntimeError):
@@ -36,6 +41,7 @@ class AuditMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._audited_routes: dict[int, bool] = {}
+        self._writers: anyio.CapacityLimiter | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,7 +71,11 @@ class AuditMiddleware:
             return
         audit_event = build_audit_event(scope, route, status_code)
         engine: Engine = scope["app"].state.engine
-        await run_in_threadpool(store_audit_event, engine, audit_event)
+        if self._writers is None:  # made on first use, inside the running event loop
+            self._writers = anyio.CapacityLimiter(AUDIT_WRITER_THREADS)
+        await anyio.to_thread.run_sync(
+            store_audit_event, engine, audit_event, limiter=self._writers
+        )
 
     def _needs_key(self, route: APIRoute) -> bool:
         if id(route) not in self._audited_routes:

@@ -58,15 +58,18 @@ async def _client_loop(
     stop_at: float,
     remaining: list[int],
     result: LoadResult,
+    honour_retry_after: bool,
 ) -> None:
     while time.perf_counter() < stop_at and remaining[0] > 0:
         remaining[0] -= 1
         upload = next(uploads)
         files = {"file": (upload.filename, upload.data, upload.media_type)}
         started = time.perf_counter()
+        retry_after = 0.0
         try:
             answer = await http.post(next(urls) + path, files=files)
             status = answer.status_code
+            retry_after = float(answer.headers.get("retry-after", 0))
         except httpx.HTTPError:
             status = 0  # no answer at all: counted as an error
         elapsed = time.perf_counter() - started
@@ -75,6 +78,8 @@ async def _client_loop(
             result.latencies_s.append(elapsed)
         elif status == 503:
             result.refused_latencies_s.append(elapsed)
+            if honour_retry_after:  # as a well-behaved integration does
+                await asyncio.sleep(retry_after)
 
 
 async def _run(
@@ -85,6 +90,7 @@ async def _run(
     seconds: float,
     max_requests: int,
     path: str,
+    honour_retry_after: bool,
 ) -> LoadResult:
     result = LoadResult(clients=clients, seconds=0.0)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -96,7 +102,9 @@ async def _run(
         stop_at = started + seconds
         await asyncio.gather(
             *(
-                _client_loop(http, urls, cycle, path, stop_at, remaining, result)
+                _client_loop(
+                    http, urls, cycle, path, stop_at, remaining, result, honour_retry_after
+                )
                 for _ in range(clients)
             )
         )
@@ -113,10 +121,13 @@ def run_load(
     seconds: float,
     max_requests: int = 10**9,
     path: str = "/classify",
+    honour_retry_after: bool = False,
 ) -> LoadResult:
     """`clients` concurrent clients for `seconds` (or `max_requests`), round-robin over
     `base_urls`; each client sends one request at a time, as a browser or PACS does."""
-    return asyncio.run(_run(base_urls, key, uploads, clients, seconds, max_requests, path))
+    return asyncio.run(
+        _run(base_urls, key, uploads, clients, seconds, max_requests, path, honour_retry_after)
+    )
 
 
 def warm_up(base_urls: list[str], key: str, uploads: list[BenchUpload], requests: int) -> None:

@@ -1,8 +1,9 @@
-"""Hostile input, crashes and per-key rate limits against the real server; writes
+"""Hostile input, crashes, overload and per-key rate limits against the real server; writes
 bench/reliability.md. The pass/fail checks are tests/reliability (`pytest -m reliability`);
-this measures the figures behind them.
+this measures the figures behind them, the timed ones (overload) only here.
 
-    python -m bench.reliability [--postgres-url postgresql+psycopg://…] [--cycles 30]
+    python -m bench.reliability --data ../shared/datasets \
+        [--postgres-url postgresql+psycopg://…] [--cycles 30]
 
 Each backend gets its own server (`python -m api`, the committed model) on a free loopback
 port; the kill -9 loop forks its servers from a process that imported the app once.
@@ -11,11 +12,13 @@ port; the kill -9 loop forks its servers from a process that imported the app on
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -26,6 +29,8 @@ from pathlib import Path
 import psutil
 
 from api.settings import Settings
+from bench.data import BenchUpload, real_uploads
+from bench.load import run_load, warm_up
 from tests.reliability.bombs import MIB, deflated_dicom_bomb, hundred_megapixel_png
 from tests.reliability.corpus import make_corpus
 from tests.reliability.server import (
@@ -49,12 +54,24 @@ CORPUS_SIZE = 5_000
 UPLOAD_LIMIT = 4 * MIB
 RATE_LIMIT = 60
 KILL_AFTER_S = (0.05, 0.6)
-# Admission limits wide enough for 200 concurrent uploads: overload (503) is measured by
-# `python -m bench`, not here.
+# Admission limits wide enough for 200 concurrent uploads: overload (503) has its own server.
 MAIN_SERVER_SETTINGS = {
     "MEDIMG_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
     "MEDIMG_MAX_CLASSIFICATIONS_IN_PROGRESS": "256",
     "MEDIMG_INFERENCE_QUEUE_SIZE": "256",
+}
+
+
+# Overload: the server admits this many classifications at once (its sustainable load here);
+# five times as many clients, each honouring Retry-After, for a minute.
+OVERLOAD_ADMITTED = 4
+OVERLOAD_FACTOR = 5
+OVERLOAD_SECONDS = 60.0
+UNLOADED_REQUESTS = 100
+OVERLOAD_UPLOADS = 128
+OVERLOAD_SERVER_SETTINGS = {
+    "MEDIMG_MAX_CLASSIFICATIONS_IN_PROGRESS": str(OVERLOAD_ADMITTED),
+    "MEDIMG_RATE_LIMIT_PER_MINUTE": "0",
 }
 
 
@@ -197,6 +214,70 @@ def measure_crash_loop(server: LiveServer, cycles: int, figures: BackendFigures)
     )
 
 
+class MemorySampler:
+    """The server's resident memory once a second, on a thread, while a load runs."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.samples: list[float] = []
+        self._server, self._stop = server, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(1.0):
+            self.samples.append(rss_mib(self._server))
+
+
+def measure_overload(server: LiveServer, uploads: list[BenchUpload], figures: BackendFigures):
+    key, urls = server.admin_key, [server.url]
+    warm_up(urls, key, uploads, 20)
+    unloaded = run_load(urls, key, uploads, clients=1, seconds=60, max_requests=UNLOADED_REQUESTS)
+    clients = OVERLOAD_ADMITTED * OVERLOAD_FACTOR
+    with MemorySampler(server) as memory:
+        loaded = run_load(
+            urls, key, uploads, clients=clients, seconds=OVERLOAD_SECONDS, honour_retry_after=True
+        )
+    ratio = loaded.percentile_ms(95) / unloaded.percentile_ms(95)
+    figures.add(
+        "unloaded: 1 client, p50 / p95", _ms(unloaded.percentile_ms(50), unloaded.percentile_ms(95))
+    )
+    figures.add(
+        f"{clients} clients ({OVERLOAD_FACTOR}× the {OVERLOAD_ADMITTED} admitted) for "
+        f"{OVERLOAD_SECONDS:.0f} s: answered",
+        ", ".join(f"{status}: {n}" for status, n in sorted(loaded.statuses.items())),
+    )
+    figures.add(
+        "admitted requests under that load: p50 / p95, p95 ÷ unloaded p95",
+        _ms(loaded.percentile_ms(50), loaded.percentile_ms(95)) + f", {ratio:.2f}×",
+    )
+    refused = loaded.refused_latencies_s
+    figures.add(
+        "503 answer time: p50 / p99 / max",
+        _ms(
+            loaded.percentile_ms(50, refused),
+            loaded.percentile_ms(99, refused),
+            1000 * max(refused, default=float("nan")),
+        ),
+    )
+    first, last = memory.samples[:10], memory.samples[-10:]
+    figures.add(
+        "server resident memory: first 10 s mean → last 10 s mean (peak)",
+        f"{statistics.mean(first):.0f} → {statistics.mean(last):.0f} MiB "
+        f"({max(memory.samples):.0f} MiB)",
+    )
+
+
+def _ms(*values: float) -> str:
+    return " / ".join(f"{value:.0f} ms" for value in values)
+
+
 def fresh_start_seconds(database_url: str, data_dir: Path) -> float:
     server = LiveServer(database_url, data_dir, MODEL_DIR.resolve())
     try:
@@ -206,7 +287,11 @@ def fresh_start_seconds(database_url: str, data_dir: Path) -> float:
 
 
 def run_backend(
-    name: str, new_database: Callable[[], str], cycles: int, forkserver: ForkServer
+    name: str,
+    new_database: Callable[[], str],
+    cycles: int,
+    forkserver: ForkServer,
+    uploads: list[BenchUpload],
 ) -> BackendFigures:
     """Every server on a database of its own, so each starts with just its bootstrap key."""
     figures = BackendFigures(name)
@@ -229,9 +314,16 @@ def run_backend(
         crashing = LiveServer(
             new_database(), root / "crash", MODEL_DIR.resolve(), forkserver=forkserver
         )
+        overloaded = LiveServer(
+            new_database(),
+            root / "overload",
+            MODEL_DIR.resolve(),
+            settings=OVERLOAD_SERVER_SETTINGS,
+        )
         for server, measures in [
             (main, (measure_fuzz, measure_bombs, measure_concurrency)),
             (limited, (measure_rate_limit,)),
+            (overloaded, (lambda s, f: measure_overload(s, uploads, f),)),
             (crashing, (lambda s, f: measure_crash_loop(s, cycles, f),)),
         ]:
             server.start()
@@ -274,9 +366,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres-url", help="also run against this PostgreSQL database")
     parser.add_argument("--cycles", type=int, default=30, help="kill -9 cycles per backend")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("MEDIMG_DATA_DIR", "")),
+        help="the shared datasets: real MRI slices for the overload run",
+    )
     args = parser.parse_args(argv)
+    uploads = real_uploads(args.data, OVERLOAD_UPLOADS)
     started = time.perf_counter()
-    command = "python -m bench.reliability" + (
+    command = f"python -m bench.reliability --data {args.data}" + (
         " --postgres-url postgresql+psycopg://…" if args.postgres_url else ""
     )
     command += f" --cycles {args.cycles}"
@@ -285,7 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     schemas: list[str] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            sqlite = run_backend("SQLite", sqlite_databases(Path(tmp)), args.cycles, forkserver)
+            sqlite = run_backend(
+                "SQLite", sqlite_databases(Path(tmp)), args.cycles, forkserver, uploads
+            )
         figures.append(sqlite)
         # Written after each backend, so a failure later keeps what was measured.
         write_report(figures, command, time.perf_counter() - started)
@@ -296,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                 schemas.append(schema)
                 return url
 
-            figures.append(run_backend("PostgreSQL", new_schema, args.cycles, forkserver))
+            figures.append(run_backend("PostgreSQL", new_schema, args.cycles, forkserver, uploads))
             write_report(figures, command, time.perf_counter() - started)
     finally:
         forkserver.close()

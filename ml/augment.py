@@ -1,8 +1,13 @@
 """Training-time augmentation on preprocessed [0, 1] images.
 
-Geometry varies the slice's position and orientation; intensity varies what differs
-between scanners and sequences (gamma, noise, blur) so the model cannot learn one
-scanner's look in place of the tumour.
+Geometry varies the slice's position, orientation and framing: zooming in as far as a
+tight crop that cuts into the skull, which other sources send (Sartaj Testing has many).
+Intensity varies what differs between scanners and sequences so the model cannot learn
+one scanner's look in place of the tumour:
+- a random tissue-contrast curve (air stays black) stands in for other sequences: T1,
+  T2 and FLAIR order the same tissues differently, so the curve need not be monotone;
+- a smooth bias field stands in for coil inhomogeneity;
+- gamma, blur and noise for the rest.
 """
 
 from __future__ import annotations
@@ -11,31 +16,86 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+CURVE_KNOTS = 4
+CONTRAST_CURVE_PROBABILITY = 0.4
+BIAS_FIELD_PROBABILITY = 0.3
+BIAS_FIELD_STRENGTH = 0.3
+ZOOM_RANGE = (-0.35, 0.15)
+# Recorded in the model's metadata, so a card says how its model was trained.
+RECIPE = {
+    "geometry": "horizontal flip, rotation ±0.06 turn, zoom "
+    f"{ZOOM_RANGE} (negative zooms in), translation ±8 %",
+    "contrast_curve_probability": CONTRAST_CURVE_PROBABILITY,
+    "bias_field_probability": BIAS_FIELD_PROBABILITY,
+    "bias_field_strength": BIAS_FIELD_STRENGTH,
+    "gamma": "exp(U(-0.5, 0.5))",
+    "blur_probability": 0.3,
+    "noise_sd": "U(0, 0.04)",
+}
+
 
 def build_augmenter(seed: int) -> keras.Sequential:
     return keras.Sequential(
         [
             layers.RandomFlip("horizontal", seed=seed),
             layers.RandomRotation(0.06, fill_mode="constant", seed=seed + 1),
-            layers.RandomZoom((-0.15, 0.15), fill_mode="constant", seed=seed + 2),
+            # Negative zooms in: up to a third of the head cropped away, as in tight crops.
+            layers.RandomZoom(ZOOM_RANGE, fill_mode="constant", seed=seed + 2),
             layers.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=seed + 3),
         ],
         name="augment_geometry",
     )
 
 
-def random_intensity(images: tf.Tensor, seed: int) -> tf.Tensor:
-    """Per-image gamma, blur and noise, with stateless randomness for reproducibility."""
+def random_intensity(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Per-image contrast curve, bias field, gamma, blur and noise; stateless randomness."""
+    seeds = tf.random.experimental.stateless_split(tf.stack([seed, tf.constant(0, tf.int64)]), 6)
+    images = random_contrast_curve(images, seeds[4])
+    images = random_bias_field(images, seeds[5])
     batch = tf.shape(images)[0]
-    seeds = tf.random.experimental.stateless_split(tf.stack([seed, tf.constant(0, tf.int64)]), 4)
     gamma = tf.exp(tf.random.stateless_uniform([batch, 1, 1, 1], seeds[0], -0.5, 0.5))
     images = tf.pow(tf.clip_by_value(images, 1e-6, 1.0), gamma)
     blurred = tf.nn.avg_pool2d(images, 3, 1, "SAME")
     blur_amount = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[1], 0.0, 1.0)
-    blur_amount *= tf.cast(
-        tf.random.stateless_uniform([batch, 1, 1, 1], seeds[2]) < 0.3, tf.float32
-    )
+    blur_amount *= _chosen(batch, seeds[2], 0.3)
     images = images * (1.0 - blur_amount) + blurred * blur_amount
     noise_sd = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[3], 0.0, 0.04)
     noise = tf.random.stateless_normal(tf.shape(images), seeds[3] + 1) * noise_sd
     return tf.clip_by_value(images + noise, 0.0, 1.0)
+
+
+def random_contrast_curve(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """A piecewise-linear intensity map per image through (0, 0) and random knots."""
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    knots = tf.random.stateless_uniform([batch, CURVE_KNOTS], seeds[0], 0.05, 1.0)
+    levels = tf.concat([tf.zeros([batch, 1]), knots], axis=1)  # [N, K + 1]
+    scaled = tf.clip_by_value(images, 0.0, 1.0) * CURVE_KNOTS
+    lower = tf.minimum(tf.floor(scaled), CURVE_KNOTS - 1)
+    fraction = scaled - lower
+    flat_index = tf.reshape(tf.cast(lower, tf.int32), [batch, -1])
+    start = tf.reshape(tf.gather(levels, flat_index, batch_dims=1), tf.shape(images))
+    end = tf.reshape(tf.gather(levels, flat_index + 1, batch_dims=1), tf.shape(images))
+    curved = start + (end - start) * fraction
+    chosen = _chosen(batch, seeds[1], CONTRAST_CURVE_PROBABILITY)
+    return chosen * curved + (1.0 - chosen) * images
+
+
+def random_bias_field(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Multiply by a linear ramp in a random direction: brighter on one side, as near a coil."""
+    batch, height, width = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    angle = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[0], 0.0, 6.2832)
+    strength = tf.random.stateless_uniform(
+        [batch, 1, 1, 1], seeds[1], 0.0, BIAS_FIELD_STRENGTH
+    ) * _chosen(batch, seeds[2], BIAS_FIELD_PROBABILITY)
+    rows = tf.reshape(tf.linspace(-1.0, 1.0, height), [1, -1, 1, 1])
+    cols = tf.reshape(tf.linspace(-1.0, 1.0, width), [1, 1, -1, 1])
+    ramp = tf.cos(angle) * cols + tf.sin(angle) * rows
+    return tf.clip_by_value(images * (1.0 + strength * ramp), 0.0, 1.0)
+
+
+def _chosen(batch: tf.Tensor, seed: tf.Tensor, probability: float) -> tf.Tensor:
+    """1.0 for the images an augmentation applies to, else 0.0: [N, 1, 1, 1]."""
+    draws = tf.random.stateless_uniform([batch, 1, 1, 1], seed)
+    return tf.cast(draws < probability, tf.float32)

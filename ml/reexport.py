@@ -31,7 +31,6 @@ from ml.export import METADATA_FILE, ServingModule, export_model
 from ml.inference import Classifier
 from ml.labels import CLASSES
 from ml.model import build_model
-from ml.ood import FeatureDensity
 from ml.preprocess import IMAGE_SIZE
 from ml.report import REPORT_FILE
 from ml.splits import Splits, make_splits
@@ -171,17 +170,9 @@ def main(argv: list[str] | None = None) -> Path:
     exported = Classifier.load(out_dir)
     exported_parity = check_parity(module, exported, parity_images(data))
     # Imported here: ml.trust_eval imports this module for the splits.
-    from ml.trust_eval import development_probes, probe_features
+    from ml.trust_eval import fit_input_gate
 
-    outliers, outliers_framed = probe_features(exported, development_probes())
-    density = FeatureDensity.fit(
-        embed(exported, data.images[data.train]),
-        data.labels[data.train],
-        embed(exported, data.images[data.validation]),
-        outliers,
-        outliers_framed,
-    )
-    density.save(out_dir)
+    density = fit_input_gate(out_dir, data.images, data.labels, data.train, data.validation)
     print(
         f"exported {out_dir} (max |Δp| {exported_parity:.1e}); gate thresholds "
         f"{density.low_confidence_above:.2f} / {density.out_of_distribution_above:.2f}"

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ml.augment import build_augmenter, random_intensity
+from ml.augment import RECIPE, build_augmenter, random_intensity
 from ml.cache import prepare
 from ml.datasets import Sample, list_samples
 from ml.duplicates import group_ids, near_duplicate_pairs
@@ -33,13 +33,14 @@ from ml.metrics import calibrated, classification_metrics, fit_temperature
 from ml.model import build_model
 from ml.report import write_report
 from ml.splits import make_splits
+from ml.trust_eval import fit_input_gate
 
 MODEL_NAME = "brain-tumor-cnn"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    version: str = "0.1.0"
+    version: str = "0.3.0"
     seed: int = 1337
     epochs: int = 30
     batch_size: int = 64
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> Path:
         temperature,
     )
     export_model(model, out_dir, metadata, temperature=temperature)
+    fit_input_gate(out_dir, prepared.images, labels, train_idx, val_idx)
     evaluation = evaluate_exported(out_dir, samples, splits, config.train_sources)
     write_report(out_dir, metadata, evaluation)
     print(f"exported {out_dir} in {training_seconds / 60:.1f} min")
@@ -210,6 +212,7 @@ def _metadata(
         "architecture": "residual CNN from scratch (no pretrained weights), greyscale 128x128",
         "parameters": int(model.count_params()),
         "config": asdict(config),
+        "augmentation": RECIPE,
         "training": {
             "seconds": round(seconds, 1),
             "epochs_run": len(history.get("loss", [])),

@@ -30,7 +30,7 @@ from ml.explain import MIN_MASS_INSIDE_BRAIN, check_heatmap
 from ml.export import METADATA_FILE
 from ml.inference import Classifier
 from ml.labels import CLASSES
-from ml.ood import Suitability, assess, is_framed
+from ml.ood import FeatureDensity, Suitability, assess, is_framed
 from ml.reexport import dataset_splits, embed
 from ml.report import REPORT_FILE
 from ml.similar import NEAR_DUPLICATE_SIMILARITY, EmbeddingIndex, normalise, precision_at_k
@@ -95,6 +95,28 @@ def probe_features(classifier: Classifier, probes: list[Probe]) -> tuple[np.ndar
         embeddings.append(classifier.predict(pixels).embedding)
         framed.append(is_framed(pixels))
     return np.asarray(embeddings, dtype=np.float32), np.array(framed)
+
+
+def fit_input_gate(
+    model_dir: Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    train: np.ndarray,
+    validation: np.ndarray,
+) -> FeatureDensity:
+    """Fit the gate's feature statistics on the training split and save them beside the model:
+    limits from the validation split and the development non-MRI probes, never from the test."""
+    exported = Classifier.load(model_dir)
+    outliers, outliers_framed = probe_features(exported, development_probes())
+    density = FeatureDensity.fit(
+        embed(exported, images[train]),
+        labels[train],
+        embed(exported, images[validation]),
+        outliers,
+        outliers_framed,
+    )
+    density.save(model_dir)
+    return density
 
 
 def _dicom_probes() -> list[Probe]:

@@ -270,13 +270,15 @@ def test_the_image_exposes_port_8000_and_health_checks_healthz():
     assert "urllib" in healthcheck, "slim has no curl/wget; python's urllib is always there"
 
 
-def test_the_image_starts_uvicorn_with_the_app_factory_on_all_interfaces():
+def test_the_image_starts_python_m_api_which_refuses_an_open_server_without_keys():
     (cmd,) = dockerfile_args("CMD")
-    command = exec_form(cmd)
-    assert command[0] == "uvicorn"
-    assert "--factory" in command and "api.main:create_app" in command
-    assert command[command.index("--host") + 1] == "0.0.0.0"
-    assert command[command.index("--port") + 1] == "8000"
+    assert exec_form(cmd) == ["python", "-m", "api"]
+
+
+def test_the_image_listens_on_all_interfaces_at_the_port_it_exposes():
+    env = dockerfile_env()
+    assert env["MEDIMG_API_HOST"] == "0.0.0.0"
+    assert dockerfile_args("EXPOSE") == [env["MEDIMG_API_PORT"]]
 
 
 def test_the_image_installs_the_project_without_editable_mode_or_pip_cache():

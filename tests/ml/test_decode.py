@@ -12,6 +12,7 @@ from ml.decode import (
     ImageTooLargeError,
     UnsupportedImageTypeError,
     decode_image,
+    mean_chroma,
     sniff_media_type,
 )
 
@@ -102,3 +103,12 @@ def test_an_image_with_too_many_pixels_is_refused_before_decoding():
     data = _encode(".png", np.zeros((400, 400), np.uint8))
     with pytest.raises(ImageTooLargeError, match="more than"):
         decode_image(data, max_pixels=100_000)
+
+
+def test_mean_chroma_is_the_mean_spread_between_the_colour_planes_of_each_pixel():
+    colour = np.random.default_rng(3).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    planes = colour.astype(np.int16)
+    expected = float((planes.max(axis=2) - planes.min(axis=2)).mean())
+    assert mean_chroma(colour) == pytest.approx(expected, abs=1e-9)
+    grey = np.repeat(colour[:, :, :1], 3, axis=2)
+    assert mean_chroma(grey) == 0.0
