@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
 import api.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from api.sqlite_writes import SerialWriteConnection
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def _create_sqlite_engine(url: URL, max_overflow: int) -> Engine:
     # used from several threads (never at the same time).
     engine = create_engine(
         url,
-        connect_args={"check_same_thread": False},
+        connect_args={"check_same_thread": False, "factory": SerialWriteConnection},
         **_pool_arguments(url, max_overflow),
     )
     event.listen(engine, "connect", _set_sqlite_durability_pragmas)
