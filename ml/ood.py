@@ -13,10 +13,14 @@ Four cues, the worst one wins:
   a head or brain.
 - colour: MRI is greyscale, so a colour photo, an ultrasound Doppler or a screenshot is not.
 
-Limits: low_confidence above the validation split's 97.5th percentile; out_of_distribution
-above that same limit for an image without a dark frame, and for a framed image above the
-largest limit that still flags 95 % of a development set of non-MRI images (outlier
-exposure; see ml.trust_eval for the development / evaluation split).
+Limits: low_confidence above the validation split's 97.5th percentile. out_of_distribution:
+- for an image without a dark frame, above the 99th percentile of tight crops of the
+  validation slices (their skull cut away, as some sources send them) but below every
+  development non-MRI image without a frame (photos, radiographs, noise), and never below
+  the low_confidence limit;
+- for a framed image, above the largest limit that still flags 95 % of a development set
+  of non-MRI images (outlier exposure; see ml.trust_eval for the development / evaluation
+  split).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+import cv2
 import numpy as np
 from sklearn.covariance import LedoitWolf
 
@@ -38,6 +43,8 @@ LOW_CONFIDENCE_QUANTILE = 0.975
 OUT_OF_DISTRIBUTION_FLOOR_QUANTILE = 0.995
 # Share of development non-MRI images the framed limit must still flag: the issue's target.
 OUTLIERS_FLAGGED = 0.95
+# Share of tight crops of validation slices an unframed image's limit lets through.
+UNFRAMED_QUANTILE = 0.99
 # A border pixel is background when darker than this share of the image's 99th percentile;
 # an image is framed when at least half its border is background. Validation slices are
 # bimodal here: 0.2 to 0.5 flag the same 2.9 %.
@@ -98,7 +105,9 @@ class FeatureDensity:
     means: np.ndarray  # [classes, dim]
     precision: np.ndarray  # [dim, dim]
     low_confidence_above: float
-    out_of_distribution_above: float  # for framed images; unframed ones use low_confidence_above
+    out_of_distribution_above: float  # for framed images
+    # For images without a dark frame; None (older models): low_confidence_above.
+    unframed_out_of_distribution_above: float | None = None
 
     @classmethod
     def fit(
@@ -108,6 +117,7 @@ class FeatureDensity:
         validation: np.ndarray,
         outliers: np.ndarray,
         outliers_framed: np.ndarray,
+        validation_tight_crops: np.ndarray | None = None,
     ) -> FeatureDensity:
         """Gaussians from the training split; limits from validation and development outliers."""
         classes = np.unique(labels)
@@ -119,10 +129,15 @@ class FeatureDensity:
         scores = unlimited.scores(validation)
         low = float(np.quantile(scores, LOW_CONFIDENCE_QUANTILE))
         floor = float(np.quantile(scores, OUT_OF_DISTRIBUTION_FLOOR_QUANTILE))
-        framed_limit = outlier_exposure_limit(
-            unlimited.scores(outliers), np.asarray(outliers_framed, bool), low, floor
-        )
-        return cls(means, precision, low, framed_limit)
+        outlier_scores = unlimited.scores(outliers)
+        framed = np.asarray(outliers_framed, bool)
+        unframed_limit = low
+        if validation_tight_crops is not None and len(validation_tight_crops):
+            unframed_limit = tight_crop_limit(
+                unlimited.scores(validation_tight_crops), outlier_scores[~framed], low
+            )
+        framed_limit = outlier_exposure_limit(outlier_scores, framed, unframed_limit, floor)
+        return cls(means, precision, low, framed_limit, unframed_limit)
 
     def scores(self, embeddings: np.ndarray) -> np.ndarray:
         """Distance of each row to the nearest class mean, in the shared metric."""
@@ -132,7 +147,11 @@ class FeatureDensity:
         return np.sqrt(np.maximum(squared.min(axis=1), 0.0))
 
     def limit(self, framed: bool) -> float:
-        return self.out_of_distribution_above if framed else self.low_confidence_above
+        if framed:
+            return self.out_of_distribution_above
+        if self.unframed_out_of_distribution_above is None:
+            return self.low_confidence_above
+        return self.unframed_out_of_distribution_above
 
     def judge(self, embedding, framed: bool = True) -> GateResult:
         score = float(self.scores(embedding)[0])
@@ -175,7 +194,13 @@ class FeatureDensity:
             path,
             means=self.means.astype(np.float32),
             precision=self.precision.astype(np.float32),
-            thresholds=np.array([self.low_confidence_above, self.out_of_distribution_above]),
+            thresholds=np.array(
+                [
+                    self.low_confidence_above,
+                    self.out_of_distribution_above,
+                    self.limit(framed=False),
+                ]
+            ),
         )
         return path
 
@@ -185,9 +210,36 @@ class FeatureDensity:
         if not path.exists():
             return None
         with np.load(path) as stored:
-            low, high = stored["thresholds"].tolist()
+            low, high, *unframed = stored["thresholds"].tolist()
             means, precision = stored["means"], stored["precision"]
-            return cls(means.astype(np.float64), precision.astype(np.float64), low, high)
+            return cls(
+                means.astype(np.float64),
+                precision.astype(np.float64),
+                low,
+                high,
+                unframed[0] if unframed else None,
+            )
+
+
+def tight_crop_limit(crop_scores: np.ndarray, unframed_outliers: np.ndarray, low: float) -> float:
+    """UNFRAMED_QUANTILE of the tight crops, strictly below every unframed outlier, >= low."""
+    wanted = float(np.quantile(crop_scores, UNFRAMED_QUANTILE))
+    if len(unframed_outliers):
+        wanted = min(wanted, float(np.nextafter(unframed_outliers.min(), -np.inf)))
+    return max(low, wanted)
+
+
+def tight_crops(images: np.ndarray, share: float = 0.7) -> np.ndarray:
+    """The central `share` of each preprocessed slice, scaled back up: the skull and the
+    dark background cut away, as in slices some sources send. uint8 [N, S, S] in and out."""
+    side = images.shape[1]
+    cut = int(round(side * (1.0 - share) / 2.0))
+    return np.stack(
+        [
+            cv2.resize(image[cut : side - cut, cut : side - cut], (side, side), cv2.INTER_LINEAR)
+            for image in images
+        ]
+    )
 
 
 def outlier_exposure_limit(

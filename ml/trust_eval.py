@@ -30,7 +30,7 @@ from ml.explain import MIN_MASS_INSIDE_BRAIN, check_heatmap
 from ml.export import METADATA_FILE
 from ml.inference import Classifier
 from ml.labels import CLASSES
-from ml.ood import FeatureDensity, Suitability, assess, is_framed
+from ml.ood import FeatureDensity, Suitability, assess, is_framed, tight_crops
 from ml.reexport import dataset_splits, embed
 from ml.report import REPORT_FILE
 from ml.similar import NEAR_DUPLICATE_SIMILARITY, EmbeddingIndex, normalise, precision_at_k
@@ -114,6 +114,7 @@ def fit_input_gate(
         embed(exported, images[validation]),
         outliers,
         outliers_framed,
+        embed(exported, tight_crops(images[validation])),
     )
     density.save(model_dir)
     return density
@@ -240,7 +241,7 @@ def in_distribution_figures(data, classifier: Classifier, development: list[dict
         "limits": {
             "low_confidence_above": density.low_confidence_above,
             "out_of_distribution_above_framed": density.out_of_distribution_above,
-            "out_of_distribution_above_unframed": density.low_confidence_above,
+            "out_of_distribution_above_unframed": density.limit(framed=False),
         },
         "validation_images": len(verdicts),
         "validation_out_of_distribution": share(verdicts, Suitability.OUT_OF_DISTRIBUTION),
@@ -411,8 +412,11 @@ def gate_method(dev: dict) -> str:
         f"{limits['out_of_distribution_above_framed']:.2f} for framed images (the largest "
         "limit that still flags 95 % of the development non-MRI images, never below the "
         "validation 99.5th percentile), "
-        f"{limits['out_of_distribution_above_unframed']:.2f} (the validation 97.5th "
-        "percentile) for unframed ones; framed images between the two are low_confidence. "
+        f"{limits['out_of_distribution_above_unframed']:.2f} for unframed ones (the 99th "
+        "percentile of tight crops of the validation slices, below every development non-MRI "
+        "image without a frame, never below the low-confidence limit "
+        f"{limits['low_confidence_above']:.2f}, the validation 97.5th percentile); images "
+        "between the low-confidence limit and theirs are low_confidence. "
         "The AUROC ranks hard cues first, then distance / applicable limit. "
         f"Split: {dev['split']}.\n"
     )

@@ -17,6 +17,7 @@ from api.models import Role
 from api.security import create_api_key
 from api.settings import Settings
 from ml.export import export_tiny_model
+from ml.inference import Classifier
 
 POSTGRES_URL_ENV = "MEDIMG_TEST_POSTGRES_URL"
 TEST_SPA_ORIGIN = "http://spa.test:8080"
@@ -26,6 +27,32 @@ TEST_SPA_ORIGIN = "http://spa.test:8080"
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Exported once per run: the real export code, an untrained model, fast to load."""
     return export_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def load_each_model_once() -> Iterator[None]:
+    """Every test app's lifespan loads its model through the real `Classifier.load`, but each
+    model directory is read once per run: a SavedModel takes a second or more to load, which
+    hundreds of API tests would otherwise pay each. A loaded model is read-only, so sharing it
+    between apps changes nothing they can see; a directory whose files change loads again."""
+    load = Classifier.load.__func__
+    loaded: dict[tuple, Classifier] = {}
+
+    def load_once(cls, model_dir: Path) -> Classifier:
+        key = _directory_state(Path(model_dir))
+        if key not in loaded:
+            loaded[key] = load(cls, model_dir)
+        return loaded[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Classifier, "load", classmethod(load_once))
+        yield
+
+
+def _directory_state(model_dir: Path) -> tuple:
+    files = sorted(model_dir.iterdir()) if model_dir.is_dir() else []
+    stats = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
+    return (model_dir.resolve(), stats)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

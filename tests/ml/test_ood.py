@@ -23,6 +23,8 @@ from ml.ood import (
     header_cue,
     is_framed,
     outlier_exposure_limit,
+    tight_crop_limit,
+    tight_crops,
 )
 
 GATED_MODEL = Path("models/brain-tumor-cnn/0.2.0")
@@ -231,3 +233,52 @@ def test_the_gated_model_calls_random_noise_out_of_distribution():
         embedding = classifier.predict(decode_image(data).pixels).embedding
         verdict = assess(data, embedding, classifier.density)
         assert verdict.suitability == Suitability.OUT_OF_DISTRIBUTION, verdict.reason
+
+
+def test_the_unframed_limit_lets_tight_crops_through_but_no_unframed_outlier():
+    crops = np.linspace(10.0, 20.0, 101)
+    assert tight_crop_limit(crops, np.array([40.0, 50.0]), low=8.0) == pytest.approx(19.9)
+    assert tight_crop_limit(crops, np.array([15.0, 50.0]), low=8.0) < 15.0
+    assert tight_crop_limit(crops, np.array([5.0]), low=8.0) == 8.0
+
+
+def test_an_unframed_image_within_the_tight_crop_limit_is_low_confidence_not_refused():
+    rng = np.random.default_rng(5)
+    train, labels = clusters(rng, 2000)
+    validation, _ = clusters(rng, 1000)
+    crops = validation * 1.6  # farther out than whole slices, as tight crops are
+    fitted = FeatureDensity.fit(
+        train, labels, validation, outliers(rng, 100), rng.random(100) < 0.5, crops
+    )
+    assert fitted.low_confidence_above < fitted.limit(framed=False)
+    point = np.eye(4, 8)[1] * 10.0
+    between = (fitted.low_confidence_above + fitted.limit(framed=False)) / 2.0
+    point[5] = _offset_for(fitted, point, between)
+
+    assert fitted.judge(point, framed=False).suitability == Suitability.LOW_CONFIDENCE
+    point[5] = _offset_for(fitted, point, fitted.limit(framed=False) * 1.2)
+    assert fitted.judge(point, framed=False).suitability == Suitability.OUT_OF_DISTRIBUTION
+
+
+def test_a_gate_saved_before_the_unframed_limit_loads_with_the_low_confidence_one(
+    density, tmp_path: Path
+):
+    np.savez(
+        tmp_path / "ood.npz",
+        means=density.means,
+        precision=density.precision,
+        thresholds=np.array([density.low_confidence_above, density.out_of_distribution_above]),
+    )
+    loaded = FeatureDensity.load(tmp_path)
+    assert loaded.limit(framed=False) == pytest.approx(density.low_confidence_above)
+
+
+def test_tight_crops_of_framed_slices_cut_the_dark_frame_away():
+    heads = np.zeros((3, 128, 128), np.uint8)
+    for head in heads:
+        cv2.ellipse(head, (64, 64), (60, 62), 0, 0, 360, 140, -1)
+    crops = tight_crops(heads)
+
+    assert crops.shape == heads.shape and crops.dtype == np.uint8
+    assert all(is_framed(head) for head in heads)
+    assert not any(is_framed(crop) for crop in crops)
