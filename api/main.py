@@ -71,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_batch_size=settings.inference_max_batch_size,
         max_wait_ms=settings.inference_max_wait_ms,
         max_queue=settings.inference_queue_size,
+        more_expected=lambda: app.state.admission.in_progress > 1,
     )
     app.state.classifier = batcher
     try:

@@ -62,8 +62,9 @@ class Settings(BaseSettings):
         default=2.0,
         ge=0,
         description=(
-            "How long the first image of a batch waits for others to join it, in ms; "
-            "images that queue while the model runs join the next call anyway."
+            "How long the first image of a batch waits for others to join it, in ms, while "
+            "other classifications are in progress (a lone request never waits); images "
+            "that queue while the model runs join the next call anyway."
         ),
     )
     inference_queue_size: PositiveInt = Field(

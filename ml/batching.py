@@ -51,14 +51,24 @@ class DynamicBatcher:
     """
 
     def __init__(
-        self, model: Any, *, max_batch_size: int, max_wait_ms: float, max_queue: int
+        self,
+        model: Any,
+        *,
+        max_batch_size: int,
+        max_wait_ms: float,
+        max_queue: int,
+        more_expected: Callable[[], bool] = lambda: True,
     ) -> None:
+        """`more_expected` says whether other requests are on their way to the model: when
+        not (a single client), the worker runs an image at once instead of waiting for
+        company that will not come."""
         if max_batch_size < 1 or max_queue < 1 or max_wait_ms < 0:
             raise ValueError("max_batch_size and max_queue must be ≥ 1, max_wait_ms ≥ 0")
         self._model = model
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000
         self.max_queue = max_queue
+        self._more_expected = more_expected
         self._jobs: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
         self._closed = threading.Event()
         self._worker = threading.Thread(target=self._run, name="model-batcher", daemon=True)
@@ -124,7 +134,7 @@ class DynamicBatcher:
     def _gather(self, first: _Job) -> tuple[list[_Job], bool]:
         """The first job plus whatever arrives before the batch is full or the wait ends."""
         batch = [first]
-        deadline = time.monotonic() + self.max_wait_s
+        deadline = time.monotonic() + (self.max_wait_s if self._more_expected() else 0.0)
         while len(batch) < self.max_batch_size:
             try:
                 # A zero timeout still takes a job that is already queued, without waiting.

@@ -176,3 +176,34 @@ def test_the_batcher_answers_for_the_classifier_it_wraps(tiny_classifier: Classi
         assert batcher.classes == tiny_classifier.classes
     finally:
         batcher.close()
+
+
+def test_a_lone_image_runs_at_once_when_no_other_request_is_on_its_way(
+    tiny_classifier: Classifier,
+) -> None:
+    recorder = CallRecorder(tiny_classifier)
+    batcher = DynamicBatcher(
+        recorder, max_batch_size=32, max_wait_ms=60_000, max_queue=8, more_expected=lambda: False
+    )
+    try:
+        # Were it to wait for company, the answer would take a minute.
+        batcher.submit(np.full((64, 64), 90, np.uint8)).result(timeout=10)
+    finally:
+        batcher.close()
+    assert recorder.batch_sizes == [1]
+
+
+def test_an_image_waits_for_company_while_other_requests_are_on_their_way(
+    tiny_classifier: Classifier,
+) -> None:
+    recorder = CallRecorder(tiny_classifier)
+    batcher = DynamicBatcher(
+        recorder, max_batch_size=2, max_wait_ms=60_000, max_queue=8, more_expected=lambda: True
+    )
+    try:
+        first = batcher.submit(np.full((64, 64), 90, np.uint8))
+        second = batcher.submit(np.full((48, 80), 120, np.uint8))
+        first.result(timeout=30), second.result(timeout=30)
+    finally:
+        batcher.close()
+    assert recorder.batch_sizes == [2]
