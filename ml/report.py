@@ -28,7 +28,20 @@ def write_report(model_dir: Path, metadata: dict, evaluation: dict) -> None:
         np.array(test["metrics"]["confusion_matrix"]), model_dir / "confusion_matrix.png"
     )
     _reliability_png(test["labels"], test["probabilities"], model_dir / "reliability.png")
-    (model_dir / REPORT_FILE).write_text(_markdown(card))
+    (model_dir / REPORT_FILE).write_text(markdown(card))
+
+
+def _cross_source_lines(card: dict) -> list[str]:
+    experiment = card.get("cross_source")
+    if experiment is None:
+        return []
+    return [
+        f"`cross_source_nickparvar`: the same recipe trained on {experiment['trained_on']} only "
+        f"({experiment['train_data']['files']} images, "
+        f"{experiment['training_seconds'] / 60:.1f} min), scored on every Nickparvar image "
+        f"that is not a near-copy of the test folder: `{experiment['command']}`.",
+        "",
+    ]
 
 
 def _confusion_png(matrix: np.ndarray, path: Path) -> None:
@@ -67,7 +80,7 @@ def _reliability_png(labels: np.ndarray, probabilities: np.ndarray, path: Path) 
     plt.close(fig)
 
 
-def _markdown(card: dict) -> str:
+def markdown(card: dict) -> str:
     metrics = card["metrics"]
     lines = [
         f"# {card['name']} {card['version']} — evaluation",
@@ -78,6 +91,7 @@ def _markdown(card: dict) -> str:
         f"(seed {card['config']['seed']}); training took "
         f"{card['training']['seconds'] / 60:.1f} min on {card['training']['machine']}.",
         "",
+        *_cross_source_lines(card),
         "| set | n | accuracy | macro-F1 | ECE before | ECE after |",
         "|---|---|---|---|---|---|",
     ]

@@ -1,0 +1,59 @@
+"""Put a cross-source experiment's figures into a model's card and evaluation report.
+
+The experiment is the same recipe trained without any Nickparvar image, scored on the whole
+Nickparvar folder (minus near-copies of the test folder): how the recipe does on a source
+it never saw. Train it, then merge its figures into the model it speaks for:
+
+    python -m ml.train --data ../shared/datasets --out var/experiments/cross-source \\
+        --version 0.3.0-sartaj-only --train-sources sartaj
+    python -m ml.cross_source --model models/brain-tumor-cnn/0.3.0 \\
+        --experiment var/experiments/cross-source/0.3.0-sartaj-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ml.export import METADATA_FILE
+from ml.report import REPORT_FILE, markdown
+
+UNSEEN = "nickparvar_unseen_source"
+MERGED = "cross_source_nickparvar"
+
+
+def merge(model_dir: Path, experiment_dir: Path) -> dict:
+    card = json.loads((model_dir / METADATA_FILE).read_text())
+    experiment = json.loads((experiment_dir / METADATA_FILE).read_text())
+    if UNSEEN not in experiment["metrics"]:
+        raise SystemExit(f"{experiment_dir} was trained with Nickparvar images: no unseen source.")
+    card["metrics"][MERGED] = experiment["metrics"][UNSEEN]
+    card["cross_source"] = {
+        "experiment": experiment["version"],
+        "trained_on": experiment["config"]["train_sources"],
+        "train_data": experiment["data"]["train"],
+        "config": experiment["config"],
+        "training_seconds": experiment["training"]["seconds"],
+        "command": (
+            "python -m ml.train --data ../shared/datasets --out var/experiments/cross-source "
+            f"--version {experiment['version']} --train-sources "
+            + " ".join(experiment["config"]["train_sources"])
+        ),
+    }
+    (model_dir / METADATA_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    (model_dir / REPORT_FILE).write_text(markdown(card))
+    return card["metrics"][MERGED]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--experiment", type=Path, required=True)
+    args = parser.parse_args(argv)
+    merged = merge(args.model, args.experiment)
+    print(f"{MERGED}: accuracy {merged['accuracy']:.3f}, macro-F1 {merged['macro_f1']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
