@@ -1,57 +1,88 @@
-"""Training-time augmentation on preprocessed [0, 1] images.
+"""Training-time augmentation on preprocessed [0, 1] images, in two recipes.
 
-Geometry varies the slice's position, orientation and framing: zooming in as far as a
-tight crop that cuts into the skull, which other sources send (Sartaj Testing has many).
-Intensity varies what differs between scanners and sequences so the model cannot learn
-one scanner's look in place of the tumour:
-- a random tissue-contrast curve (air stays black) stands in for other sequences: T1,
-  T2 and FLAIR order the same tissues differently, so the curve need not be monotone;
-- a smooth bias field stands in for coil inhomogeneity;
-- gamma, blur and noise for the rest.
+"scanner" (the served model's): geometry varies the slice's position, orientation and
+framing; gamma, blur and noise vary what differs between scanners.
+
+"sequence" (an experiment, not yet a served model) adds what differs between sequences
+and sources:
+- zooming in as far as a tight crop that cuts into the skull, as some sources send;
+- a random tissue-contrast curve (air stays black): T1, T2 and FLAIR order the same
+  tissues differently, so the curve need not be monotone;
+- a smooth bias field, for coil inhomogeneity.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
 
 import keras
 import tensorflow as tf
 from keras import layers
 
 CURVE_KNOTS = 4
-CONTRAST_CURVE_PROBABILITY = 0.4
-BIAS_FIELD_PROBABILITY = 0.3
 BIAS_FIELD_STRENGTH = 0.3
-ZOOM_RANGE = (-0.35, 0.15)
-# Recorded in the model's metadata, so a card says how its model was trained.
-RECIPE = {
-    "geometry": "horizontal flip, rotation ±0.06 turn, zoom "
-    f"{ZOOM_RANGE} (negative zooms in), translation ±8 %",
-    "contrast_curve_probability": CONTRAST_CURVE_PROBABILITY,
-    "bias_field_probability": BIAS_FIELD_PROBABILITY,
-    "bias_field_strength": BIAS_FIELD_STRENGTH,
-    "gamma": "exp(U(-0.5, 0.5))",
-    "blur_probability": 0.3,
-    "noise_sd": "U(0, 0.04)",
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    zoom: tuple[float, float]  # RandomZoom's range: negative zooms in
+    contrast_curve_probability: float = 0.0
+    bias_field_probability: float = 0.0
+
+    @property
+    def varies_sequence(self) -> bool:
+        return self.contrast_curve_probability > 0 or self.bias_field_probability > 0
+
+    def card(self) -> dict:
+        """What the model card records about how its model was trained."""
+        return {
+            **asdict(self),
+            "geometry": "horizontal flip, rotation ±0.06 turn, zoom as above, translation ±8 %",
+            "bias_field_strength": BIAS_FIELD_STRENGTH if self.bias_field_probability else 0,
+            "gamma": "exp(U(-0.5, 0.5))",
+            "blur_probability": 0.3,
+            "noise_sd": "U(0, 0.04)",
+        }
+
+
+RECIPES = {
+    "scanner": Recipe("scanner", zoom=(-0.15, 0.15)),
+    "sequence": Recipe(
+        "sequence", zoom=(-0.35, 0.15), contrast_curve_probability=0.4, bias_field_probability=0.3
+    ),
 }
 
 
-def build_augmenter(seed: int) -> keras.Sequential:
+def build_augmenter(seed: int, recipe: Recipe) -> keras.Sequential:
     return keras.Sequential(
         [
             layers.RandomFlip("horizontal", seed=seed),
             layers.RandomRotation(0.06, fill_mode="constant", seed=seed + 1),
-            # Negative zooms in: up to a third of the head cropped away, as in tight crops.
-            layers.RandomZoom(ZOOM_RANGE, fill_mode="constant", seed=seed + 2),
+            layers.RandomZoom(recipe.zoom, fill_mode="constant", seed=seed + 2),
             layers.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=seed + 3),
         ],
         name="augment_geometry",
     )
 
 
-def random_intensity(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """Per-image contrast curve, bias field, gamma, blur and noise; stateless randomness."""
-    seeds = tf.random.experimental.stateless_split(tf.stack([seed, tf.constant(0, tf.int64)]), 6)
-    images = random_contrast_curve(images, seeds[4])
-    images = random_bias_field(images, seeds[5])
+def random_intensity(images: tf.Tensor, seed: tf.Tensor, recipe: Recipe) -> tf.Tensor:
+    """Per-image intensity changes, with stateless randomness for reproducibility.
+
+    The scanner recipe draws its four random streams exactly as it did when the served
+    model was trained, so `ml.train` still reproduces that model.
+    """
+    key = tf.stack([seed, tf.constant(0, tf.int64)])
+    if not recipe.varies_sequence:
+        return _scanner_intensity(images, tf.random.experimental.stateless_split(key, 4))
+    seeds = tf.random.experimental.stateless_split(key, 6)
+    images = random_contrast_curve(images, seeds[4], recipe.contrast_curve_probability)
+    images = random_bias_field(images, seeds[5], recipe.bias_field_probability)
+    return _scanner_intensity(images, seeds)
+
+
+def _scanner_intensity(images: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
+    """Gamma, blur and noise."""
     batch = tf.shape(images)[0]
     gamma = tf.exp(tf.random.stateless_uniform([batch, 1, 1, 1], seeds[0], -0.5, 0.5))
     images = tf.pow(tf.clip_by_value(images, 1e-6, 1.0), gamma)
@@ -64,7 +95,7 @@ def random_intensity(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(images + noise, 0.0, 1.0)
 
 
-def random_contrast_curve(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+def random_contrast_curve(images: tf.Tensor, seed: tf.Tensor, probability: float) -> tf.Tensor:
     """A piecewise-linear intensity map per image through (0, 0) and random knots."""
     batch = tf.shape(images)[0]
     seeds = tf.random.experimental.stateless_split(seed, 2)
@@ -77,18 +108,18 @@ def random_contrast_curve(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     start = tf.reshape(tf.gather(levels, flat_index, batch_dims=1), tf.shape(images))
     end = tf.reshape(tf.gather(levels, flat_index + 1, batch_dims=1), tf.shape(images))
     curved = start + (end - start) * fraction
-    chosen = _chosen(batch, seeds[1], CONTRAST_CURVE_PROBABILITY)
+    chosen = _chosen(batch, seeds[1], probability)
     return chosen * curved + (1.0 - chosen) * images
 
 
-def random_bias_field(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+def random_bias_field(images: tf.Tensor, seed: tf.Tensor, probability: float) -> tf.Tensor:
     """Multiply by a linear ramp in a random direction: brighter on one side, as near a coil."""
     batch, height, width = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
     seeds = tf.random.experimental.stateless_split(seed, 3)
     angle = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[0], 0.0, 6.2832)
     strength = tf.random.stateless_uniform(
         [batch, 1, 1, 1], seeds[1], 0.0, BIAS_FIELD_STRENGTH
-    ) * _chosen(batch, seeds[2], BIAS_FIELD_PROBABILITY)
+    ) * _chosen(batch, seeds[2], probability)
     rows = tf.reshape(tf.linspace(-1.0, 1.0, height), [1, -1, 1, 1])
     cols = tf.reshape(tf.linspace(-1.0, 1.0, width), [1, 1, -1, 1])
     ramp = tf.cos(angle) * cols + tf.sin(angle) * rows

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ml.augment import RECIPE, build_augmenter, random_intensity
+from ml.augment import RECIPES, build_augmenter, random_intensity
 from ml.cache import prepare
 from ml.datasets import Sample, list_samples
 from ml.duplicates import group_ids, near_duplicate_pairs
@@ -40,7 +40,7 @@ MODEL_NAME = "brain-tumor-cnn"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    version: str = "0.3.0"
+    version: str = "0.1.0"
     seed: int = 1337
     epochs: int = 30
     batch_size: int = 64
@@ -50,6 +50,7 @@ class TrainConfig:
     label_smoothing: float = 0.05
     patience: int = 8
     train_sources: tuple[str, ...] = ("sartaj", "nickparvar")
+    augmentation: str = "scanner"  # a name in ml.augment.RECIPES
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]:
@@ -62,6 +63,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
         value = getattr(defaults, field)
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
     parser.add_argument("--train-sources", nargs="+", default=list(defaults.train_sources))
+    parser.add_argument("--augmentation", choices=sorted(RECIPES), default=defaults.augmentation)
     args = parser.parse_args(argv)
     config = TrainConfig(
         version=args.version,
@@ -72,6 +74,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
         learning_rate=args.learning_rate,
         patience=args.patience,
         train_sources=tuple(args.train_sources),
+        augmentation=args.augmentation,
     )
     return args, config
 
@@ -139,13 +142,14 @@ def _as_input(images: np.ndarray) -> np.ndarray:
 
 
 def _fit(model, images, labels, train_idx, val_idx, config: TrainConfig):
-    augmenter = build_augmenter(config.seed)
+    recipe = RECIPES[config.augmentation]
+    augmenter = build_augmenter(config.seed, recipe)
     steps = int(np.ceil(len(train_idx) / config.batch_size))
 
     def augment(batch, batch_labels):
         seed = tf.cast(tf.random.uniform([], 0, 2**31 - 1, dtype=tf.int32), tf.int64)
         batch = augmenter(batch, training=True)
-        return random_intensity(batch, seed), batch_labels
+        return random_intensity(batch, seed, recipe), batch_labels
 
     train = (
         tf.data.Dataset.from_tensor_slices((_as_input(images[train_idx]), labels[train_idx]))
@@ -212,7 +216,7 @@ def _metadata(
         "architecture": "residual CNN from scratch (no pretrained weights), greyscale 128x128",
         "parameters": int(model.count_params()),
         "config": asdict(config),
-        "augmentation": RECIPE,
+        "augmentation": RECIPES[config.augmentation].card(),
         "training": {
             "seconds": round(seconds, 1),
             "epochs_run": len(history.get("loss", [])),
