@@ -1,7 +1,7 @@
 """Re-export a trained model with today's signatures and fit its input-gate statistics.
 
     python -m ml.reexport --data ../shared/datasets \\
-        --source models/brain-tumor-cnn/0.1.0 --version 0.2.0
+        --source models/brain-tumor-cnn/0.1.0 --version 0.2.1
 
 Same weights, no training: the Keras model is rebuilt from the source's configuration, its
 variables are restored from the source SavedModel's checkpoint (one to one, or it stops),
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="the shared datasets folder")
     parser.add_argument("--source", type=Path, required=True, help="e.g. .../0.1.0")
-    parser.add_argument("--version", required=True, help="the new version, e.g. 0.2.0")
+    parser.add_argument("--version", required=True, help="the new version, e.g. 0.2.1")
     parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
     args = parser.parse_args(argv)
 

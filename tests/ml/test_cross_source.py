@@ -8,7 +8,7 @@ import pytest
 
 from ml.cross_source import MERGED, UNSEEN, merge
 
-COMMITTED_CARD = Path("models/brain-tumor-cnn/0.2.0/metadata.json")
+COMMITTED_CARD = Path("models/brain-tumor-cnn/0.2.1/metadata.json")
 
 
 def card_dir(path: Path, card: dict) -> Path:
