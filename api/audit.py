@@ -4,7 +4,9 @@ Written by an ASGI middleware, so refusals (401, 403, 404, 422…) are recorded 
 successes, whichever part of the app produced them. The row is stored before the answer
 leaves, so a client never sees a response whose audit row is missing. It holds who (key id,
 name, role), what (the route's handler name and the record id in the path), the outcome
-status and the client address: never image bytes, file names or query strings.
+status and the client address: never image bytes, file names or query strings. One
+exception: a classification refused at capacity (503) before its key was read is only
+counted in /metrics.
 """
 
 from http import HTTPStatus
@@ -68,6 +70,11 @@ class AuditMiddleware:
         route = scope.get("route")
         if not isinstance(route, APIRoute) or not self._needs_key(route):
             return
+        if status_code == HTTPStatus.SERVICE_UNAVAILABLE and _caller(scope) is None:
+            # Refused at capacity before the key was even read: it names nobody and touched
+            # nothing, and under a flood a durable row for each would slow the refusals
+            # themselves. /metrics counts them.
+            return
         audit_event = build_audit_event(scope, route, status_code)
         engine: Engine = scope["app"].state.engine
         if self._writers is None:  # made on first use, inside the running event loop
@@ -87,7 +94,7 @@ def depends_on(dependant: Dependant, call: object) -> bool:
 
 
 def build_audit_event(scope: Scope, route: APIRoute, status_code: int) -> AuditEvent:
-    actor: Actor | None = scope.get("state", {}).get("actor")
+    actor = _caller(scope)
     client = scope.get("client")
     return AuditEvent(
         key_id=actor.key_id if actor else None,
@@ -98,6 +105,10 @@ def build_audit_event(scope: Scope, route: APIRoute, status_code: int) -> AuditE
         status_code=status_code,
         client_address=client[0] if client else None,
     )
+
+
+def _caller(scope: Scope) -> Actor | None:
+    return scope.get("state", {}).get("actor")
 
 
 def _record_id(scope: Scope) -> int | None:

@@ -15,7 +15,7 @@ from sqlmodel import Session, func, select
 
 from api.deps import get_classifier
 from api.errors import PROBLEM_MEDIA_TYPE
-from api.models import Record
+from api.models import AuditEvent, Record
 from ml.batching import DynamicBatcher
 from ml.inference import Classifier, Prediction
 from tests.api.conftest import encode, synthetic_head_slice
@@ -138,6 +138,7 @@ def test_a_request_past_the_admission_bound_gets_503_before_anything_is_done(
             assert refused.headers["Retry-After"] == "1"
             assert "1 classification requests are in progress" in refused.json()["detail"]
             assert batcher.queued == 0  # it never reached the model
+            assert audited_statuses(engine) == []  # only counted in /metrics
             held_model.release.set()
             assert in_progress.result().status_code == 201
     finally:
@@ -146,6 +147,12 @@ def test_a_request_past_the_admission_bound_gets_503_before_anything_is_done(
     assert count_records(engine) == 1 and len(stored_blobs()) == 1
     client.app.dependency_overrides.pop(get_classifier)  # back to the app's own batcher
     assert classify(client, encode(synthetic_head_slice(96), ".png")).status_code == 201
+    assert sorted(audited_statuses(engine)) == [201, 201]
+
+
+def audited_statuses(engine: Engine) -> list[int]:
+    with Session(engine) as session:
+        return [event.status_code for event in session.exec(select(AuditEvent))]
 
 
 def test_reading_records_is_not_refused_while_classification_is_at_capacity(
