@@ -24,6 +24,7 @@ from api.db import create_db_engine
 from api.settings import Settings
 from bench import records
 from bench.data import real_uploads
+from bench.flood import flood
 from bench.flops import measured_peak_flops, model_flops
 from bench.load import LoadResult, run_load, warm_up
 from bench.model import time_model
@@ -143,8 +144,8 @@ def _overload(report: Report, model_dir: Path, work: Path, uploads) -> None:
     with our_server(model_dir, work, **small) as (server, _):
         warm_up([server.url], server.admin_key, uploads, WARM_UP_REQUESTS)
         report.overload_admitted = OVERLOAD_ADMITTED
-        report.overload = run_load(
-            [server.url],
+        report.overload = flood(
+            server.url,
             server.admin_key,
             uploads,
             clients=OVERLOAD_CLIENTS,

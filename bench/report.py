@@ -262,7 +262,9 @@ class Report:
             "classification requests at once "
             f"(`MEDIMG_MAX_CLASSIFICATIONS_IN_PROGRESS={self.overload_admitted}`): the rest "
             "are refused with 503 and `Retry-After` before their upload is read, instead of "
-            "piling up. The 503 time includes its audit-trail entry.",
+            "piling up. The clients (`bench/flood.py`: raw sockets, requests encoded once) "
+            "ignore Retry-After and send again at once, a flood; the run with clients that "
+            "honour it is in bench/reliability.md.",
             "",
             "| answered 201 | refused 503 | other | 201 p99 | 503 p50 | 503 p99 |",
             "|---|---|---|---|---|---|",
