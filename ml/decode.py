@@ -42,6 +42,8 @@ class DecodedImage:
     # Mean max(R,G,B) - min(R,G,B) of a colour source before it became grey; None for a grey
     # one. Measured here, where the colour planes are at hand, so nobody decodes them again.
     chroma: float | None = None
+    # A DICOM file's Modality and BodyPartExamined, for the input gate; None for PNG/JPEG.
+    dicom_header: dict[str, str] | None = None
 
 
 def sniff_media_type(data: bytes) -> str | None:
@@ -66,12 +68,17 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
     if media_type == "application/dicom":
         from ml.dicom import decode_dicom  # pydicom is only imported when needed
 
-        pixels, chroma = decode_dicom(data, max_pixels=max_pixels)
+        pixels, chroma, dicom_header = decode_dicom(data, max_pixels=max_pixels)
     else:
-        pixels, chroma = _decode_raster(data, media_type, max_pixels)
+        (pixels, chroma), dicom_header = _decode_raster(data, media_type, max_pixels), None
     height, width = pixels.shape
     return DecodedImage(
-        pixels=pixels, media_type=media_type, width=width, height=height, chroma=chroma
+        pixels=pixels,
+        media_type=media_type,
+        width=width,
+        height=height,
+        chroma=chroma,
+        dicom_header=dicom_header,
     )
 
 

@@ -34,9 +34,22 @@ PIXEL_DATA_TAG = 0x7FE00010
 INFLATE_STEP_BYTES = 16 * 1024 * 1024
 
 
-def decode_dicom(data: bytes, *, max_pixels: int) -> tuple[np.ndarray, float | None]:
-    """The middle frame as 8-bit grey, and its mean chroma when it was in colour."""
+# Read here for the input gate (ml.ood.header_cue), so it need not parse the file again.
+GATE_ATTRIBUTES = ("Modality", "BodyPartExamined")
+
+
+def decode_dicom(
+    data: bytes, *, max_pixels: int
+) -> tuple[np.ndarray, float | None, dict[str, str]]:
+    """The middle frame as 8-bit grey, its mean chroma when it was in colour, and the
+    header attributes the input gate checks (as text, "" when absent)."""
     dataset = _read_dataset(data, max_pixels)
+    header = {keyword: str(dataset.get(keyword, "") or "") for keyword in GATE_ATTRIBUTES}
+    pixels, chroma = _middle_frame(dataset, max_pixels)
+    return pixels, chroma, header
+
+
+def _middle_frame(dataset: pydicom.Dataset, max_pixels: int) -> tuple[np.ndarray, float | None]:
     try:
         frames = int(dataset.get("NumberOfFrames", 1) or 1)
         columns, rows = int(dataset.get("Columns", 0) or 0), int(dataset.get("Rows", 0) or 0)

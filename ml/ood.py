@@ -25,7 +25,7 @@ Limits: low_confidence above the validation split's 97.5th percentile. out_of_di
 
 from __future__ import annotations
 
-import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -55,7 +55,6 @@ BORDER_WIDTH = 0.05  # of the shorter side
 # of a grey slice leaves about 1.
 COLOUR_CHROMA = 8.0
 BRAIN_BODY_PARTS = {"BRAIN", "HEAD", "SKULL", "HEADNECK", "HEAD NECK", "HEAD_NECK", "CEREBRUM"}
-DICOM_MAGIC_OFFSET = 128
 
 
 class Suitability(StrEnum):
@@ -264,15 +263,11 @@ def outlier_exposure_limit(
     return float(max(floor, limit))
 
 
-def header_cue(data: bytes) -> GateResult | None:
-    """Out of distribution when a DICOM header says this is not a brain MR; else None."""
-    if data[DICOM_MAGIC_OFFSET : DICOM_MAGIC_OFFSET + 4] != b"DICM":
-        return None
-    import pydicom  # only for DICOM uploads
+def header_cue(header: Mapping[str, str] | None) -> GateResult | None:
+    """Out of distribution when a DICOM header says this is not a brain MR; else None.
 
-    try:
-        header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-    except Exception:  # decoding already accepted the file; a header we cannot read says nothing
+    header is `DecodedImage.dicom_header`, read while decoding; None for PNG/JPEG."""
+    if header is None:
         return None
     modality = _header_text(header, "Modality")
     body_part = _header_text(header, "BodyPartExamined")
@@ -295,7 +290,7 @@ def header_cue(data: bytes) -> GateResult | None:
 MAX_HEADER_TEXT = 32
 
 
-def _header_text(header, keyword: str) -> str:
+def _header_text(header: Mapping[str, str], keyword: str) -> str:
     """The attribute as short printable text (no NUL bytes, which PostgreSQL refuses)."""
     value = str(header.get(keyword, "") or "")
     printable = "".join(char for char in value if char.isprintable())
@@ -331,7 +326,7 @@ def assess(
     else:
         feature = density.judge(embedding, framed=is_framed(image.pixels))
     verdict = feature
-    for cue in (header_cue(data), colour_cue(image.chroma)):
+    for cue in (header_cue(image.dicom_header), colour_cue(image.chroma)):
         if cue is not None and _more_severe(cue, verdict):
             verdict = cue
     # The score is the model's own, whichever cue decided.

@@ -60,6 +60,11 @@ def dicom_bytes(name: str, **tags: str) -> bytes:
     return buffer.getvalue()
 
 
+def header_of(name: str, **tags: str) -> dict[str, str] | None:
+    """The header attributes decoding reads from a real pydicom file, with tags changed."""
+    return decode_image(dicom_bytes(name, **tags)).dicom_header
+
+
 def jpeg(pixels: np.ndarray) -> bytes:
     return cv2.imencode(".jpg", pixels)[1].tobytes()
 
@@ -157,14 +162,14 @@ def test_the_statistics_survive_saving_and_loading(density, tmp_path: Path):
 
 
 def test_a_ct_header_is_out_of_distribution_whatever_the_pixels():
-    verdict = header_cue(dicom_bytes("CT_small.dcm"))
+    verdict = header_cue(header_of("CT_small.dcm"))
 
     assert verdict.suitability == Suitability.OUT_OF_DISTRIBUTION
     assert "Modality CT" in verdict.reason
 
 
 def test_a_hostile_header_value_reaches_the_reason_only_as_short_printable_text():
-    verdict = header_cue(dicom_bytes("CT_small.dcm", Modality="C\x00T" + "X" * 100))
+    verdict = header_cue(header_of("CT_small.dcm", Modality="C\x00T" + "X" * 100))
 
     assert verdict.suitability == Suitability.OUT_OF_DISTRIBUTION
     assert "\x00" not in verdict.reason
@@ -173,15 +178,16 @@ def test_a_hostile_header_value_reaches_the_reason_only_as_short_printable_text(
 
 
 def test_an_mr_of_another_body_part_is_out_of_distribution_and_a_brain_mr_passes():
-    knee = header_cue(dicom_bytes("MR_small.dcm", BodyPartExamined="KNEE"))
+    knee = header_cue(header_of("MR_small.dcm", BodyPartExamined="KNEE"))
 
     assert knee.suitability == Suitability.OUT_OF_DISTRIBUTION and "KNEE" in knee.reason
-    assert header_cue(dicom_bytes("MR_small.dcm", BodyPartExamined="BRAIN")) is None
-    assert header_cue(dicom_bytes("MR_small.dcm")) is None
+    assert header_cue(header_of("MR_small.dcm", BodyPartExamined="BRAIN")) is None
+    assert header_cue(header_of("MR_small.dcm")) is None
 
 
 def test_files_without_a_dicom_header_leave_the_header_cue_silent():
-    assert header_cue(jpeg(np.zeros((20, 20), np.uint8))) is None
+    assert decode_image(jpeg(np.zeros((20, 20), np.uint8))).dicom_header is None
+    assert header_cue(None) is None
 
 
 def test_a_colour_photo_and_a_colour_ultrasound_are_out_of_distribution():
@@ -203,7 +209,13 @@ def test_a_grey_slice_saved_as_a_three_channel_jpeg_is_not_colour():
 
 def test_the_most_severe_cue_decides_and_the_feature_score_is_kept(density):
     typical = np.eye(4, 8)[0] * 10.0
-    blank = DecodedImage(np.zeros((64, 64), np.uint8), "application/dicom", 64, 64)
+    blank = DecodedImage(
+        np.zeros((64, 64), np.uint8),
+        "application/dicom",
+        64,
+        64,
+        dicom_header=header_of("CT_small.dcm"),
+    )
     verdict = assess(dicom_bytes("CT_small.dcm"), typical, density, blank)
 
     assert verdict.suitability == Suitability.OUT_OF_DISTRIBUTION
