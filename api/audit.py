@@ -2,7 +2,10 @@
 
 Written by an ASGI middleware, so refusals (401, 403, 404, 422…) are recorded exactly like
 successes, whichever part of the app produced them. The row is stored before the answer
-leaves, so a client never sees a response whose audit row is missing. It holds who (key id,
+leaves, so a client never sees a response whose audit row is missing. A route that commits
+a transaction of its own may add its row to it (`add_audit_event`, then `mark_audited` once
+committed): one commit instead of two, and the middleware writes no second row for that
+outcome. It holds who (key id,
 name, role), what (the route's handler name and the record id in the path), the outcome
 status and the client address: never image bytes, file names or query strings. One
 exception: a classification refused at capacity (503) before its key was read is only
@@ -13,10 +16,12 @@ from http import HTTPStatus
 
 import anyio
 import anyio.to_thread
+from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy import event, insert
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import Actor, get_actor
@@ -70,6 +75,8 @@ class AuditMiddleware:
         route = scope.get("route")
         if not isinstance(route, APIRoute) or not self._needs_key(route):
             return
+        if _audited_status(scope) == status_code:
+            return  # the route committed this row with its own writes
         if status_code == HTTPStatus.SERVICE_UNAVAILABLE and _caller(scope) is None:
             # Refused at capacity before the key was even read: it names nobody and touched
             # nothing, and under a flood a durable row for each would slow the refusals
@@ -105,6 +112,27 @@ def build_audit_event(scope: Scope, route: APIRoute, status_code: int) -> AuditE
         status_code=status_code,
         client_address=client[0] if client else None,
     )
+
+
+def add_audit_event(
+    session: Session, request: Request, status_code: int, record_id: int | None = None
+) -> None:
+    """Add this request's audit row to the session's transaction, as the answer will be
+    `status_code`; call `mark_audited` once that transaction has committed. `record_id`:
+    the record the request created, where the path names none."""
+    audit_event = build_audit_event(request.scope, request.scope["route"], status_code)
+    audit_event.record_id = audit_event.record_id or record_id
+    session.add(audit_event)
+
+
+def mark_audited(request: Request, status_code: int) -> None:
+    # Only after the commit: a rolled-back row must still be written by the middleware. An
+    # answer that ends up different (a failure while responding) gets a row of its own.
+    request.state.audited_status = status_code
+
+
+def _audited_status(scope: Scope) -> int | None:
+    return scope.get("state", {}).get("audited_status")
 
 
 def _caller(scope: Scope) -> Actor | None:

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel
 
 from api.db import create_db_and_tables, create_db_engine, get_session
@@ -181,3 +182,8 @@ def dataset_dir() -> Path:
     if not (path / "brain-tumor-mri-sartaj").is_dir():
         skip_or_fail(f"MEDIMG_DATA_DIR={value} holds no brain-tumor-mri-sartaj folder")
     return path
+
+
+class SessionWhoseCommitFails(Session):
+    def commit(self) -> None:
+        raise OperationalError("COMMIT", {}, Exception("disk I/O error at /var/secret.db"))

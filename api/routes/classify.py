@@ -11,14 +11,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.types import Message, Receive
 
+from api.audit import add_audit_event, mark_audited
 from api.deps import (
     ActorDep,
     BlobStoreDep,
     ClassifierDep,
     SessionDep,
     SettingsDep,
+    app_settings,
     get_actor,
-    get_app_settings,
 )
 from api.errors import Problem, problem_responses
 from api.idempotency import (
@@ -65,7 +66,7 @@ class UploadSizeLimitedRoute(APIRoute):
 
         async def handle_within_limit(request: Request) -> Response:
             # Runs before FastAPI's dependency injection, which needs the body parsed.
-            max_upload_bytes = get_app_settings(request).max_upload_bytes
+            max_upload_bytes = app_settings(request).max_upload_bytes
             max_body_bytes = max_upload_bytes + MULTIPART_OVERHEAD_BYTES
             if _declared_content_length(request) > max_body_bytes:
                 raise upload_too_large(max_upload_bytes)
@@ -153,6 +154,7 @@ with 503 and a `Retry-After` header, and nothing is stored.
     },
 )
 def create_classification(
+    request: Request,
     file: Annotated[UploadFile, File(description="One PNG, JPEG or DICOM brain-MRI slice.")],
     settings: SettingsDep,
     session: SessionDep,
@@ -184,10 +186,12 @@ def create_classification(
             response=answer,
             record_id=ingested.record.id,
         )
+        add_audit_event(session, request, HTTPStatus.CREATED, ingested.record.id)
 
     replay = _save_or_replay(session, blob_store, [ingested], remember_answer, idempotent)
     if replay is not None:
         return replay
+    mark_audited(request, HTTPStatus.CREATED)
     answer = RecordPublic.model_validate(ingested.record)
     release_connection(session)
     return answer
@@ -236,10 +240,12 @@ def create_classification_batch(
     def remember_answer() -> None:
         answer = _batch_answer(uploads, outcomes).model_dump(mode="json")
         remember(session, idempotent, status_code=HTTPStatus.OK, response=answer)
+        add_audit_event(session, request, HTTPStatus.OK)
 
     replay = _save_or_replay(session, blob_store, ingested, remember_answer, idempotent)
     if replay is not None:
         return replay
+    mark_audited(request, HTTPStatus.OK)
     answer = _batch_answer(uploads, outcomes)
     release_connection(session)
     return answer

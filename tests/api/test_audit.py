@@ -1,6 +1,6 @@
 """The audit trail: a row for every call to a route that needs a key, refusals included."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -8,8 +8,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from api.audit import AppendOnlyError
+from api.db import get_session
 from api.models import AuditEvent, Role
-from tests.conftest import bearer
+from tests.conftest import SessionWhoseCommitFails, bearer
 
 SECRET_FILENAME = "Jane-Doe-1961-03-04.png"
 
@@ -40,6 +41,54 @@ def test_an_allowed_classification_is_recorded_with_who_did_it(
     assert (event.action, event.status_code) == ("create_classification", 201)
     assert event.client_address == "testclient"
     assert event.occurred_at.tzinfo is not None
+
+
+def test_a_classification_is_recorded_once_naming_the_record_it_created(
+    client: TestClient, engine: Engine, png_bytes: bytes
+) -> None:
+    files = {"file": ("slice.png", png_bytes, "image/png")}
+
+    record_id = client.post("/classify", files=files).json()["id"]
+
+    (event,) = audit_events(engine)
+    assert (event.action, event.record_id, event.status_code) == (
+        "create_classification",
+        record_id,
+        201,
+    )
+
+
+def test_a_batch_classification_is_recorded_once(
+    client: TestClient, engine: Engine, png_bytes: bytes, jpeg_bytes: bytes
+) -> None:
+    files = [("files", ("a.png", png_bytes, "image/png")), ("files", ("b.jpg", jpeg_bytes))]
+
+    assert client.post("/classify/batch", files=files).status_code == 200
+
+    assert [(e.action, e.status_code) for e in audit_events(engine)] == [
+        ("create_classification_batch", 200)
+    ]
+
+
+def test_a_classification_that_fails_to_commit_is_still_recorded(
+    make_client: Callable[..., TestClient], engine: Engine, png_bytes: bytes
+) -> None:
+    # The route's own audit row goes down with its rolled-back transaction; the failure
+    # that follows must still leave a row.
+    client = make_client(raise_server_exceptions=False)
+
+    def failing_sessions() -> Iterator[Session]:
+        with SessionWhoseCommitFails(engine) as session:
+            yield session
+
+    client.app.dependency_overrides[get_session] = failing_sessions
+
+    response = client.post("/classify", files={"file": ("slice.png", png_bytes, "image/png")})
+
+    assert response.status_code == 500
+    assert [(e.action, e.status_code) for e in audit_events(engine)] == [
+        ("create_classification", 500)
+    ]
 
 
 def test_reading_a_record_records_its_id(client: TestClient, engine: Engine, png_bytes) -> None:

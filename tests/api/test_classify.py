@@ -7,12 +7,12 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, func, select
 
 from api.db import get_session
 from api.models import Record
 from ml.labels import CLASSES
+from tests.conftest import SessionWhoseCommitFails
 
 PROBLEM_JSON = "application/problem+json"
 RECORD_FIELDS = {
@@ -257,11 +257,6 @@ def test_an_image_with_more_pixels_than_allowed_gets_413(
     problem = assert_problem(classify(client, png_bytes), 413)
 
     assert "96×96" in problem["detail"]
-
-
-class SessionWhoseCommitFails(Session):
-    def commit(self) -> None:
-        raise OperationalError("COMMIT", {}, Exception("disk I/O error at /var/secret.db"))
 
 
 def test_a_failed_commit_leaves_no_record_no_blob_and_no_internals_in_the_500(

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 import api.routes.classify as classify_route
-from api.models import IdempotencyKey, Record, Role
+from api.models import AuditEvent, IdempotencyKey, Record, Role
 
 KEY = "5b1d3f0e-retry-me"
 
@@ -112,6 +112,8 @@ def test_a_concurrent_retry_that_loses_the_race_returns_the_winners_record(
     assert loser.headers["Idempotent-Replayed"] == "true"
     assert count(engine, Record) == 1
     assert [blob.read_bytes() for blob in stored_blobs()] == [png_bytes]
+    # The loser's own audit row went down with its transaction; its answer still has one.
+    assert count(engine, AuditEvent) == 2
 
 
 def test_an_overlong_key_gets_422(client: TestClient, png_bytes: bytes) -> None:
