@@ -21,13 +21,20 @@ from api.settings import Settings
 from api.storage import BlobStore
 from ml.inference import Classifier
 
+# The dependencies that only read app.state are `async def`: FastAPI runs a plain `def`
+# dependency on the thread pool, and each such hop costs a thread switch per request.
 
-def get_app_settings(request: Request) -> Settings:
+
+def app_settings(request: Request) -> Settings:
     # The app's own settings, not get_settings(): create_app may have been given others.
     return request.app.state.settings
 
 
-def get_classifier(request: Request) -> Classifier:
+async def get_app_settings(request: Request) -> Settings:
+    return app_settings(request)
+
+
+async def get_classifier(request: Request) -> Classifier:
     classifier = getattr(request.app.state, "classifier", None)
     if classifier is None:
         raise HTTPException(
@@ -38,11 +45,11 @@ def get_classifier(request: Request) -> Classifier:
     return classifier
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def get_blob_store(request: Request) -> BlobStore:
+async def get_blob_store(request: Request) -> BlobStore:
     return request.app.state.blob_store
 
 
