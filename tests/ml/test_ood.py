@@ -18,6 +18,7 @@ from ml.ood import (
     FeatureDensity,
     Suitability,
     assess,
+    brightest_percentile,
     colour_cue,
     dark_border_share,
     header_cue,
@@ -140,6 +141,23 @@ def test_a_head_on_a_dark_background_is_framed_and_noise_and_photos_are_not():
     assert dark_border_share(head) == 1.0 and is_framed(head)
     assert not is_framed(noise)
     assert not is_framed(photo)
+
+
+def test_the_histogram_percentile_matches_numpys_on_real_and_edge_case_images(
+    dataset_dir: Path,
+):
+    slices = [decode_image(s.path.read_bytes()).pixels for s in list_samples(dataset_dir)[::97]]
+    rng = np.random.default_rng(5)
+    edge_cases = [
+        np.zeros((7, 5), np.uint8),
+        np.full((3, 3), 255, np.uint8),
+        np.array([[0, 255]], np.uint8),
+        rng.integers(0, 256, (101, 13), dtype=np.uint8),
+    ]
+
+    for pixels in slices + edge_cases:
+        expected = np.percentile(pixels.astype(np.float64), 99)
+        assert brightest_percentile(pixels) == pytest.approx(expected, abs=1e-9)
 
 
 def test_nearly_every_training_source_mri_slice_is_framed(dataset_dir: Path):
