@@ -6,7 +6,7 @@ blob is durably on disk. Nothing of a refused upload stays behind.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import PurePosixPath
 from typing import BinaryIO
@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from api.admission import at_capacity
 from api.models import Record
 from api.storage import BlobStore, StoredBlob
+from api.timing import StageTimer
 from ml.batching import BatcherClosedError, BatchQueueFullError
 from ml.decode import (
     DecodedImage,
@@ -63,6 +64,7 @@ class IngestContext:
     uid_hash_salt: str
     created_by_key_id: int | None
     source_system: str | None
+    timer: StageTimer = field(default_factory=StageTimer)
 
 
 @dataclass(frozen=True)
@@ -90,13 +92,19 @@ def ingest(upload: Upload, context: IngestContext) -> Ingested:
             HTTPStatus.UNPROCESSABLE_ENTITY,
             "The uploaded file is empty. Choose a PNG, JPEG or DICOM image.",
         )
-    image = decode_upload(upload.data, context.max_image_pixels)
+    timer = context.timer
+    with timer.stage("decode"):
+        image = decode_upload(upload.data, context.max_image_pixels)
     refuse_mismatched_type(upload.declared_type, image.media_type)
-    stored_bytes, uid_hashes = _bytes_to_store(upload.data, image, context.uid_hash_salt)
-    prediction = classify(context.classifier, image.pixels)
-    # Out-of-distribution results are stored too, marked, so a reviewer can see what came in.
-    gate = assess(upload.data, prediction.embedding, context.classifier.density, image)
-    blob = context.blob_store.write(stored_bytes)
+    with timer.stage("deidentify"):
+        stored_bytes, uid_hashes = _bytes_to_store(upload.data, image, context.uid_hash_salt)
+    with timer.stage("model"):  # waiting for the batcher included
+        prediction = classify(context.classifier, image.pixels)
+    with timer.stage("gate"):
+        # Out-of-distribution results are stored too, marked, for a reviewer to see.
+        gate = assess(upload.data, prediction.embedding, context.classifier.density, image)
+    with timer.stage("storage"):
+        blob = context.blob_store.write(stored_bytes)
     record = Record(
         label=prediction.label,
         # float(): a numpy scalar would not survive the JSON column.

@@ -128,6 +128,13 @@ class Settings(BaseSettings):
             f"key. At least {MIN_BOOTSTRAP_KEY_LENGTH} random characters; unset or empty: none."
         ),
     )
+    server_timing: bool = Field(
+        default=False,
+        description=(
+            "Add a Server-Timing header to each classification (decode, model, storage, "
+            "database… in ms): for benchmarks and for finding where a slow answer went."
+        ),
+    )
     rate_limit_per_minute: int = Field(
         default=600,
         ge=0,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from api import timing
 from bench.data import BenchUpload
 
 REQUEST_TIMEOUT_S = 60
@@ -24,6 +25,8 @@ class LoadResult:
     statuses: Counter = field(default_factory=Counter)
     # The latency of each refused (503) request: how fast overload is answered.
     refused_latencies_s: list[float] = field(default_factory=list)
+    # Each answered request's Server-Timing stages in ms, where the server sends them.
+    server_timings: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
@@ -65,17 +68,20 @@ async def _client_loop(
         upload = next(uploads)
         files = {"file": (upload.filename, upload.data, upload.media_type)}
         started = time.perf_counter()
-        retry_after = 0.0
+        retry_after, timings = 0.0, ""
         try:
             answer = await http.post(next(urls) + path, files=files)
             status = answer.status_code
             retry_after = float(answer.headers.get("retry-after", 0))
+            timings = answer.headers.get(timing.HEADER, "")
         except httpx.HTTPError:
             status = 0  # no answer at all: counted as an error
         elapsed = time.perf_counter() - started
         result.statuses[status] += 1
         if 200 <= status < 300:
             result.latencies_s.append(elapsed)
+            if timings:
+                result.server_timings.append(timing.parse_server_timing(timings))
         elif status == 503:
             result.refused_latencies_s.append(elapsed)
             if honour_retry_after:  # as a well-behaved integration does

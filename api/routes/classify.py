@@ -13,6 +13,7 @@ from starlette.types import Message, Receive
 
 from api.audit import add_audit_event, mark_audited
 from api.deps import (
+    Actor,
     ActorDep,
     BlobStoreDep,
     ClassifierDep,
@@ -45,6 +46,7 @@ from api.ingest import (
 from api.models import ClassificationBatchPublic, ClassificationResult, RecordPublic
 from api.settings import Settings
 from api.storage import BlobStore
+from api.timing import StageTimer
 from ml.inference import Classifier
 
 # Room for the multipart boundary and part headers around the files themselves.
@@ -134,6 +136,10 @@ zeroed, UIDs replaced). The original Study, Series and SOP Instance UIDs are kep
 **Retries:** send an `Idempotency-Key`; a retry with the same key and request returns the
 first answer with `Idempotent-Replayed: true` and makes no second record.
 
+**Timing:** with `MEDIMG_SERVER_TIMING` on, the answer's `Server-Timing` header gives the
+milliseconds spent decoding, de-identifying, in the model (queueing included), in the input
+gate, writing the file and in the database.
+
 **Overload:** concurrent uploads share batched model calls; when more images wait for the
 model than its queue holds (`MEDIMG_INFERENCE_QUEUE_SIZE`), the request is answered at once
 with 503 and a `Retry-After` header, and nothing is stored.
@@ -155,6 +161,7 @@ with 503 and a `Retry-After` header, and nothing is stored.
 )
 def create_classification(
     request: Request,
+    response: Response,
     file: Annotated[UploadFile, File(description="One PNG, JPEG or DICOM brain-MRI slice.")],
     settings: SettingsDep,
     session: SessionDep,
@@ -164,6 +171,7 @@ def create_classification(
     source_system: SourceSystemForm = None,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
+    timer = StageTimer()
     source_system = _blank_to_none(source_system)
     data = read_upload_within_limit(file.file, settings.max_upload_bytes)
     upload = Upload(file.filename, data, file.content_type)
@@ -174,7 +182,7 @@ def create_classification(
     if (replay := find_replay(session, idempotent)) is not None:
         return replay
     release_connection(session)  # held by no request while it waits for the model
-    context = _ingest_context(settings, classifier, blob_store, actor.key_id, source_system)
+    context = _ingest_context(settings, classifier, blob_store, actor, source_system, timer)
     ingested = ingest(upload, context)
 
     def remember_answer() -> None:
@@ -188,12 +196,14 @@ def create_classification(
         )
         add_audit_event(session, request, HTTPStatus.CREATED, ingested.record.id)
 
-    replay = _save_or_replay(session, blob_store, [ingested], remember_answer, idempotent)
+    with timer.stage("database"):
+        replay = _save_or_replay(session, blob_store, [ingested], remember_answer, idempotent)
     if replay is not None:
         return replay
     mark_audited(request, HTTPStatus.CREATED)
     answer = RecordPublic.model_validate(ingested.record)
     release_connection(session)
+    timer.add_header(response, settings.server_timing)
     return answer
 
 
@@ -213,6 +223,7 @@ def create_classification(
 )
 def create_classification_batch(
     request: Request,
+    response: Response,
     files: Annotated[list[UploadFile], File(description="PNG, JPEG or DICOM slices.")],
     settings: SettingsDep,
     session: SessionDep,
@@ -222,6 +233,7 @@ def create_classification_batch(
     source_system: SourceSystemForm = None,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
+    timer = StageTimer()
     source_system = _blank_to_none(source_system)
     uploads = _read_batch_within_limits(files, settings)
     fingerprint = request_fingerprint(
@@ -233,7 +245,7 @@ def create_classification_batch(
     if (replay := find_replay(session, idempotent)) is not None:
         return replay
     release_connection(session)
-    context = _ingest_context(settings, classifier, blob_store, actor.key_id, source_system)
+    context = _ingest_context(settings, classifier, blob_store, actor, source_system, timer)
     outcomes = _ingest_each(session, uploads, context, request.url.path)
     ingested = [outcome for outcome in outcomes if isinstance(outcome, Ingested)]
 
@@ -242,12 +254,14 @@ def create_classification_batch(
         remember(session, idempotent, status_code=HTTPStatus.OK, response=answer)
         add_audit_event(session, request, HTTPStatus.OK)
 
-    replay = _save_or_replay(session, blob_store, ingested, remember_answer, idempotent)
+    with timer.stage("database"):
+        replay = _save_or_replay(session, blob_store, ingested, remember_answer, idempotent)
     if replay is not None:
         return replay
     mark_audited(request, HTTPStatus.OK)
     answer = _batch_answer(uploads, outcomes)
     release_connection(session)
+    timer.add_header(response, settings.server_timing)
     return answer
 
 
@@ -270,16 +284,18 @@ def _ingest_context(
     settings: Settings,
     classifier: Classifier,
     blob_store: BlobStore,
-    key_id: int | None,
+    actor: Actor,
     source_system: str | None,
+    timer: StageTimer,
 ) -> IngestContext:
     return IngestContext(
         classifier=classifier,
         blob_store=blob_store,
         max_image_pixels=settings.max_image_pixels,
         uid_hash_salt=settings.uid_hash_salt.get_secret_value(),
-        created_by_key_id=key_id,
+        created_by_key_id=actor.key_id,
         source_system=source_system,
+        timer=timer,
     )
 
 
