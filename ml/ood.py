@@ -32,6 +32,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from sklearn.covariance import LedoitWolf
 
 from ml.decode import DecodedImage, decode_image
 
@@ -141,10 +142,6 @@ class FeatureDensity:
         classes = np.unique(labels)
         means = np.stack([embeddings[labels == c].mean(axis=0) for c in classes])
         centred = embeddings - means[np.searchsorted(classes, labels)]
-        # Imported here, where the gate is fitted: scikit-learn (and the part of SciPy it
-        # pulls in) adds about 2 s to the API's start-up, which only ever loads the fit.
-        from sklearn.covariance import LedoitWolf
-
         # Ledoit-Wolf shrinkage: a 128-d covariance from a few thousand images is noisy.
         precision = LedoitWolf(assume_centered=True).fit(centred).precision_
         unlimited = cls(means, precision, np.inf, np.inf)
