@@ -153,14 +153,22 @@ export class App {
     this.view.clearError();
     this.view.setBusy(true);
     const items = files.map((file) => ({ name: file.name, state: "queued" }));
+    let finished = false;
     try {
-      await this.classifyAll(files, items);
+      finished = await this.classifyAll(files, items);
     } finally {
       this.busy = false;
       this.view.setBusy(false);
     }
+    // Only once uploads are accepted again: a slow worklist refresh must not hold up the
+    // next upload (the input stays disabled while busy, and a drop would be ignored).
+    if (finished) {
+      this.offset = 0; // new records are the newest, on the first page
+      await this.loadRecords();
+    }
   }
 
+  /** True once every file has had its turn; false when the key or connection failed. */
   async classifyAll(files, items) {
     let shown = null;
     for (const [index, file] of files.entries()) {
@@ -180,14 +188,13 @@ export class App {
         if (error instanceof api.ApiError && (error.status === 401 || error.kind !== "http")) {
           // Neither the key nor the connection will work for the next file either.
           this.reportFailure(error);
-          return;
+          return false;
         }
       }
     }
     this.view.renderQueue(items);
     this.reportUploadOutcome(items, shown);
-    this.offset = 0; // new records are the newest, on the first page
-    await this.loadRecords();
+    return true;
   }
 
   reportUploadOutcome(items, shown) {

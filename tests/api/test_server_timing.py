@@ -37,9 +37,7 @@ def test_a_batchs_stages_add_up_over_its_files(
     assert timings["handler"] >= sum(timings[stage] for stage in STAGES)
 
 
-def test_no_timings_are_sent_unless_the_setting_asks(
-    client: TestClient, png_bytes: bytes
-) -> None:
+def test_no_timings_are_sent_unless_the_setting_asks(client: TestClient, png_bytes: bytes) -> None:
     answer = client.post("/classify", files={"file": ("slice.png", png_bytes, "image/png")})
 
     assert answer.status_code == 201

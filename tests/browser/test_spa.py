@@ -246,3 +246,25 @@ def test_a_refused_key_gets_a_clear_message_and_the_sign_in_form_again(
     assert stored_key(page) is None
     page.screenshot(path=artifacts_dir / "spa-key-refused.png")
     assert page_problems.errors == []
+
+
+def test_an_upload_right_after_a_result_is_accepted_while_the_worklist_still_refreshes(
+    page, spa_url, radiologist_key, synthetic_png: bytes, page_problems
+):
+    open_app(page, spa_url, radiologist_key)
+    # Hold every worklist refresh: on a busy server the list can lag behind the result.
+    held = []
+
+    def hold(route) -> None:
+        held.append(route)
+
+    page.route(re.compile(r".*/records\?.*"), hold)
+
+    upload(page, "first.png", synthetic_png, "image/png")
+    first = shown_record_id(page)
+    upload(page, "second.png", synthetic_png, "image/png")
+
+    expect(page.locator(f".result-card:not([data-record-id='{first}'])")).to_be_visible()
+    expect(page.get_by_test_id("upload-item")).to_contain_text("second.png")
+    for route in held:
+        route.continue_()
