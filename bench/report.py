@@ -193,7 +193,7 @@ class Report:
             "model": "model: queue, preprocessing and network in one SavedModel call",
             "gate": "input gate (frame, colour, header, feature distance)",
             "storage": "blob write, fsync, rename",
-            "database": "record, audit row and idempotency key: insert + one commit",
+            "database": "record and audit row (and idempotency key, if sent): insert + commit",
         }
         means = {name: _mean(run.server_timings, name) for name in [*stages, "handler"]}
         latency = 1000 * statistics.fmean(run.latencies_s)
@@ -210,19 +210,14 @@ class Report:
                 latency - means["handler"],
             )
         )
-        lines = [
-            "## Where the time of one request goes",
-            "",
+        intro = (
             f"Measured on the serving path: each of the {len(run.server_timings)} single-client "
             "requests above answered with a `Server-Timing` header (`MEDIMG_SERVER_TIMING`), "
             "timed inside the running server; the last row is the client's latency minus the "
-            "route's own time. Means, so that the rows add up.",
-            "",
-            "| stage | mean ms | share |",
-            "|---|---|---|",
-        ]
-        lines += [f"| {name} | {ms:.1f} | {100 * ms / latency:.0f} % |" for name, ms in rows]
-        return lines + [f"| HTTP latency, 1 client, mean | {latency:.1f} | 100 % |", ""]
+            "route's own time. Means, so that the rows add up."
+        )
+        total = ("HTTP latency, 1 client, mean", latency)
+        return _share_table("Where the time of one request goes", intro, "mean", rows, total)
 
     def _stages(self) -> list[str]:
         stages = self.stages
@@ -236,18 +231,13 @@ class Report:
             ("database (insert + commit, SQLite)", stages.database_ms),
             ("everything else: HTTP, multipart, auth, audit, JSON", http - stages.total_ms),
         ]
-        lines = [
-            "## Each stage on its own",
-            "",
+        intro = (
             "Each stage timed on its own in one process (`bench/stages.py`, median of 64 real "
             "uploads), which splits the model call into preprocessing and network; the last "
-            "row is the single-client HTTP p50 minus the stages.",
-            "",
-            "| stage | median ms | share |",
-            "|---|---|---|",
-        ]
-        lines += [f"| {name} | {ms:.1f} | {100 * ms / http:.0f} % |" for name, ms in rows]
-        return lines + [f"| HTTP p50, 1 client | {http:.1f} | 100 % |", ""]
+            "row is the single-client HTTP p50 minus the stages."
+        )
+        total = ("HTTP p50, 1 client", http)
+        return _share_table("Each stage on its own", intro, "median", rows, total)
 
     def _model(self) -> list[str]:
         model = self.model
@@ -348,6 +338,20 @@ class Report:
             "machines each replica brings its own.",
             "",
         ]
+
+
+def _share_table(
+    heading: str,
+    intro: str,
+    statistic: str,
+    rows: list[tuple[str, float]],
+    total: tuple[str, float],
+) -> list[str]:
+    """A markdown table of stages in ms, each with its share of the total."""
+    name, total_ms = total
+    lines = [f"## {heading}", "", intro, "", f"| stage | {statistic} ms | share |", "|---|---|---|"]
+    lines += [f"| {stage} | {ms:.1f} | {100 * ms / total_ms:.0f} % |" for stage, ms in rows]
+    return lines + [f"| {name} | {total_ms:.1f} | 100 % |", ""]
 
 
 def _mean(timings: list[dict[str, float]], name: str) -> float:

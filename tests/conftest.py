@@ -187,3 +187,16 @@ def dataset_dir() -> Path:
 class SessionWhoseCommitFails(Session):
     def commit(self) -> None:
         raise OperationalError("COMMIT", {}, Exception("disk I/O error at /var/secret.db"))
+
+
+@pytest.fixture
+def client_whose_commits_fail(make_client: Callable[..., TestClient], engine: Engine) -> TestClient:
+    """A client whose routes' sessions fail to commit, answering 500 instead of raising."""
+    client = make_client(raise_server_exceptions=False)
+
+    def failing_sessions() -> Iterator[Session]:
+        with SessionWhoseCommitFails(engine) as session:
+            yield session
+
+    client.app.dependency_overrides[get_session] = failing_sessions
+    return client

@@ -1,6 +1,6 @@
 """The audit trail: a row for every call to a route that needs a key, refusals included."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
@@ -8,9 +8,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from api.audit import AppendOnlyError
-from api.db import get_session
 from api.models import AuditEvent, Role
-from tests.conftest import SessionWhoseCommitFails, bearer
+from tests.conftest import bearer
 
 SECRET_FILENAME = "Jane-Doe-1961-03-04.png"
 
@@ -71,17 +70,11 @@ def test_a_batch_classification_is_recorded_once(
 
 
 def test_a_classification_that_fails_to_commit_is_still_recorded(
-    make_client: Callable[..., TestClient], engine: Engine, png_bytes: bytes
+    client_whose_commits_fail: TestClient, engine: Engine, png_bytes: bytes
 ) -> None:
     # The route's own audit row goes down with its rolled-back transaction; the failure
     # that follows must still leave a row.
-    client = make_client(raise_server_exceptions=False)
-
-    def failing_sessions() -> Iterator[Session]:
-        with SessionWhoseCommitFails(engine) as session:
-            yield session
-
-    client.app.dependency_overrides[get_session] = failing_sessions
+    client = client_whose_commits_fail
 
     response = client.post("/classify", files={"file": ("slice.png", png_bytes, "image/png")})
 

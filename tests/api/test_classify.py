@@ -9,10 +9,8 @@ from httpx import Response
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from api.db import get_session
 from api.models import Record
 from ml.labels import CLASSES
-from tests.conftest import SessionWhoseCommitFails
 
 PROBLEM_JSON = "application/problem+json"
 RECORD_FIELDS = {
@@ -260,18 +258,12 @@ def test_an_image_with_more_pixels_than_allowed_gets_413(
 
 
 def test_a_failed_commit_leaves_no_record_no_blob_and_no_internals_in_the_500(
-    make_client: Callable[..., TestClient],
+    client_whose_commits_fail: TestClient,
     engine: Engine,
     png_bytes: bytes,
     stored_blobs: Callable[[], list[Path]],
 ) -> None:
-    client = make_client(raise_server_exceptions=False)
-
-    def failing_sessions() -> Iterator[Session]:
-        with SessionWhoseCommitFails(engine) as session:
-            yield session
-
-    client.app.dependency_overrides[get_session] = failing_sessions
+    client = client_whose_commits_fail
 
     problem = assert_problem(classify(client, png_bytes), 500)
 
