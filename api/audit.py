@@ -5,11 +5,12 @@ successes, whichever part of the app produced them. The row is stored before the
 leaves, so a client never sees a response whose audit row is missing. A route that commits
 a transaction of its own may add its row to it (`add_audit_event`, then `mark_audited` once
 committed): one commit instead of two, and the middleware writes no second row for that
-outcome. It holds who (key id,
-name, role), what (the route's handler name and the record id in the path), the outcome
-status and the client address: never image bytes, file names or query strings. One
-exception: a classification refused at capacity (503) before its key was read is only
-counted in /metrics.
+outcome.
+
+A row holds who (key id, name, role), what (the route's handler name, and the record id in
+the path or the record a classification created), the outcome status and the client
+address: never image bytes, file names or query strings. One exception: a classification
+refused at capacity (503) before its key was read is only counted in /metrics.
 """
 
 from http import HTTPStatus
