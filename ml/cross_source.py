@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ml.export import METADATA_FILE
 from ml.report import REPORT_FILE, markdown
+from ml.trust_eval import TRUST_HEADING
 
 UNSEEN = "nickparvar_unseen_source"
 MERGED = "cross_source_nickparvar"
@@ -42,8 +43,23 @@ def merge(model_dir: Path, experiment_dir: Path) -> dict:
         ),
     }
     (model_dir / METADATA_FILE).write_text(json.dumps(card, indent=2) + "\n")
-    (model_dir / REPORT_FILE).write_text(markdown(card))
+    report = model_dir / REPORT_FILE
+    old = report.read_text() if report.exists() else ""
+    report.write_text(keep_title_and_trust(old, markdown(card)))
     return card["metrics"][MERGED]
+
+
+def keep_title_and_trust(old: str, new: str) -> str:
+    """The regenerated report, under the old report's title (a re-export says whose figures
+    they are) and followed by its trust section, which ml.trust_eval wrote and only it can."""
+    title, _, body = new.partition("\n")
+    if old.startswith("# "):
+        title = old.partition("\n")[0]
+    _, heading, trust = old.partition(TRUST_HEADING)
+    text = title + "\n" + body
+    if heading:
+        text = text.rstrip() + "\n\n" + heading + trust
+    return text
 
 
 def main(argv: list[str] | None = None) -> None:
