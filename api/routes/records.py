@@ -33,7 +33,12 @@ FILE_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "application/dicom":
 
 logger = logging.getLogger(__name__)
 
-RecordId = Annotated[int, Path(description="Record id, as returned by POST /classify.")]
+# The largest id a database integer column holds: a larger one is refused (422), not sent to
+# the database driver, which cannot convert it.
+MAX_RECORD_ID = 2**63 - 1
+RecordId = Annotated[
+    int, Path(le=MAX_RECORD_ID, description="Record id, as returned by POST /classify.")
+]
 
 router = APIRouter(
     prefix="/records",

@@ -118,3 +118,12 @@ def test_the_original_is_served_byte_identical_with_its_type_and_nosniff(
         response.headers["content-disposition"]
         == f'inline; filename="record-{record["id"]}.{extension}"'
     )
+
+
+def test_a_record_id_beyond_any_database_integer_gets_422_not_a_server_error(
+    client: TestClient,
+) -> None:
+    for path in ("/records/9223372036854775808", "/records/9223372036854775808/heatmap"):
+        answer = client.get(path)
+        assert answer.status_code == 422
+        assert answer.headers["content-type"] == "application/problem+json"
