@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import Header, HTTPException
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlmodel import Session, select
 
 from api.deps import Actor
@@ -98,10 +99,12 @@ def remember(
     request: IdempotentRequest | None,
     *,
     status_code: int,
-    response: dict[str, Any],
+    answer: BaseModel,
     record_id: int | None = None,
 ) -> None:
-    """Add the answer to the session; the caller's commit stores it with its records."""
+    """Add the answer to the session; the caller's commit stores it with its records.
+
+    Without a key there is nothing to remember, and the answer is not even serialised."""
     if request is None:
         return
     session.add(
@@ -111,6 +114,6 @@ def remember(
             request_sha256=request.request_sha256,
             record_id=record_id,
             status_code=status_code,
-            response=response,
+            response=answer.model_dump(mode="json"),
         )
     )

@@ -230,8 +230,8 @@ def save_records(
         session.rollback()
         discard_unreferenced_blobs(session, blob_store, [item.blob for item in ingested])
         raise
-    for record in records:
-        session.refresh(record)
+    # No refresh: an attribute read after the commit loads the row again by itself, and
+    # callers that answer at once take what they need in `before_commit`.
     return records
 
 

@@ -185,23 +185,28 @@ def create_classification(
     context = _ingest_context(settings, classifier, blob_store, actor, source_system, timer)
     ingested = ingest(upload, context)
 
+    answers: list[RecordPublic] = []
+
     def remember_answer() -> None:
-        answer = RecordPublic.model_validate(ingested.record).model_dump(mode="json")
+        # Made once the record has its id, before the commit expires its attributes: the
+        # answer then needs no second query, and a retry's replay is the very same answer.
+        answers.append(RecordPublic.model_validate(ingested.record))
+        record_id = ingested.record.id
         remember(
             session,
             idempotent,
             status_code=HTTPStatus.CREATED,
-            response=answer,
-            record_id=ingested.record.id,
+            answer=answers[-1],
+            record_id=record_id,
         )
-        add_audit_event(session, request, HTTPStatus.CREATED, ingested.record.id)
+        add_audit_event(session, request, HTTPStatus.CREATED, record_id)
 
     with timer.stage("database"):
         replay = _save_or_replay(session, blob_store, [ingested], remember_answer, idempotent)
     if replay is not None:
         return replay
     mark_audited(request, HTTPStatus.CREATED)
-    answer = RecordPublic.model_validate(ingested.record)
+    answer = answers[-1]
     release_connection(session)
     timer.add_header(response, settings.server_timing)
     return answer
@@ -249,9 +254,11 @@ def create_classification_batch(
     outcomes = _ingest_each(session, uploads, context, request.url.path)
     ingested = [outcome for outcome in outcomes if isinstance(outcome, Ingested)]
 
+    answers: list[ClassificationBatchPublic] = []
+
     def remember_answer() -> None:
-        answer = _batch_answer(uploads, outcomes).model_dump(mode="json")
-        remember(session, idempotent, status_code=HTTPStatus.OK, response=answer)
+        answers.append(_batch_answer(uploads, outcomes))
+        remember(session, idempotent, status_code=HTTPStatus.OK, answer=answers[-1])
         add_audit_event(session, request, HTTPStatus.OK)
 
     with timer.stage("database"):
@@ -259,7 +266,7 @@ def create_classification_batch(
     if replay is not None:
         return replay
     mark_audited(request, HTTPStatus.OK)
-    answer = _batch_answer(uploads, outcomes)
+    answer = answers[-1]
     release_connection(session)
     timer.add_header(response, settings.server_timing)
     return answer

@@ -55,6 +55,17 @@ def test_a_real_dicom_file_is_classified_and_stored(
     assert record["study_uid_hash"] is not None
 
 
+def test_the_answer_to_a_dicom_upload_is_the_record_as_it_was_stored(
+    client: TestClient,
+) -> None:
+    answered = classify_dicom(client, pydicom_file("MR_small.dcm"), source_system="pacs-west")
+
+    stored = client.get(f"/records/{answered.json()['id']}")
+
+    assert answered.status_code == 201
+    assert stored.json() == answered.json()
+
+
 @pytest.mark.parametrize(("name", "width", "height"), PYDICOM_IMAGES)
 def test_a_dicom_record_is_shown_as_a_png_of_the_classified_pixels(
     client: TestClient, name: str, width: int, height: int
