@@ -23,20 +23,42 @@ def make_splits(
     samples: list[Sample], groups: np.ndarray, seed: int, validation_folds: int = 8
 ) -> Splits:
     is_test = np.array([s.is_sartaj_test for s in samples])
-    test_groups = set(groups[is_test])
-    in_test_group = np.isin(groups, list(test_groups))
-    pool_groups = set(groups[~is_test])
+    in_test_group = np.isin(groups, list(set(groups[is_test])))
     test = np.flatnonzero(is_test)
-    leak_free = test[~np.isin(groups[test], list(pool_groups))]
-    pool = np.flatnonzero(~in_test_group)
-    labels = np.array([s.label for s in samples])
+    leak_free = test[~np.isin(groups[test], list(set(groups[~is_test])))]
+    pool = training_pool(samples, groups)
     # One fold of a stratified group k-fold: about 1/8 of the pool, groups kept whole.
-    folds = StratifiedGroupKFold(n_splits=validation_folds, shuffle=True, random_state=seed)
-    train_part, validation_part = next(folds.split(pool, labels[pool], groups[pool]))
+    train, validation = hold_out_one_fold(pool, samples, groups, seed, validation_folds)
     return Splits(
-        train=pool[train_part],
-        validation=pool[validation_part],
+        train=train,
+        validation=validation,
         test=test,
         test_leak_free=leak_free,
         excluded=np.flatnonzero(in_test_group & ~is_test),
     )
+
+
+def training_pool(samples: list[Sample], groups: np.ndarray) -> np.ndarray:
+    """Every image outside the test folder's near-duplicate groups: all training may use."""
+    is_test = np.array([s.is_sartaj_test for s in samples])
+    return np.flatnonzero(~np.isin(groups, list(set(groups[is_test]))))
+
+
+def group_folds(
+    indices: np.ndarray, samples: list[Sample], groups: np.ndarray, seed: int, folds: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(kept, held out) for each fold of a stratified group k-fold over `indices`: every
+    index is held out exactly once, and near-duplicate groups never straddle the two."""
+    labels = np.array([samples[i].label for i in indices])
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return [
+        (indices[kept], indices[held_out])
+        for kept, held_out in splitter.split(indices, labels, groups[indices])
+    ]
+
+
+def hold_out_one_fold(
+    indices: np.ndarray, samples: list[Sample], groups: np.ndarray, seed: int, folds: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first of `group_folds`: about 1/folds of `indices` held out, groups kept whole."""
+    return group_folds(indices, samples, groups, seed, folds)[0]

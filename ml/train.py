@@ -95,18 +95,9 @@ def main(argv: list[str] | None = None) -> Path:
         f"(leak-free {len(splits.test_leak_free)}, excluded near-copies {len(splits.excluded)})"
     )
 
-    model = build_model(width=config.width)
-    history = _fit(model, prepared.images, labels, train_idx, val_idx, config)
-    val_logits = model.predict(_as_input(prepared.images[val_idx]), batch_size=128, verbose=0)
-    temperature = fit_temperature(val_logits, labels[val_idx])
-    validation = {
-        "before_calibration": classification_metrics(
-            labels[val_idx], calibrated(val_logits, 1.0), CLASSES
-        ),
-        "after_calibration": classification_metrics(
-            labels[val_idx], calibrated(val_logits, temperature), CLASSES
-        ),
-    }
+    trained = train_and_calibrate(prepared.images, labels, train_idx, val_idx, config)
+    model, history, temperature = trained.model, trained.history, trained.temperature
+    validation = trained.validation
     training_seconds = time.monotonic() - started
 
     out_dir = args.out / config.version
@@ -135,6 +126,45 @@ def main(argv: list[str] | None = None) -> Path:
 
 def _from_sources(indices: np.ndarray, samples: list[Sample], sources: tuple[str, ...]):
     return np.array([i for i in indices if samples[i].source in sources], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Trained:
+    model: keras.Model
+    history: dict
+    temperature: float
+    validation: dict  # the validation split's metrics before and after calibration
+
+
+def train_and_calibrate(
+    images: np.ndarray,
+    labels: np.ndarray,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    config: TrainConfig,
+) -> Trained:
+    """A fresh model fitted on train_idx, stopped early and temperature-scaled on val_idx."""
+    model = build_model(width=config.width)
+    history = _fit(model, images, labels, train_idx, val_idx, config)
+    val_logits = predict_logits(model, images[val_idx])
+    temperature = fit_temperature(val_logits, labels[val_idx])
+    return Trained(
+        model, history, temperature, calibration_metrics(labels[val_idx], val_logits, temperature)
+    )
+
+
+def predict_logits(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """Logits for cached preprocessed uint8 images [N, size, size]."""
+    return model.predict(_as_input(images), batch_size=128, verbose=0)
+
+
+def calibration_metrics(y_true: np.ndarray, logits: np.ndarray, temperature: float) -> dict:
+    return {
+        "before_calibration": classification_metrics(y_true, calibrated(logits, 1.0), CLASSES),
+        "after_calibration": classification_metrics(
+            y_true, calibrated(logits, temperature), CLASSES
+        ),
+    }
 
 
 def _as_input(images: np.ndarray) -> np.ndarray:

@@ -1,0 +1,114 @@
+"""Group-aware k-fold cross-validation of a training recipe on both datasets together.
+
+    python -m ml.crossval --data ../shared/datasets --fold 0     # one fold, about an hour
+    python -m ml.crossval --summary                              # mean ± sd of the folds run
+
+The pool is every image outside the Sartaj Testing folder's near-duplicate groups (as for
+ml.train). It is cut into `--folds` stratified folds with near-duplicate groups kept whole.
+Each fold trains a fresh model with ml.train's recipe on the other folds, stops early and
+fits its temperature on 1/8 of them (groups whole again), and is scored on its own fold:
+accuracy, macro-F1 and expected calibration error before and after temperature scaling.
+One fold per command, because on two CPUs each takes about as long as a training run;
+results are kept as one JSON file per fold and summarised when asked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from ml.cache import prepare
+from ml.datasets import list_samples
+from ml.duplicates import group_ids, near_duplicate_pairs
+from ml.labels import CLASSES
+from ml.splits import group_folds, hold_out_one_fold, training_pool
+from ml.train import TrainConfig, calibration_metrics, predict_logits, train_and_calibrate
+
+FOLDS = 5
+INNER_VALIDATION_FOLDS = 8
+SUMMARISED = ("accuracy", "macro_f1", "ece")
+
+
+def run_fold(data_dir: Path, cache_dir: Path, fold: int, folds: int, config: TrainConfig) -> dict:
+    keras.utils.set_random_seed(config.seed)
+    started = time.monotonic()
+    samples = list_samples(data_dir)
+    prepared = prepare(samples, cache_dir)
+    groups = group_ids(len(samples), near_duplicate_pairs(prepared.images))
+    pool = training_pool(samples, groups)
+    kept, held_out = group_folds(pool, samples, groups, config.seed, folds)[fold]
+    train, validation = hold_out_one_fold(
+        kept, samples, groups, config.seed, INNER_VALIDATION_FOLDS
+    )
+    labels = np.array([CLASSES.index(s.label) for s in samples])
+    trained = train_and_calibrate(prepared.images, labels, train, validation, config)
+    logits = predict_logits(trained.model, prepared.images[held_out])
+    return {
+        "fold": fold,
+        "folds": folds,
+        "config": asdict(config),
+        "sizes": {"train": len(train), "validation": len(validation), "held_out": len(held_out)},
+        "held_out_sources": _count_by_source(samples, held_out),
+        "epochs_run": len(trained.history["loss"]),
+        "temperature": trained.temperature,
+        "held_out": calibration_metrics(labels[held_out], logits, trained.temperature),
+        "minutes": (time.monotonic() - started) / 60,
+    }
+
+
+def _count_by_source(samples, indices: np.ndarray) -> dict[str, int]:
+    sources = [samples[i].source for i in indices]
+    return {source: sources.count(source) for source in sorted(set(sources))}
+
+
+def summarise(results: list[dict]) -> dict:
+    """Mean and sample standard deviation over the folds, before and after calibration."""
+    summary: dict = {"folds_run": sorted(r["fold"] for r in results)}
+    for stage in ("before_calibration", "after_calibration"):
+        summary[stage] = {}
+        for name in SUMMARISED:
+            values = [r["held_out"][stage][name] for r in results]
+            sd = statistics.stdev(values) if len(values) > 1 else None
+            summary[stage][name] = {"mean": statistics.fmean(values), "sd": sd}
+    return summary
+
+
+def fold_file(out_dir: Path, fold: int) -> Path:
+    return out_dir / f"fold-{fold}.json"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, help="the shared datasets folder")
+    parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
+    parser.add_argument("--out", type=Path, default=Path("var/crossval/scanner"))
+    parser.add_argument("--fold", type=int, help="which fold to run, from 0")
+    parser.add_argument("--folds", type=int, default=FOLDS)
+    parser.add_argument("--augmentation", default=TrainConfig.augmentation)
+    parser.add_argument("--summary", action="store_true", help="summarise the folds run so far")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.summary:
+        results = [json.loads(path.read_text()) for path in sorted(args.out.glob("fold-*.json"))]
+        if not results:
+            raise SystemExit(f"No folds in {args.out} yet: run one with --fold 0.")
+        answer = summarise(results)
+    else:
+        if args.data is None or args.fold is None or not 0 <= args.fold < args.folds:
+            parser.error(f"--data and --fold (0 to {args.folds - 1}) are needed to run a fold")
+        config = TrainConfig(augmentation=args.augmentation)
+        answer = run_fold(args.data, args.cache_dir, args.fold, args.folds, config)
+        fold_file(args.out, args.fold).write_text(json.dumps(answer, indent=2) + "\n")
+    print(json.dumps(answer, indent=2))
+    return answer
+
+
+if __name__ == "__main__":
+    main()
