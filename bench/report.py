@@ -72,6 +72,7 @@ class Report:
             self._targets,
             self._http,
             self._serving_path,
+            self._serving_path_under_load,
             self._stages,
             self._model,
             self._records,
@@ -184,7 +185,31 @@ class Report:
         return lines
 
     def _serving_path(self) -> list[str]:
-        run = self.ours_single
+        intro = (
+            f"Measured on the serving path: each of the {len(self.ours_single.server_timings)} "
+            "single-client requests above answered with a `Server-Timing` header "
+            "(`MEDIMG_SERVER_TIMING`), timed inside the running server; the last row is the "
+            "client's latency minus the route's own time. Means, so that the rows add up."
+        )
+        return self._time_by_stage(
+            self.ours_single, "Where the time of one request goes", intro, "1 client"
+        )
+
+    def _serving_path_under_load(self) -> list[str]:
+        clients = self.ours_concurrent.clients
+        intro = (
+            f"The same break-down for the {clients}-client run. Each stage now includes waiting: "
+            "for the model's next batch, and in the database row for the one SQLite writer "
+            "(one transaction at a time per file; see `api/sqlite_writes.py`)."
+        )
+        return self._time_by_stage(
+            self.ours_concurrent,
+            f"Where the time goes with {clients} clients",
+            intro,
+            f"{clients} clients",
+        )
+
+    def _time_by_stage(self, run: LoadResult, heading: str, intro: str, load: str) -> list[str]:
         if not run.server_timings:
             return []
         stages = {
@@ -210,14 +235,8 @@ class Report:
                 latency - means["handler"],
             )
         )
-        intro = (
-            f"Measured on the serving path: each of the {len(run.server_timings)} single-client "
-            "requests above answered with a `Server-Timing` header (`MEDIMG_SERVER_TIMING`), "
-            "timed inside the running server; the last row is the client's latency minus the "
-            "route's own time. Means, so that the rows add up."
-        )
-        total = ("HTTP latency, 1 client, mean", latency)
-        return _share_table("Where the time of one request goes", intro, "mean", rows, total)
+        total = (f"HTTP latency, {load}, mean", latency)
+        return _share_table(heading, intro, "mean", rows, total)
 
     def _stages(self) -> list[str]:
         stages = self.stages
