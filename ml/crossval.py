@@ -34,6 +34,7 @@ from ml.train import TrainConfig, calibration_metrics, predict_logits, train_and
 FOLDS = 5
 INNER_VALIDATION_FOLDS = 8
 SUMMARISED = ("accuracy", "macro_f1", "ece")
+RESULTS_DIR = Path("reports/crossval")
 
 
 def run_fold(data_dir: Path, cache_dir: Path, fold: int, folds: int, config: TrainConfig) -> dict:
@@ -88,12 +89,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="the shared datasets folder")
     parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
-    parser.add_argument("--out", type=Path, default=Path("var/crossval/scanner"))
+    parser.add_argument("--out", type=Path, help="default: reports/crossval/<augmentation>")
     parser.add_argument("--fold", type=int, help="which fold to run, from 0")
     parser.add_argument("--folds", type=int, default=FOLDS)
     parser.add_argument("--augmentation", default=TrainConfig.augmentation)
     parser.add_argument("--summary", action="store_true", help="summarise the folds run so far")
     args = parser.parse_args(argv)
+    args.out = args.out or RESULTS_DIR / args.augmentation
     args.out.mkdir(parents=True, exist_ok=True)
     if args.summary:
         results = [json.loads(path.read_text()) for path in sorted(args.out.glob("fold-*.json"))]
