@@ -10,17 +10,13 @@ import highdicom as hd
 import numpy as np
 from pydicom import Dataset
 
-from api.interop import ModelDevice, derived_uid
+from api.interop import ModelDevice, NoOrientationError, derived_uid
 from ml.explain import render_overlay
 
 HEATMAP_SERIES_NUMBER = 9902
 HEATMAP_DESCRIPTION = "medimg Grad-CAM overlay (research use, not diagnosis)"
 # The patient direction each axis of DICOM's LPS patient coordinates points to, by sign.
 _AXIS_LETTERS = (("R", "L"), ("A", "P"), ("F", "H"))
-
-
-class NoOrientationError(LookupError):
-    pass
 
 
 def heatmap_secondary_capture(

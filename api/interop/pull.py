@@ -30,10 +30,14 @@ from api.ingest import (
     ingest,
     save_records,
 )
-from api.interop import ModelDevice, to_part10
-from api.interop.heatmap import NoOrientationError, heatmap_secondary_capture
+from api.interop import (
+    ModelDevice,
+    NoOrientationError,
+    heatmap_secondary_capture,
+    structured_report,
+    to_part10,
+)
 from api.interop.pacs import PacsClient, PacsInstance
-from api.interop.sr import structured_report
 from api.models import Record
 from api.routes.records import visible_to
 from ml.deidentify import salted_uid_hash

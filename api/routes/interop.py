@@ -11,10 +11,14 @@ from sqlmodel import Session, col, select
 from api.deps import ActorDep, BlobStoreDep, ClassifierDep, SessionDep, SettingsDep, get_actor
 from api.errors import problem_responses
 from api.ingest import DICOM_MEDIA_TYPE, decode_upload
-from api.interop import ModelDevice, to_part10
+from api.interop import (
+    ModelDevice,
+    NoOrientationError,
+    heatmap_secondary_capture,
+    structured_report,
+    to_part10,
+)
 from api.interop.fhir import FHIR_JSON_MEDIA_TYPE, record_bundle
-from api.interop.heatmap import NoOrientationError, heatmap_secondary_capture
-from api.interop.sr import structured_report
 from api.models import Record, Review
 from api.routes.records import (
     RecordId,
