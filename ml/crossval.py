@@ -1,6 +1,6 @@
 """Group-aware k-fold cross-validation of a training recipe on both datasets together.
 
-    python -m ml.crossval --data ../shared/datasets --fold 0     # one fold, about an hour
+    python -m ml.crossval --data ../shared/datasets --fold 0     # one fold: a training run
     python -m ml.crossval --summary                              # mean ± sd of the folds run
 
 The pool is every image outside the Sartaj Testing folder's near-duplicate groups (as for
