@@ -1,13 +1,14 @@
 """Database engine and sessions (SQLite for one machine, PostgreSQL for a shared server)."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
@@ -80,10 +81,23 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request, on the engine the lifespan created."""
-    with Session(request.app.state.engine) as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request, on the engine the lifespan created.
+
+    `async`, not a plain generator that FastAPI would enter and leave on the thread pool:
+    opening a session touches no connection, and neither does closing one that holds none
+    (classification hands its connection back early), so both are done on the event loop,
+    saving two thread hops per request. A session still in a transaction is closed on the
+    thread pool, where its rollback may wait for the database.
+    """
+    session = Session(request.app.state.engine)
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 def _wait_for_other_migrations(connection: Connection) -> None:

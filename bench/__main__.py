@@ -24,8 +24,8 @@ from api.db import create_db_engine
 from api.settings import Settings
 from bench import records
 from bench.data import real_uploads
-from bench.flood import flood
 from bench.flops import measured_peak_flops, model_flops
+from bench.lean import lean_load
 from bench.load import LoadResult, run_load, warm_up
 from bench.model import time_model
 from bench.replicas import replicas
@@ -106,13 +106,17 @@ def _model_only(report: Report, args: argparse.Namespace) -> None:
 
 def _single_and_concurrent(urls: list[str], key: str, uploads) -> tuple[LoadResult, LoadResult]:
     warm_up(urls, key, uploads, WARM_UP_REQUESTS)
-    single = run_load(
-        urls, key, uploads, clients=1, seconds=120, max_requests=SINGLE_CLIENT_REQUESTS
-    )
-    concurrent = run_load(
+    single = _single_client(urls, key, uploads)
+    concurrent = lean_load(
         urls, key, uploads, clients=CONCURRENT_CLIENTS, seconds=CONCURRENT_SECONDS
     )
     return single, concurrent
+
+
+def _single_client(urls: list[str], key: str, uploads) -> LoadResult:
+    return lean_load(
+        urls, key, uploads, clients=1, seconds=120, max_requests=SINGLE_CLIENT_REQUESTS
+    )
 
 
 def _ours_on_sqlite(report: Report, model_dir: Path, work: Path, uploads) -> None:
@@ -125,6 +129,15 @@ def _ours_on_sqlite(report: Report, model_dir: Path, work: Path, uploads) -> Non
         report.rss_idle_mib = resident_memory_mib(server.pid)[0]
         report.ours_single, report.ours_concurrent = _single_and_concurrent(
             [server.url], server.admin_key, uploads
+        )
+        # The same server through httpx, as a Python integration calls it.
+        report.ours_single_httpx = run_load(
+            [server.url],
+            server.admin_key,
+            uploads,
+            clients=1,
+            seconds=120,
+            max_requests=SINGLE_CLIENT_REQUESTS,
         )
         report.rss_peak_mib = resident_memory_mib(server.pid)[1]
         engine = create_db_engine(server.database_url)
@@ -148,8 +161,8 @@ def _overload(report: Report, model_dir: Path, work: Path, uploads) -> None:
     with our_server(model_dir, work, **small) as (server, _):
         warm_up([server.url], server.admin_key, uploads, WARM_UP_REQUESTS)
         report.overload_admitted = OVERLOAD_ADMITTED
-        report.overload = flood(
-            server.url,
+        report.overload = lean_load(
+            [server.url],
             server.admin_key,
             uploads,
             clients=OVERLOAD_CLIENTS,
@@ -168,10 +181,8 @@ def _postgres_replicas(
             key = servers[0].admin_key
             warm_up(urls, key, uploads, WARM_UP_REQUESTS)
             if count == 1:
-                report.postgres_single = run_load(
-                    urls, key, uploads, clients=1, seconds=120, max_requests=SINGLE_CLIENT_REQUESTS
-                )
-            report.replicas[count] = run_load(
+                report.postgres_single = _single_client(urls, key, uploads)
+            report.replicas[count] = lean_load(
                 urls, key, uploads, clients=CONCURRENT_CLIENTS, seconds=CONCURRENT_SECONDS
             )
 

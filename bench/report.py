@@ -43,6 +43,7 @@ class Report:
     rss_peak_mib: float = 0.0
     baseline_rss_peak_mib: float = 0.0
     ours_single: LoadResult | None = None
+    ours_single_httpx: LoadResult | None = None
     ours_concurrent: LoadResult | None = None
     baseline_single: LoadResult | None = None
     baseline_concurrent: LoadResult | None = None
@@ -157,13 +158,17 @@ class Report:
             "batching. Baseline: `bench/baseline_app.py`, the same model behind a minimal "
             "FastAPI route that decodes, resizes and calls `model.predict` on one image per "
             "request, storing nothing; it reads JPEG only, so it gets the JPEGs of the mix. "
-            "Each client sends one request at a time.",
+            "Each client sends one request at a time. The clients are lean (`bench/lean.py`: "
+            "raw sockets, each request encoded once, as wrk or hey do), so that the load "
+            "generator takes little of the two cores it shares with the server; the httpx row "
+            "is the same server through a Python HTTP client, whose own work is in its figures.",
             "",
             "| run | requests | errors | images/s | p50 | p95 | p99 |",
             "|---|---|---|---|---|---|---|",
         ]
         runs = [
             ("ours, 1 client", self.ours_single),
+            ("ours, 1 client, through httpx", self.ours_single_httpx),
             ("baseline, 1 client", self.baseline_single),
             (f"ours, {self.ours_concurrent.clients} clients", self.ours_concurrent),
             (f"baseline, {self.baseline_concurrent.clients} clients", self.baseline_concurrent),
@@ -315,7 +320,7 @@ class Report:
             "classification requests at once "
             f"(`MEDIMG_MAX_CLASSIFICATIONS_IN_PROGRESS={self.overload_admitted}`): the rest "
             "are refused with 503 and `Retry-After` before their upload is read, instead of "
-            "piling up. The clients (`bench/flood.py`: raw sockets, requests encoded once) "
+            "piling up. The clients (`bench/lean.py`) "
             "ignore Retry-After and send again at once, a flood; the run with clients that "
             "honour it is in bench/reliability.md.",
             "",
