@@ -10,13 +10,15 @@ from http import HTTPStatus
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from api.db import get_session
+from api.key_cache import VerifiedKeys
 from api.metrics import Metrics
 from api.models import Role
-from api.security import find_active_key
+from api.security import find_active_key, hash_key
 from api.settings import Settings
 from api.storage import BlobStore
 from ml.inference import Classifier
@@ -53,6 +55,10 @@ async def get_blob_store(request: Request) -> BlobStore:
     return request.app.state.blob_store
 
 
+async def get_verified_keys(request: Request) -> VerifiedKeys:
+    return request.app.state.verified_keys
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who is calling: the API key's id, name and role."""
@@ -70,18 +76,37 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def get_actor(
+async def get_actor(
     request: Request,
     session: Annotated[Session, Depends(get_session)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Actor:
-    """The caller, from its API key; 401 without a valid, unrevoked one."""
+    """The caller, from its API key; 401 without a valid, unrevoked one.
+
+    `async`: a key verified in the last few seconds is known without the database, and
+    only a lookup goes to the thread pool.
+    """
     if credentials is None:
         raise unauthorized(
             "This request needs an API key: send `Authorization: Bearer <key>`. "
             "Ask an admin for one (POST /keys or `python -m api.keys create`)."
         )
-    api_key = find_active_key(session, credentials.credentials)
+    key_hash = hash_key(credentials.credentials)
+    verified_keys: VerifiedKeys[Actor] = request.app.state.verified_keys
+    actor = verified_keys.get(key_hash)
+    if actor is None:
+        actor = await run_in_threadpool(_look_up_actor, session, key_hash)
+        verified_keys.remember(key_hash, actor)
+    # Kept for the audit trail, which is written after the route has answered.
+    request.state.actor = actor
+    # After authentication, so the limit is the key's own: one flooding key cannot starve
+    # another; counted before any work is done.
+    request.app.state.rate_limiter.check(actor.key_id)
+    return actor
+
+
+def _look_up_actor(session: Session, key_hash: str) -> Actor:
+    api_key = find_active_key(session, key_hash)
     if api_key is None:
         raise unauthorized(
             "The API key was not recognised or has been revoked. "
@@ -92,11 +117,6 @@ def get_actor(
     # the upload is decoded and classified: with many uploads in flight, PostgreSQL's pool
     # ran dry and requests failed with a pool timeout (500).
     session.commit()
-    # Kept for the audit trail, which is written after the route has answered.
-    request.state.actor = actor
-    # After authentication, so the limit is the key's own: one flooding key cannot starve
-    # another; counted before any work is done.
-    request.app.state.rate_limiter.check(actor.key_id)
     return actor
 
 
@@ -125,3 +145,4 @@ ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 BlobStoreDep = Annotated[BlobStore, Depends(get_blob_store)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+VerifiedKeysDep = Annotated[VerifiedKeys, Depends(get_verified_keys)]

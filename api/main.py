@@ -13,6 +13,7 @@ from api.audit import AuditMiddleware
 from api.consistency import check_storage_consistency
 from api.db import create_db_and_tables, create_db_engine, sqlite_file_path
 from api.errors import register_error_handlers
+from api.key_cache import VerifiedKeys
 from api.metrics import (
     Metrics,
     MetricsMiddleware,
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.admission = Admission(settings.max_classifications_in_progress)
     app.state.rate_limiter = KeyRateLimiter(settings.rate_limit_per_minute)
+    app.state.verified_keys = VerifiedKeys(settings.api_key_cache_seconds)
     # Inside CORS: preflights are answered before routing and are not audited.
     app.add_middleware(AuditMiddleware)
     app.add_middleware(

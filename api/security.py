@@ -47,8 +47,9 @@ def create_api_key(session: Session, name: str, role: Role, key: str | None = No
     return IssuedKey(api_key=api_key, key=key)
 
 
-def find_active_key(session: Session, key: str) -> ApiKey | None:
-    api_key = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).first()
+def find_active_key(session: Session, key_hash: str) -> ApiKey | None:
+    """The unrevoked key whose hash (`hash_key`) this is, if any."""
+    api_key = session.exec(select(ApiKey).where(ApiKey.key_hash == key_hash)).first()
     if api_key is None or api_key.revoked_at is not None:
         return None
     return api_key

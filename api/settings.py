@@ -135,6 +135,16 @@ class Settings(BaseSettings):
             "database… in ms): for benchmarks and for finding where a slow answer went."
         ),
     )
+    api_key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "How long a server trusts an API key it has verified before looking it up in the "
+            "database again. A key revoked through this server stops working at once; one "
+            "revoked through another replica or the CLI, within this time. 0 looks every "
+            "request's key up."
+        ),
+    )
     rate_limit_per_minute: int = Field(
         default=600,
         ge=0,

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from sqlmodel import Session
 
-from api.deps import SessionDep, require_roles
+from api.deps import SessionDep, VerifiedKeysDep, require_roles
 from api.errors import problem_responses
 from api.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeysPublic, Role
 from api.pagination import newest_first_page
@@ -57,10 +57,14 @@ def read_keys(
 @router.delete(
     "/{key_id}",
     response_model=ApiKeyPublic,
-    summary="Revoke an API key; it stops working at once",
+    summary="Revoke an API key",
+    description=(
+        "The key is refused from then on by this server, and by other replicas once their "
+        "memory of it expires (`MEDIMG_API_KEY_CACHE_SECONDS`, 5 s by default)."
+    ),
     responses=problem_responses(404, 409, 422),
 )
-def delete_key(session: SessionDep, key_id: KeyId) -> Any:
+def delete_key(session: SessionDep, verified_keys: VerifiedKeysDep, key_id: KeyId) -> Any:
     api_key = get_key_or_404(session, key_id)
     if is_last_active_admin(session, api_key):
         raise HTTPException(
@@ -68,7 +72,9 @@ def delete_key(session: SessionDep, key_id: KeyId) -> Any:
             f"Key {key_id} is the last active admin key; revoking it would lock every admin "
             "out. Create another admin key first.",
         )
-    return revoke_api_key(session, api_key)
+    revoked = revoke_api_key(session, api_key)
+    verified_keys.forget(revoked.key_hash)
+    return revoked
 
 
 def get_key_or_404(session: Session, key_id: int) -> ApiKey:

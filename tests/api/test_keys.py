@@ -1,6 +1,7 @@
 """Issuing, listing and revoking API keys: over HTTP, from the CLI, and at first start-up."""
 
 import secrets
+import time
 from collections.abc import Callable
 
 import pytest
@@ -11,7 +12,7 @@ from sqlmodel import Session, select
 
 from api import keys as keys_cli
 from api.models import ApiKey, Role
-from api.security import BOOTSTRAP_ADMIN_NAME, hash_key
+from api.security import BOOTSTRAP_ADMIN_NAME, hash_key, revoke_api_key
 from api.settings import Settings
 from tests.conftest import bearer
 
@@ -219,6 +220,44 @@ def test_the_cli_revokes_a_key_and_the_api_then_refuses_it(
     assert code == 0 and "Revoked" in err
     assert client.get("/me", headers=as_key(key)).status_code == 401
     assert "revoked" in run_cli("list")[1]
+
+
+# ---- a server's memory of the keys it has verified ----------------------------------------
+
+
+def revoke_elsewhere(engine: Engine, key: str) -> None:
+    """As another replica or the CLI does: in the shared database, not through this server."""
+    with Session(engine) as session:
+        api_key = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).one()
+        revoke_api_key(session, api_key)
+
+
+def test_a_key_revoked_elsewhere_is_refused_once_this_servers_memory_of_it_expires(
+    make_client: Callable[..., TestClient], make_api_key: Callable[..., str], engine: Engine
+) -> None:
+    client = make_client(api_key_cache_seconds=1.0)
+    key = make_api_key(Role.RADIOLOGIST, "remembered")
+    assert client.get("/me", headers=as_key(key)).status_code == 200
+
+    revoke_elsewhere(engine, key)
+
+    # Verified a moment ago, the key is trusted without a lookup until its entry expires.
+    assert client.get("/me", headers=as_key(key)).status_code == 200
+    time.sleep(1.1)
+    refused = client.get("/me", headers=as_key(key))
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+
+
+def test_with_the_memory_off_a_key_revoked_elsewhere_is_refused_at_once(
+    make_client: Callable[..., TestClient], make_api_key: Callable[..., str], engine: Engine
+) -> None:
+    client = make_client(api_key_cache_seconds=0)
+    key = make_api_key(Role.RADIOLOGIST, "looked-up-each-time")
+    assert client.get("/me", headers=as_key(key)).status_code == 200
+
+    revoke_elsewhere(engine, key)
+
+    assert client.get("/me", headers=as_key(key)).status_code == 401
 
 
 def test_the_cli_says_so_when_the_key_to_revoke_does_not_exist(run_cli) -> None:
