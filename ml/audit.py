@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ml.cache import prepare
-from ml.datasets import Sample, list_samples
-from ml.duplicates import NEAR_CORRELATION, PHASH_MAX_BITS, group_ids, near_duplicate_pairs
+from ml.cache import prepare_grouped
+from ml.datasets import Sample
+from ml.duplicates import NEAR_CORRELATION, PHASH_MAX_BITS
 from ml.splits import make_splits
 
 # A colour image whose channels differ this much on average is no greyscale MRI.
@@ -54,10 +54,9 @@ def _non_mri_suspects(samples: list[Sample]) -> list[dict]:
 
 
 def audit(data_dir: Path, cache_dir: Path, seed: int = 1337) -> dict:
-    samples = list_samples(data_dir)
-    prepared = prepare(samples, cache_dir)
+    data = prepare_grouped(data_dir, cache_dir)
+    samples, prepared, groups = data.samples, data.prepared, data.groups
     pixel_keys = [hashlib.sha256(image.tobytes()).hexdigest() for image in prepared.images]
-    groups = group_ids(len(samples), near_duplicate_pairs(prepared.images))
     near_groups = _groups_of([str(g) for g in groups])
     splits = make_splits(samples, groups, seed)
 

@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ml.datasets import Sample
+from ml.datasets import Sample, list_samples
 from ml.decode import decode_image
+from ml.duplicates import group_ids, near_duplicate_pairs
+from ml.labels import CLASSES
 from ml.preprocess import IMAGE_SIZE, preprocess
 
 
@@ -41,6 +43,32 @@ def prepare(samples: list[Sample], cache_dir: Path) -> PreparedSet:
         images = np.stack([_prepare_one(s.path) for s in samples])
         np.save(cache_file, images)
     return PreparedSet(samples=samples, images=images, sha256=digests)
+
+
+@dataclass(frozen=True)
+class GroupedSet:
+    """Every image of the datasets, prepared, with its near-duplicate group and its label."""
+
+    prepared: PreparedSet
+    groups: np.ndarray  # near-duplicate group id per image: splits keep a group whole
+    labels: np.ndarray  # class index per image (ml.labels.CLASSES)
+
+    @property
+    def samples(self) -> list[Sample]:
+        return self.prepared.samples
+
+    @property
+    def images(self) -> np.ndarray:
+        return self.prepared.images
+
+
+def prepare_grouped(data_dir: Path, cache_dir: Path) -> GroupedSet:
+    """What the audit, training, cross-validation and re-export all start from."""
+    samples = list_samples(data_dir)
+    prepared = prepare(samples, cache_dir)
+    groups = group_ids(len(samples), near_duplicate_pairs(prepared.images))
+    labels = np.array([CLASSES.index(sample.label) for sample in samples])
+    return GroupedSet(prepared=prepared, groups=groups, labels=labels)
 
 
 def _prepare_one(path: Path) -> np.ndarray:

@@ -24,10 +24,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ml.cache import prepare
-from ml.datasets import list_samples
-from ml.duplicates import group_ids, near_duplicate_pairs
-from ml.labels import CLASSES
+from ml.cache import prepare_grouped
 from ml.splits import group_folds, hold_out_one_fold, training_pool
 from ml.train import TrainConfig, calibration_metrics, predict_logits, train_and_calibrate
 
@@ -40,17 +37,15 @@ RESULTS_DIR = Path("reports/crossval")
 def run_fold(data_dir: Path, cache_dir: Path, fold: int, folds: int, config: TrainConfig) -> dict:
     keras.utils.set_random_seed(config.seed)
     started = time.monotonic()
-    samples = list_samples(data_dir)
-    prepared = prepare(samples, cache_dir)
-    groups = group_ids(len(samples), near_duplicate_pairs(prepared.images))
+    data = prepare_grouped(data_dir, cache_dir)
+    samples, groups, labels = data.samples, data.groups, data.labels
     pool = training_pool(samples, groups)
     kept, held_out = group_folds(pool, samples, groups, config.seed, folds)[fold]
     train, validation = hold_out_one_fold(
         kept, samples, groups, config.seed, INNER_VALIDATION_FOLDS
     )
-    labels = np.array([CLASSES.index(s.label) for s in samples])
-    trained = train_and_calibrate(prepared.images, labels, train, validation, config)
-    logits = predict_logits(trained.model, prepared.images[held_out])
+    trained = train_and_calibrate(data.images, labels, train, validation, config)
+    logits = predict_logits(trained.model, data.images[held_out])
     return {
         "fold": fold,
         "folds": folds,

@@ -23,13 +23,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ml.cache import prepare
-from ml.datasets import Sample, list_samples
+from ml.cache import prepare_grouped
+from ml.datasets import Sample
 from ml.decode import decode_image
-from ml.duplicates import group_ids, near_duplicate_pairs
 from ml.export import METADATA_FILE, ServingModule, export_model
 from ml.inference import Classifier
-from ml.labels import CLASSES
 from ml.model import build_model
 from ml.preprocess import IMAGE_SIZE
 from ml.report import REPORT_FILE
@@ -55,10 +53,9 @@ class DatasetSplits:
 
 def dataset_splits(data_dir: Path, cache_dir: Path, config: dict) -> DatasetSplits:
     """The training run's split, recomputed exactly as ml.train makes it."""
-    samples = list_samples(data_dir)
-    prepared = prepare(samples, cache_dir)
-    groups = group_ids(len(samples), near_duplicate_pairs(prepared.images))
-    splits = make_splits(samples, groups, int(config["seed"]))
+    data = prepare_grouped(data_dir, cache_dir)
+    samples = data.samples
+    splits = make_splits(samples, data.groups, int(config["seed"]))
     sources = tuple(config["train_sources"])
 
     def from_sources(indices: np.ndarray) -> np.ndarray:
@@ -66,8 +63,8 @@ def dataset_splits(data_dir: Path, cache_dir: Path, config: dict) -> DatasetSpli
 
     return DatasetSplits(
         samples=samples,
-        images=prepared.images,
-        labels=np.array([CLASSES.index(s.label) for s in samples]),
+        images=data.images,
+        labels=data.labels,
         splits=splits,
         train=from_sources(splits.train),
         validation=from_sources(splits.validation),

@@ -22,11 +22,10 @@ class Splits:
 def make_splits(
     samples: list[Sample], groups: np.ndarray, seed: int, validation_folds: int = 8
 ) -> Splits:
-    is_test = np.array([s.is_sartaj_test for s in samples])
-    in_test_group = np.isin(groups, list(set(groups[is_test])))
+    is_test, in_test_group = _test_folder_and_its_groups(samples, groups)
     test = np.flatnonzero(is_test)
     leak_free = test[~np.isin(groups[test], list(set(groups[~is_test])))]
-    pool = training_pool(samples, groups)
+    pool = np.flatnonzero(~in_test_group)
     # One fold of a stratified group k-fold: about 1/8 of the pool, groups kept whole.
     train, validation = hold_out_one_fold(pool, samples, groups, seed, validation_folds)
     return Splits(
@@ -40,8 +39,16 @@ def make_splits(
 
 def training_pool(samples: list[Sample], groups: np.ndarray) -> np.ndarray:
     """Every image outside the test folder's near-duplicate groups: all training may use."""
+    _, in_test_group = _test_folder_and_its_groups(samples, groups)
+    return np.flatnonzero(~in_test_group)
+
+
+def _test_folder_and_its_groups(
+    samples: list[Sample], groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per image: is it in the Sartaj Testing folder; is it in a test image's group."""
     is_test = np.array([s.is_sartaj_test for s in samples])
-    return np.flatnonzero(~np.isin(groups, list(set(groups[is_test]))))
+    return is_test, np.isin(groups, list(set(groups[is_test])))
 
 
 def group_folds(

@@ -23,9 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from ml.augment import RECIPES, build_augmenter, random_intensity
-from ml.cache import prepare
-from ml.datasets import Sample, list_samples
-from ml.duplicates import group_ids, near_duplicate_pairs
+from ml.cache import prepare_grouped
+from ml.datasets import Sample
 from ml.evaluate import evaluate_exported
 from ml.export import export_model
 from ml.labels import CLASSES
@@ -83,13 +82,11 @@ def main(argv: list[str] | None = None) -> Path:
     args, config = parse_args(argv)
     keras.utils.set_random_seed(config.seed)
     started = time.monotonic()
-    samples = list_samples(args.data)
-    prepared = prepare(samples, args.cache_dir)
-    groups = group_ids(len(samples), near_duplicate_pairs(prepared.images))
-    splits = make_splits(samples, groups, config.seed)
+    data = prepare_grouped(args.data, args.cache_dir)
+    samples, prepared, labels = data.samples, data.prepared, data.labels
+    splits = make_splits(samples, data.groups, config.seed)
     train_idx = _from_sources(splits.train, samples, config.train_sources)
     val_idx = _from_sources(splits.validation, samples, config.train_sources)
-    labels = np.array([CLASSES.index(s.label) for s in samples])
     print(
         f"train {len(train_idx)}  validation {len(val_idx)}  test {len(splits.test)} "
         f"(leak-free {len(splits.test_leak_free)}, excluded near-copies {len(splits.excluded)})"
