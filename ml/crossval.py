@@ -2,6 +2,7 @@
 
     python -m ml.crossval --data ../shared/datasets --fold 0     # one fold: a training run
     python -m ml.crossval --summary                              # mean ± sd of the folds run
+    python -m ml.crossval --summary --card models/brain-tumor-cnn/0.2.1   # ... into its card
 
 The pool is every image outside the Sartaj Testing folder's near-duplicate groups (as for
 ml.train). It is cut into `--folds` stratified folds with near-duplicate groups kept whole.
@@ -25,6 +26,9 @@ import keras
 import numpy as np
 
 from ml.cache import prepare_grouped
+from ml.cross_source import keep_title_and_trust
+from ml.export import METADATA_FILE
+from ml.report import REPORT_FILE, markdown
 from ml.splits import group_folds, hold_out_one_fold, training_pool
 from ml.train import TrainConfig, calibration_metrics, predict_logits, train_and_calibrate
 
@@ -76,6 +80,55 @@ def summarise(results: list[dict]) -> dict:
     return summary
 
 
+def write_to_card(model_dir: Path, results: list[dict], summary: dict, out_dir: Path) -> None:
+    """The folds' figures into a model's card and evaluation report, if the folds ran the
+    recipe that trained that model: they measure the recipe, not the committed weights."""
+    card_path = model_dir / METADATA_FILE
+    card = json.loads(card_path.read_text())
+    for result in results:
+        if _recipe(result["config"]) != _recipe(card["config"]):
+            raise SystemExit(
+                f"Fold {result['fold']} ran another recipe than {model_dir} was trained with: "
+                f"{_recipe(result['config'])} against {_recipe(card['config'])}."
+            )
+    card["cross_validation"] = {
+        "folds": results[0]["folds"],
+        "augmentation": results[0]["config"]["augmentation"],
+        "results": out_dir.as_posix(),
+        "summary": summary,
+        "per_fold": [_fold_row(result) for result in results],
+        "command": "python -m ml.crossval --data ../shared/datasets --fold K",
+        "summary_command": f"python -m ml.crossval --summary --card {model_dir.as_posix()}",
+    }
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    report = model_dir / REPORT_FILE
+    old = report.read_text() if report.exists() else ""
+    report.write_text(keep_title_and_trust(old, markdown(card)))
+
+
+def _recipe(config: dict) -> dict:
+    # A run's version names its output, not its recipe. Cards written before recipes had
+    # names were trained with the default one, which ml.augment reproduces exactly.
+    recipe = {"augmentation": TrainConfig.augmentation, **config}
+    recipe.pop("version", None)
+    return recipe
+
+
+def _fold_row(result: dict) -> dict:
+    before = result["held_out"]["before_calibration"]
+    after = result["held_out"]["after_calibration"]
+    return {
+        "fold": result["fold"],
+        "held_out": after["n"],
+        "epochs": result["epochs_run"],
+        "minutes": result["minutes"],
+        "accuracy": after["accuracy"],
+        "macro_f1": after["macro_f1"],
+        "ece_before_calibration": before["ece"],
+        "ece": after["ece"],
+    }
+
+
 def fold_file(out_dir: Path, fold: int) -> Path:
     return out_dir / f"fold-{fold}.json"
 
@@ -89,6 +142,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--folds", type=int, default=FOLDS)
     parser.add_argument("--augmentation", default=TrainConfig.augmentation)
     parser.add_argument("--summary", action="store_true", help="summarise the folds run so far")
+    parser.add_argument(
+        "--card", type=Path, help="with --summary: a model directory whose card gets the figures"
+    )
     args = parser.parse_args(argv)
     args.out = args.out or RESULTS_DIR / args.augmentation
     args.out.mkdir(parents=True, exist_ok=True)
@@ -97,6 +153,8 @@ def main(argv: list[str] | None = None) -> dict:
         if not results:
             raise SystemExit(f"No folds in {args.out} yet: run one with --fold 0.")
         answer = summarise(results)
+        if args.card is not None:
+            write_to_card(args.card, results, answer, args.out)
     else:
         if args.data is None or args.fold is None or not 0 <= args.fold < args.folds:
             parser.error(f"--data and --fold (0 to {args.folds - 1}) are needed to run a fold")

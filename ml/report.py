@@ -80,6 +80,42 @@ def _reliability_png(labels: np.ndarray, probabilities: np.ndarray, path: Path) 
     plt.close(fig)
 
 
+def _cross_validation_lines(card: dict) -> list[str]:
+    cv = card.get("cross_validation")
+    if cv is None:
+        return []
+    lines = [
+        f"Cross-validation of this training recipe (`{cv['augmentation']}` augmentation): "
+        f"group-aware {cv['folds']}-fold on both datasets together, outside the test folder's "
+        "near-duplicate groups; each fold trains a fresh model on the others, fits its "
+        "temperature on an inner eighth of them and is scored on its own fold. "
+        f"`{cv['command']}` for each fold, then `{cv['summary_command']}`.",
+        "",
+        "| fold | held out | epochs | minutes | accuracy | macro-F1 | ECE before | ECE after |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in cv["per_fold"]:
+        lines.append(
+            f"| {row['fold']} | {row['held_out']} | {row['epochs']} | {row['minutes']:.1f} "
+            f"| {row['accuracy']:.3f} | {row['macro_f1']:.3f} "
+            f"| {row['ece_before_calibration']:.3f} | {row['ece']:.3f} |"
+        )
+    before, after = cv["summary"]["before_calibration"], cv["summary"]["after_calibration"]
+    lines += [
+        f"| mean ± sd ({len(cv['per_fold'])} of {cv['folds']} folds) | | | "
+        f"| {_mean_sd(after['accuracy'])} | {_mean_sd(after['macro_f1'])} "
+        f"| {_mean_sd(before['ece'])} | {_mean_sd(after['ece'])} |",
+        "",
+    ]
+    return lines
+
+
+def _mean_sd(figure: dict) -> str:
+    if figure["sd"] is None:
+        return f"{figure['mean']:.3f}"
+    return f"{figure['mean']:.3f} ± {figure['sd']:.3f}"
+
+
 def markdown(card: dict) -> str:
     metrics = card["metrics"]
     lines = [
@@ -120,4 +156,5 @@ def markdown(card: dict) -> str:
             f"| {c['precision']:.3f} | {c['f1']:.3f} | {c['roc_auc']:.3f} | {c['support']} |"
         )
     lines += ["", "![confusion matrix](confusion_matrix.png) ![reliability](reliability.png)", ""]
+    lines += _cross_validation_lines(card)
     return "\n".join(lines)

@@ -1,16 +1,25 @@
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ml.cache import prepare
+from ml.crossval import main as crossval_main
 from ml.crossval import summarise
 from ml.datasets import Sample, list_samples
+from ml.export import METADATA_FILE
 from ml.labels import CLASSES
+from ml.report import REPORT_FILE
 from ml.splits import group_folds, training_pool
 from ml.train import TrainConfig, train_and_calibrate
+from ml.trust_eval import TRUST_HEADING
 
 LABELS = ["glioma", "meningioma", "no_tumor", "pituitary"]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVED_MODEL = REPO_ROOT / "models" / "brain-tumor-cnn" / "0.2.1"
+FOLDS_DIR = REPO_ROOT / "reports" / "crossval" / "scanner"
 
 
 def _sample(i: int, split: str) -> Sample:
@@ -72,6 +81,48 @@ def test_the_summary_gives_mean_and_sample_sd_of_each_figure():
     assert accuracy["mean"] == pytest.approx(0.92)
     assert accuracy["sd"] == pytest.approx(0.02)
     assert summary["before_calibration"]["ece"]["mean"] == pytest.approx(0.04)
+
+
+def _card_copy(tmp_path: Path) -> Path:
+    """The served model's card and report, without its weights."""
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    for name in (METADATA_FILE, REPORT_FILE):
+        shutil.copy(SERVED_MODEL / name, model_dir / name)
+    return model_dir
+
+
+def test_the_committed_folds_go_into_the_card_and_report_of_the_model_their_recipe_trained(
+    tmp_path: Path,
+):
+    model_dir = _card_copy(tmp_path)
+    folds = [json.loads(path.read_text()) for path in sorted(FOLDS_DIR.glob("fold-*.json"))]
+
+    crossval_main(["--summary", "--out", str(FOLDS_DIR), "--card", str(model_dir)])
+
+    card = json.loads((model_dir / METADATA_FILE).read_text())
+    rows = card["cross_validation"]["per_fold"]
+    assert [row["fold"] for row in rows] == [fold["fold"] for fold in folds]
+    assert [row["macro_f1"] for row in rows] == [
+        fold["held_out"]["after_calibration"]["macro_f1"] for fold in folds
+    ]
+    report = (model_dir / REPORT_FILE).read_text()
+    assert f"| mean ± sd ({len(folds)} of 5 folds) |" in report
+    # The title and the trust section, which only their own tools write, are kept.
+    assert report.partition("\n")[0] == (SERVED_MODEL / REPORT_FILE).read_text().partition("\n")[0]
+    assert TRUST_HEADING in report
+
+
+def test_folds_of_another_recipe_are_kept_out_of_a_models_card(tmp_path: Path):
+    model_dir = _card_copy(tmp_path)
+    other = json.loads(next(FOLDS_DIR.glob("fold-*.json")).read_text())
+    other["config"]["augmentation"] = "sequence"
+    (tmp_path / "fold-0.json").write_text(json.dumps(other))
+
+    with pytest.raises(SystemExit, match="another recipe"):
+        crossval_main(["--summary", "--out", str(tmp_path), "--card", str(model_dir)])
+
+    assert "cross_validation" not in json.loads((model_dir / METADATA_FILE).read_text())
 
 
 @pytest.mark.dataset
