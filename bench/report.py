@@ -236,7 +236,7 @@ class Report:
         )
         rows.append(
             (
-                "outside the route: HTTP, multipart, key lookup, thread hops, client",
+                "outside the route: HTTP, multipart, API key check, thread hops, client",
                 latency - means["handler"],
             )
         )
