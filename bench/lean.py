@@ -83,6 +83,12 @@ def lean_load(
     result = LoadResult(clients=clients, seconds=seconds)
     lock = threading.Lock()
     remaining = [max_requests]
+    targets = [urlsplit(base_url) for base_url in base_urls]
+    # Encoded before the clock starts, once per server, and shared by its clients.
+    encoded_for = {
+        target: [encoded_request(target.hostname, target.port, key, u, path) for u in uploads]
+        for target in targets
+    }
     stop_at = time.monotonic() + seconds
 
     def take_turn() -> bool:
@@ -91,8 +97,8 @@ def lean_load(
             return remaining[0] >= 0 and time.monotonic() < stop_at
 
     def client(number: int) -> None:
-        url = urlsplit(base_urls[number % len(base_urls)])
-        encoded = [encoded_request(url.hostname, url.port, key, u, path) for u in uploads]
+        url = targets[number % len(targets)]
+        encoded = encoded_for[url]
         sock, pending = None, b""
         index = number
         while take_turn():
