@@ -114,7 +114,7 @@ def lean_load(
             if headers.get(b"connection") == b"close":
                 sock.close()
                 sock = None
-            index += clients
+            index += 1
         if sock is not None:
             sock.close()
 
