@@ -115,6 +115,8 @@ def test_the_committed_folds_go_into_the_card_and_report_of_the_model_their_reci
 
 def test_folds_of_another_recipe_are_kept_out_of_a_models_card(tmp_path: Path):
     model_dir = _card_copy(tmp_path)
+    card_before = (model_dir / METADATA_FILE).read_text()
+    report_before = (model_dir / REPORT_FILE).read_text()
     other = json.loads(next(FOLDS_DIR.glob("fold-*.json")).read_text())
     other["config"]["augmentation"] = "sequence"
     (tmp_path / "fold-0.json").write_text(json.dumps(other))
@@ -122,7 +124,8 @@ def test_folds_of_another_recipe_are_kept_out_of_a_models_card(tmp_path: Path):
     with pytest.raises(SystemExit, match="another recipe"):
         crossval_main(["--summary", "--out", str(tmp_path), "--card", str(model_dir)])
 
-    assert "cross_validation" not in json.loads((model_dir / METADATA_FILE).read_text())
+    assert (model_dir / METADATA_FILE).read_text() == card_before
+    assert (model_dir / REPORT_FILE).read_text() == report_before
 
 
 @pytest.mark.dataset
