@@ -42,11 +42,16 @@ def merge(model_dir: Path, experiment_dir: Path) -> dict:
             + " ".join(experiment["config"]["train_sources"])
         ),
     }
+    save_card_and_report(model_dir, card)
+    return card["metrics"][MERGED]
+
+
+def save_card_and_report(model_dir: Path, card: dict) -> None:
+    """The card as given, and its report regenerated from it (title and trust kept)."""
     (model_dir / METADATA_FILE).write_text(json.dumps(card, indent=2) + "\n")
     report = model_dir / REPORT_FILE
     old = report.read_text() if report.exists() else ""
     report.write_text(keep_title_and_trust(old, markdown(card)))
-    return card["metrics"][MERGED]
 
 
 def keep_title_and_trust(old: str, new: str) -> str:

@@ -26,9 +26,8 @@ import keras
 import numpy as np
 
 from ml.cache import prepare_grouped
-from ml.cross_source import keep_title_and_trust
+from ml.cross_source import save_card_and_report
 from ml.export import METADATA_FILE
-from ml.report import REPORT_FILE, markdown
 from ml.splits import group_folds, hold_out_one_fold, training_pool
 from ml.train import TrainConfig, calibration_metrics, predict_logits, train_and_calibrate
 
@@ -83,8 +82,7 @@ def summarise(results: list[dict]) -> dict:
 def write_to_card(model_dir: Path, results: list[dict], summary: dict, out_dir: Path) -> None:
     """The folds' figures into a model's card and evaluation report, if the folds ran the
     recipe that trained that model: they measure the recipe, not the committed weights."""
-    card_path = model_dir / METADATA_FILE
-    card = json.loads(card_path.read_text())
+    card = json.loads((model_dir / METADATA_FILE).read_text())
     for result in results:
         if _recipe(result["config"]) != _recipe(card["config"]):
             raise SystemExit(
@@ -100,10 +98,7 @@ def write_to_card(model_dir: Path, results: list[dict], summary: dict, out_dir: 
         "command": "python -m ml.crossval --data ../shared/datasets --fold K",
         "summary_command": f"python -m ml.crossval --summary --card {model_dir.as_posix()}",
     }
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
-    report = model_dir / REPORT_FILE
-    old = report.read_text() if report.exists() else ""
-    report.write_text(keep_title_and_trust(old, markdown(card)))
+    save_card_and_report(model_dir, card)
 
 
 def _recipe(config: dict) -> dict:
