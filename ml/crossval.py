@@ -124,6 +124,16 @@ def _fold_row(result: dict) -> dict:
     }
 
 
+def recipe_name(config: TrainConfig) -> str:
+    """The folder name for a recipe's folds: its augmentation, and how it stops if that is
+    not the default (the served model's folds predate the choice)."""
+    if config.patience == TrainConfig.patience:
+        return config.augmentation
+    if config.patience == 0:
+        return f"{config.augmentation}-no-early-stopping"
+    return f"{config.augmentation}-patience-{config.patience}"
+
+
 def fold_file(out_dir: Path, fold: int) -> Path:
     return out_dir / f"fold-{fold}.json"
 
@@ -132,16 +142,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="the shared datasets folder")
     parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
-    parser.add_argument("--out", type=Path, help="default: reports/crossval/<augmentation>")
+    parser.add_argument("--out", type=Path, help="default: reports/crossval/<recipe name>")
     parser.add_argument("--fold", type=int, help="which fold to run, from 0")
     parser.add_argument("--folds", type=int, default=FOLDS)
     parser.add_argument("--augmentation", default=TrainConfig.augmentation)
+    parser.add_argument(
+        "--patience", type=int, default=TrainConfig.patience, help="0: no early stopping"
+    )
     parser.add_argument("--summary", action="store_true", help="summarise the folds run so far")
     parser.add_argument(
         "--card", type=Path, help="with --summary: a model directory whose card gets the figures"
     )
     args = parser.parse_args(argv)
-    args.out = args.out or RESULTS_DIR / args.augmentation
+    config = TrainConfig(augmentation=args.augmentation, patience=args.patience)
+    args.out = args.out or RESULTS_DIR / recipe_name(config)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.summary:
         results = [json.loads(path.read_text()) for path in sorted(args.out.glob("fold-*.json"))]
@@ -153,7 +167,6 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         if args.data is None or args.fold is None or not 0 <= args.fold < args.folds:
             parser.error(f"--data and --fold (0 to {args.folds - 1}) are needed to run a fold")
-        config = TrainConfig(augmentation=args.augmentation)
         answer = run_fold(args.data, args.cache_dir, args.fold, args.folds, config)
         fold_file(args.out, args.fold).write_text(json.dumps(answer, indent=2) + "\n")
     print(json.dumps(answer, indent=2))

@@ -47,7 +47,7 @@ class TrainConfig:
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.05
-    patience: int = 8
+    patience: int = 8  # epochs without a better validation loss; 0: no early stopping
     train_sources: tuple[str, ...] = ("sartaj", "nickparvar")
     augmentation: str = "scanner"  # a name in ml.augment.RECIPES
 
@@ -200,18 +200,27 @@ def _fit(model, images, labels, train_idx, val_idx, config: TrainConfig):
         ),
         metrics=["accuracy"],
     )
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=config.patience, restore_best_weights=True
-    )
     history = model.fit(
         train,
         validation_data=validation,
         epochs=config.epochs,
-        callbacks=[stop],
+        callbacks=_early_stopping(config.patience),
         class_weight=_balanced_class_weights(labels[train_idx]),
         verbose=2,
     )
     return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def _early_stopping(patience: int) -> list[keras.callbacks.Callback]:
+    """Stop after `patience` epochs without a better validation loss and keep the best
+    epoch's weights; with patience 0, train every epoch of the schedule and keep the last."""
+    if patience == 0:
+        return []
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
+        )
+    ]
 
 
 def _balanced_class_weights(labels: np.ndarray) -> dict[int, float]:

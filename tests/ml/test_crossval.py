@@ -7,7 +7,7 @@ import pytest
 
 from ml.cache import prepare
 from ml.crossval import main as crossval_main
-from ml.crossval import summarise
+from ml.crossval import recipe_name, summarise
 from ml.datasets import Sample, list_samples
 from ml.export import METADATA_FILE
 from ml.labels import CLASSES
@@ -113,12 +113,13 @@ def test_the_committed_folds_go_into_the_card_and_report_of_the_model_their_reci
     assert TRUST_HEADING in report
 
 
-def test_folds_of_another_recipe_are_kept_out_of_a_models_card(tmp_path: Path):
+@pytest.mark.parametrize("field, value", [("augmentation", "sequence"), ("patience", 0)])
+def test_folds_of_another_recipe_are_kept_out_of_a_models_card(tmp_path: Path, field: str, value):
     model_dir = _card_copy(tmp_path)
     card_before = (model_dir / METADATA_FILE).read_text()
     report_before = (model_dir / REPORT_FILE).read_text()
     other = json.loads(next(FOLDS_DIR.glob("fold-*.json")).read_text())
-    other["config"]["augmentation"] = "sequence"
+    other["config"][field] = value
     (tmp_path / "fold-0.json").write_text(json.dumps(other))
 
     with pytest.raises(SystemExit, match="another recipe"):
@@ -126,6 +127,32 @@ def test_folds_of_another_recipe_are_kept_out_of_a_models_card(tmp_path: Path):
 
     assert (model_dir / METADATA_FILE).read_text() == card_before
     assert (model_dir / REPORT_FILE).read_text() == report_before
+
+
+def test_each_recipe_keeps_its_folds_in_its_own_folder():
+    assert recipe_name(TrainConfig()) == "scanner"
+    assert recipe_name(TrainConfig(patience=0)) == "scanner-no-early-stopping"
+    assert recipe_name(TrainConfig(augmentation="sequence", patience=12)) == (
+        "sequence-patience-12"
+    )
+
+
+def test_without_early_stopping_every_epoch_runs_and_the_last_weights_are_kept():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (48, 128, 128), dtype=np.uint8)
+    labels = np.arange(48) % len(CLASSES)
+    indices = np.arange(48)
+    config = TrainConfig(epochs=3, batch_size=16, width=4, patience=0)
+
+    trained = train_and_calibrate(images, labels, indices[:32], indices[32:], config)
+
+    assert len(trained.history["loss"]) == 3
+    validation_loss = trained.model.evaluate(
+        images[32:].astype(np.float32)[..., np.newaxis] / 255.0,
+        np.eye(len(CLASSES))[labels[32:]],
+        verbose=0,
+    )[0]
+    assert validation_loss == pytest.approx(trained.history["val_loss"][-1], abs=1e-4)
 
 
 @pytest.mark.dataset
