@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ml.export import METADATA_FILE
+from ml.artifact import METADATA_FILE
 from ml.report import REPORT_FILE, markdown
 from ml.trust_eval import TRUST_HEADING
 

@@ -25,9 +25,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from ml.artifact import METADATA_FILE
 from ml.cache import prepare_grouped
 from ml.cross_source import save_card_and_report
-from ml.export import METADATA_FILE
 from ml.splits import group_folds, hold_out_one_fold, training_pool
 from ml.train import TrainConfig, calibration_metrics, predict_logits, train_and_calibrate
 

@@ -12,15 +12,11 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from ml.artifact import EXPLAIN_SIGNATURE, METADATA_FILE, PADDED_SIGNATURE
 from ml.explain import explain_image
 from ml.labels import CLASSES
 from ml.preprocess import preprocess, preprocess_batch
 
-METADATA_FILE = "metadata.json"
-# Batches images of different sizes (padded, with their true sizes); see ServingModule.
-PADDED_SIGNATURE = "serve_padded"
-# Grad-CAM of the predicted class for one image, on its own pixel grid; see ml/explain.py.
-EXPLAIN_SIGNATURE = "explain"
 INTENDED_USE = (
     "Research and education only. Not a medical device; not for diagnosis or treatment decisions."
 )

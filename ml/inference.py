@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ml.export import EXPLAIN_SIGNATURE, METADATA_FILE, PADDED_SIGNATURE
+from ml.artifact import EXPLAIN_SIGNATURE, METADATA_FILE, PADDED_SIGNATURE
 from ml.ood import FeatureDensity
 
 

@@ -32,7 +32,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from sklearn.covariance import LedoitWolf
 
 from ml.decode import DecodedImage, decode_image
 
@@ -142,6 +141,9 @@ class FeatureDensity:
         classes = np.unique(labels)
         means = np.stack([embeddings[labels == c].mean(axis=0) for c in classes])
         centred = embeddings - means[np.searchsorted(classes, labels)]
+        # Imported here: fitting happens in training, and the server need not import sklearn.
+        from sklearn.covariance import LedoitWolf
+
         # Ledoit-Wolf shrinkage: a 128-d covariance from a few thousand images is noisy.
         precision = LedoitWolf(assume_centered=True).fit(centred).precision_
         unlimited = cls(means, precision, np.inf, np.inf)

@@ -23,10 +23,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ml.artifact import METADATA_FILE
 from ml.cache import prepare_grouped
 from ml.datasets import Sample
 from ml.decode import decode_image
-from ml.export import METADATA_FILE, ServingModule, export_model
+from ml.export import ServingModule, export_model
 from ml.inference import Classifier
 from ml.model import build_model
 from ml.preprocess import IMAGE_SIZE

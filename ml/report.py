@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ml.export import METADATA_FILE  # noqa: E402
+from ml.artifact import METADATA_FILE  # noqa: E402
 from ml.labels import CLASSES  # noqa: E402
 from ml.metrics import reliability_bins  # noqa: E402
 

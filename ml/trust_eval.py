@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from ml.artifact import METADATA_FILE
 from ml.decode import ImageDecodeError, decode_image
 from ml.explain import MIN_MASS_INSIDE_BRAIN, check_heatmap
-from ml.export import METADATA_FILE
 from ml.inference import Classifier
 from ml.labels import CLASSES
 from ml.ood import FeatureDensity, Suitability, assess, is_framed, tight_crops

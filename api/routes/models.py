@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ClassifierDep, SettingsDep, get_actor
 from api.errors import problem_responses
-from ml.export import METADATA_FILE
+from ml.artifact import METADATA_FILE
 
 logger = logging.getLogger(__name__)
 

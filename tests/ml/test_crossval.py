@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ml.artifact import METADATA_FILE
 from ml.cache import prepare
 from ml.crossval import main as crossval_main
 from ml.crossval import recipe_name, summarise
 from ml.datasets import Sample, list_samples
-from ml.export import METADATA_FILE
 from ml.labels import CLASSES
 from ml.report import REPORT_FILE
 from ml.splits import group_folds, training_pool

@@ -1,11 +1,17 @@
-"""`python -m api` refuses to listen on the network when nobody could sign in."""
+"""`python -m api` refuses to listen on the network when nobody could sign in, and starts
+without the imports it does not need."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from pydicom.data import get_testdata_file
 
+from api.settings import Settings
+from ml.decode import decode_image
+from ml.inference import Classifier
 from tests.reliability.server import LiveServer, free_loopback_port
 
 
@@ -58,3 +64,42 @@ def test_the_server_on_a_non_loopback_address_starts_once_a_key_exists(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+LOAD_WITHOUT_KERAS = """
+import json, sys
+from pathlib import Path
+from api.__main__ import skip_keras_when_tensorflow_loads
+from api.settings import Settings
+imported_early = "tensorflow" in sys.modules
+skip_keras_when_tensorflow_loads()
+import api.main
+from ml.decode import decode_image
+from ml.inference import Classifier
+classifier = Classifier.load(Settings(_env_file=None).model_dir)
+prediction = classifier.predict(decode_image(Path(sys.argv[1]).read_bytes()).pixels)
+print(json.dumps({
+    "tensorflow_imported_early": imported_early,
+    "loaded": sorted(m for m in ("tensorflow", "keras", "sklearn") if m in sys.modules),
+    "probabilities": prediction.probabilities,
+}))
+"""
+
+
+def test_the_server_process_classifies_as_before_without_importing_keras_or_scikit_learn():
+    image = Path(get_testdata_file("MR_small.dcm"))
+    finished = subprocess.run(
+        [sys.executable, "-c", LOAD_WITHOUT_KERAS, str(image)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lean = json.loads(finished.stdout.strip().splitlines()[-1])
+
+    assert lean["tensorflow_imported_early"] is False
+    assert lean["loaded"] == ["tensorflow"]
+    # This test process has Keras loaded: the same image gets the same answer.
+    classifier = Classifier.load(Settings(_env_file=None).model_dir)
+    expected = classifier.predict(decode_image(image.read_bytes()).pixels).probabilities
+    assert lean["probabilities"] == pytest.approx(expected, abs=1e-6)
