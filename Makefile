@@ -17,7 +17,7 @@ BENCH_ARGS ?=
 # the dataset tests see no MEDIMG_DATA_DIR and say so.
 DATA_ENV = $(if $(wildcard $(MEDIMG_DATA_DIR)),MEDIMG_DATA_DIR=$(abspath $(MEDIMG_DATA_DIR)))
 
-.PHONY: help venv run test lint train audit bench clean distclean
+.PHONY: help venv run test lint train audit bench bench-training clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ audit: venv ## report duplicates/leakage/label problems in MEDIMG_DATA_DIR
 
 bench: venv ## measure classification latency/throughput
 	$(DATA_ENV) $(PY) -m bench $(BENCH_ARGS)
+
+bench-training: venv ## time the training command alone (about 45 min on 2 cores)
+	$(PY) -m bench.training --data $(MEDIMG_DATA_DIR)
 
 # var/ (the local records database and images) is never deleted by make.
 clean: ## remove caches and build/test output; keeps .venv and var/
