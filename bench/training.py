@@ -31,6 +31,11 @@ TARGET_MINUTES = 60
 SAME_MODEL_PLACES = 6
 # ml.train takes these from TrainConfig's defaults only: a card with others cannot be rerun.
 FIXED_FIELDS = ("weight_decay", "label_smoothing")
+NOT_BIT_REPRODUCIBLE = (
+    "The same seed did not train the same weights: ml.train is not bit-reproducible (see "
+    "`ml.augment.random_intensity`). The validation figures above show how far apart two runs "
+    "of the recipe land."
+)
 
 
 def training_arguments(config: dict, data_dir: Path, out_dir: Path) -> list[str]:
@@ -115,6 +120,8 @@ def render(
         *(f"| {name} | {value} | {other} |" for name, value, other in rows),
         "",
     ]
+    if not new.same_model_as(committed):
+        lines += [NOT_BIT_REPRODUCIBLE, ""]
     return "\n".join(lines)
 
 

@@ -67,10 +67,13 @@ def build_augmenter(seed: int, recipe: Recipe) -> keras.Sequential:
 
 
 def random_intensity(images: tf.Tensor, seed: tf.Tensor, recipe: Recipe) -> tf.Tensor:
-    """Per-image intensity changes, with stateless randomness for reproducibility.
+    """Per-image intensity changes, stateless given `seed`.
 
-    The scanner recipe draws its four random streams exactly as it did when the served
-    model was trained, so `ml.train` still reproduces that model.
+    The scanner recipe draws its four random streams as it did when the served model was
+    trained. That does not make training bit-reproducible: a rerun with the same seed gave
+    other weights (bench/training.md). ml.train draws each batch's `seed` with a stateful
+    op inside a parallel tf.data map, and the Keras geometry layers keep state too, so which
+    batch gets which draw can change from run to run.
     """
     key = tf.stack([seed, tf.constant(0, tf.int64)])
     if not recipe.varies_sequence:
