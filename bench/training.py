@@ -90,7 +90,7 @@ def render(
     committed: Figures,
 ) -> str:
     met = "met" if minutes <= TARGET_MINUTES else "not met"
-    same = "yes" if new.same_model_as(committed) else "no"
+    same_model = new.same_model_as(committed)
     rows = [
         ("the command, wall clock", f"{minutes:.1f} min", f"≤ {TARGET_MINUTES} min ({met})"),
         (
@@ -103,7 +103,11 @@ def render(
         ("validation accuracy", f"{new.accuracy:.6f}", f"{committed.accuracy:.6f}"),
         ("validation macro-F1", f"{new.macro_f1:.6f}", f"{committed.macro_f1:.6f}"),
         ("validation ECE after calibration", f"{new.ece:.6f}", f"{committed.ece:.6f}"),
-        (f"the committed model again (figures equal to {SAME_MODEL_PLACES} places)", same, ""),
+        (
+            f"the committed model again (figures equal to {SAME_MODEL_PLACES} places)",
+            "yes" if same_model else "no",
+            "",
+        ),
     ]
     lines = [
         "# Training time",
@@ -120,7 +124,7 @@ def render(
         *(f"| {name} | {value} | {other} |" for name, value, other in rows),
         "",
     ]
-    if not new.same_model_as(committed):
+    if not same_model:
         lines += [NOT_BIT_REPRODUCIBLE, ""]
     return "\n".join(lines)
 
