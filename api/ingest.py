@@ -6,6 +6,7 @@ blob is durably on disk. Nothing of a refused upload stays behind.
 """
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import PurePosixPath
@@ -64,6 +65,9 @@ class IngestContext:
     uid_hash_salt: str
     created_by_key_id: int | None
     source_system: str | None
+    # Removes a blob this request stored whose record will not be made, unless another
+    # record uses it (api.ingest.blob_discarder).
+    discard_blob: Callable[[StoredBlob], None]
     timer: StageTimer = field(default_factory=StageTimer)
 
 
@@ -96,15 +100,18 @@ def ingest(upload: Upload, context: IngestContext) -> Ingested:
     with timer.stage("decode"):
         image = decode_upload(upload.data, context.max_image_pixels)
     refuse_mismatched_type(upload.declared_type, image.media_type)
+    # The model runs while this thread de-identifies and stores: the blob's fsync is
+    # waiting on the disk, which costs a request nothing when the model has it waiting anyway.
+    pending = submit(context.classifier, image.pixels)
     with timer.stage("deidentify"):
         stored_bytes, uid_hashes = _bytes_to_store(upload.data, image, context.uid_hash_salt)
-    with timer.stage("model"):  # waiting for the batcher included
-        prediction = classify(context.classifier, image.pixels)
+    with timer.stage("storage"):
+        blob = context.blob_store.write(stored_bytes)
+    with timer.stage("model"):  # what is left of the wait for the batcher
+        prediction = _prediction_or_discard(pending, blob, context)
     with timer.stage("gate"):
         # Out-of-distribution results are stored too, marked, for a reviewer to see.
         gate = assess(upload.data, prediction.embedding, context.classifier.density, image)
-    with timer.stage("storage"):
-        blob = context.blob_store.write(stored_bytes)
     record = Record(
         label=prediction.label,
         # float(): a numpy scalar would not survive the JSON column.
@@ -154,10 +161,31 @@ def refuse_mismatched_type(declared_type: str | None, media_type: str) -> None:
 
 
 def classify(classifier: Classifier, pixels: np.ndarray) -> Prediction:
+    return _result_or_503(submit(classifier, pixels))
+
+
+def submit(classifier: Classifier, pixels: np.ndarray) -> Future:
+    """The image, on its way to the model; a full queue is refused (503) at once."""
     try:
-        return classifier.predict(pixels)
+        return classifier.submit(pixels)
     except (BatchQueueFullError, BatcherClosedError) as error:
         raise at_capacity(str(error)) from error
+
+
+def _result_or_503(pending: Future) -> Prediction:
+    try:
+        return pending.result()
+    except BatcherClosedError as error:
+        raise at_capacity(str(error)) from error
+
+
+def _prediction_or_discard(pending: Future, blob: StoredBlob, context: IngestContext) -> Prediction:
+    """The model's answer; without one, the blob stored for it goes again (if unused)."""
+    try:
+        return _result_or_503(pending)
+    except BaseException:
+        context.discard_blob(blob)
+        raise
 
 
 def decode_upload(data: bytes, max_pixels: int) -> DecodedImage:
@@ -233,6 +261,10 @@ def save_records(
     # No refresh: an attribute read after the commit loads the row again by itself, and
     # callers that answer at once take what they need in `before_commit`.
     return records
+
+
+def blob_discarder(session: Session, blob_store: BlobStore) -> Callable[[StoredBlob], None]:
+    return lambda blob: discard_unreferenced_blobs(session, blob_store, [blob])
 
 
 def discard_unreferenced_blobs(

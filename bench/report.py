@@ -217,12 +217,13 @@ class Report:
     def _time_by_stage(self, run: LoadResult, heading: str, intro: str, load: str) -> list[str]:
         if not run.server_timings:
             return []
+        # In the order the route runs them; the model works while the two after decode run.
         stages = {
             "decode": "decode (ml.decode)",
-            "deidentify": "DICOM de-identification (averaged over the mix)",
-            "model": "model: queue, preprocessing and network in one SavedModel call",
+            "deidentify": "DICOM de-identification (averaged over the mix), the model running",
+            "storage": "blob write, fsync, rename, the model running",
+            "model": "model: the rest of its wait (queue, preprocessing, network)",
             "gate": "input gate (frame, colour, header, feature distance)",
-            "storage": "blob write, fsync, rename",
             "database": "record and audit row (and idempotency key, if sent): insert + commit",
         }
         means = {name: _mean(run.server_timings, name) for name in [*stages, "handler"]}
@@ -253,7 +254,11 @@ class Report:
             ("model (network, batch 1)", stages.model_ms),
             ("storage (blob write, fsync, rename)", stages.storage_ms),
             ("database (insert + commit, SQLite)", stages.database_ms),
-            ("everything else: HTTP, multipart, auth, audit, JSON", http - stages.total_ms),
+            (
+                "everything else (HTTP, multipart, auth, audit, JSON), less the storage "
+                "and de-identification done while the model runs",
+                http - stages.total_ms,
+            ),
         ]
         intro = (
             "Each stage timed on its own in one process (`bench/stages.py`, median of 64 real "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,16 @@ class Classifier:
 
     def predict(self, pixels: np.ndarray) -> Prediction:
         return self.predict_batch([pixels])[0]
+
+    def submit(self, pixels: np.ndarray) -> Future:
+        """ml.batching.DynamicBatcher's interface, without a queue: the image is classified
+        now and the future comes back finished, so callers need not tell the two apart."""
+        future: Future = Future()
+        try:
+            future.set_result(self.predict(pixels))
+        except Exception as error:  # handed to the caller, as the batcher's futures do
+            future.set_exception(error)
+        return future
 
     def predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:
         """One model call for the whole list: images of one size go in as they are, mixed

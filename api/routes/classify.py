@@ -36,6 +36,7 @@ from api.ingest import (
     IngestContext,
     Ingested,
     Upload,
+    blob_discarder,
     discard_unreferenced_blobs,
     ingest,
     kept_filename,
@@ -182,7 +183,9 @@ def create_classification(
     if (replay := find_replay(session, idempotent)) is not None:
         return replay
     release_connection(session)  # held by no request while it waits for the model
-    context = _ingest_context(settings, classifier, blob_store, actor, source_system, timer)
+    context = _ingest_context(
+        settings, session, classifier, blob_store, actor, source_system, timer
+    )
     ingested = ingest(upload, context)
 
     answers: list[RecordPublic] = []
@@ -250,7 +253,9 @@ def create_classification_batch(
     if (replay := find_replay(session, idempotent)) is not None:
         return replay
     release_connection(session)
-    context = _ingest_context(settings, classifier, blob_store, actor, source_system, timer)
+    context = _ingest_context(
+        settings, session, classifier, blob_store, actor, source_system, timer
+    )
     outcomes = _ingest_each(session, uploads, context, request.url.path)
     ingested = [outcome for outcome in outcomes if isinstance(outcome, Ingested)]
 
@@ -289,6 +294,7 @@ def _blank_to_none(value: str | None) -> str | None:
 
 def _ingest_context(
     settings: Settings,
+    session: Session,
     classifier: Classifier,
     blob_store: BlobStore,
     actor: Actor,
@@ -302,6 +308,7 @@ def _ingest_context(
         uid_hash_salt=settings.uid_hash_salt.get_secret_value(),
         created_by_key_id=actor.key_id,
         source_system=source_system,
+        discard_blob=blob_discarder(session, blob_store),
         timer=timer,
     )
 

@@ -15,7 +15,7 @@ from api.deps import (
     get_actor,
 )
 from api.errors import problem_responses
-from api.ingest import IngestContext
+from api.ingest import IngestContext, blob_discarder
 from api.interop.pacs import PacsClient, PacsError
 from api.interop.pull import Outcome, PulledInstance, PullRequest, StudyPull, pull_study
 from api.models import RecordPublic
@@ -100,6 +100,7 @@ def classify_pacs_study(
             uid_hash_salt=settings.uid_hash_salt.get_secret_value(),
             created_by_key_id=actor.key_id,
             source_system=settings.pacs_source_system,
+            discard_blob=blob_discarder(session, blob_store),
         ),
         model_of=lambda version: model_device(classifier, version),
         push=push,

@@ -1,4 +1,5 @@
 from collections.abc import Callable
+from concurrent.futures import Future
 
 import numpy as np
 from fastapi.testclient import TestClient
@@ -41,8 +42,10 @@ def test_a_classify_request_without_a_file_lists_the_missing_field(client: TestC
 class ClassifierThatCrashes:
     version = "broken"
 
-    def predict(self, pixels: np.ndarray) -> None:
-        raise RuntimeError("model file /srv/secret/weights.h5 is corrupt")
+    def submit(self, pixels: np.ndarray) -> Future:
+        crashed: Future = Future()
+        crashed.set_exception(RuntimeError("model file /srv/secret/weights.h5 is corrupt"))
+        return crashed
 
 
 def test_an_unexpected_error_gets_a_500_problem_without_internals(

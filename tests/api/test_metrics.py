@@ -4,6 +4,7 @@ The `client` fixture carries an admin key, the only role that may scrape.
 """
 
 from collections.abc import Callable
+from concurrent.futures import Future
 
 import numpy as np
 import pytest
@@ -12,7 +13,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.deps import get_classifier
 from api.models import Role
-from ml.inference import Prediction
 from tests.conftest import bearer
 
 
@@ -97,11 +97,11 @@ def test_the_queue_gauge_counts_a_classification_while_it_runs_and_drops_after(
         version = real_classifier.version
         density = real_classifier.density
 
-        def predict(self, pixels: np.ndarray) -> Prediction:
+        def submit(self, pixels: np.ndarray) -> Future:
             seen_during_inference.append(
                 registry.get_sample_value("medimg_classifications_in_progress")
             )
-            return real_classifier.predict(pixels)
+            return real_classifier.submit(pixels)
 
     client.app.dependency_overrides[get_classifier] = ClassifierThatLooksAtTheQueue
     response = client.post("/classify", files={"file": ("x.png", png_bytes, "image/png")})

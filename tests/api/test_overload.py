@@ -3,7 +3,8 @@
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from hashlib import sha256
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from sqlmodel import Session, func, select
 from api.deps import get_classifier
 from api.errors import PROBLEM_MEDIA_TYPE
 from api.models import AuditEvent, Record
-from ml.batching import DynamicBatcher
+from ml.batching import BatcherClosedError, DynamicBatcher
 from ml.inference import Classifier, Prediction
 from tests.api.conftest import encode, synthetic_head_slice
 
@@ -94,7 +95,9 @@ def test_a_request_beyond_the_queue_gets_503_with_retry_after_and_nothing_is_sto
         assert refused.headers["content-type"] == PROBLEM_MEDIA_TYPE
         assert int(refused.headers["Retry-After"]) >= 1
         assert "Retry after" in refused.json()["detail"]
-        assert count_records(engine) == 0 and stored_blobs() == []
+        assert count_records(engine) == 0
+        # The two held requests may have stored their images already; the refused one not.
+        assert sha256(slices[2]).hexdigest() not in {blob.name for blob in stored_blobs()}
 
         held_model.release.set()
         assert in_model.result().status_code == waiting.result().status_code == 201
@@ -183,3 +186,53 @@ def test_the_app_classifies_through_a_batcher_sized_by_the_settings(
     assert isinstance(batcher, DynamicBatcher)
     assert (batcher.max_batch_size, batcher.max_wait_s, batcher.max_queue) == (3, 0, 5)
     assert classify(client, encode(synthetic_head_slice(), ".png")).status_code == 201
+
+
+class ShutDownWhileWaiting:
+    """The real tiny model behind a batcher that closes while the image waits for it."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        self.classifier = classifier
+
+    def submit(self, pixels: np.ndarray) -> Future:
+        future: Future = Future()
+        future.set_exception(BatcherClosedError("The model has shut down."))
+        return future
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.classifier, name)
+
+
+@pytest.fixture
+def shutting_down_client(
+    make_client: Callable[..., TestClient], tiny_model_dir: Path
+) -> TestClient:
+    client = make_client()
+    shut_down = ShutDownWhileWaiting(Classifier.load(tiny_model_dir))
+    client.app.dependency_overrides[get_classifier] = lambda: shut_down
+    return client
+
+
+def test_an_image_stored_while_the_model_shut_down_is_removed_again(
+    shutting_down_client: TestClient, engine: Engine, stored_blobs: Callable[[], list[Path]]
+) -> None:
+    answer = classify(shutting_down_client, encode(synthetic_head_slice(90), ".png"))
+
+    assert answer.status_code == 503
+    assert count_records(engine) == 0
+    assert stored_blobs() == []
+
+
+def test_a_failed_upload_keeps_the_image_of_a_record_already_stored(
+    client: TestClient,
+    shutting_down_client: TestClient,
+    engine: Engine,
+    stored_blobs: Callable[[], list[Path]],
+) -> None:
+    image = encode(synthetic_head_slice(90), ".png")
+    assert classify(client, image).status_code == 201
+
+    assert classify(shutting_down_client, image).status_code == 503
+
+    assert count_records(engine) == 1
+    assert [blob.name for blob in stored_blobs()] == [sha256(image).hexdigest()]

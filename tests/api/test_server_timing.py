@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from api.timing import HEADER, parse_server_timing
 
-STAGES = ["decode", "deidentify", "model", "gate", "storage", "database"]
+STAGES = ["decode", "deidentify", "storage", "model", "gate", "database"]
 
 
 def test_a_classification_names_each_stage_and_the_handlers_whole_time(
