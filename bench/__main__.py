@@ -23,6 +23,7 @@ from pathlib import Path
 from api.db import create_db_engine
 from api.settings import Settings
 from bench import records
+from bench.cpu import measured_cpu
 from bench.data import real_uploads
 from bench.flops import measured_peak_flops, model_flops
 from bench.lean import lean_load
@@ -104,12 +105,16 @@ def _model_only(report: Report, args: argparse.Namespace) -> None:
     report.peak_flops = measured_peak_flops()
 
 
-def _single_and_concurrent(urls: list[str], key: str, uploads) -> tuple[LoadResult, LoadResult]:
+def _single_and_concurrent(
+    urls: list[str], key: str, uploads, server_pid: int
+) -> tuple[LoadResult, LoadResult]:
     warm_up(urls, key, uploads, WARM_UP_REQUESTS)
     single = _single_client(urls, key, uploads)
-    concurrent = lean_load(
-        urls, key, uploads, clients=CONCURRENT_CLIENTS, seconds=CONCURRENT_SECONDS
-    )
+    with measured_cpu(server_pid) as cpu:
+        concurrent = lean_load(
+            urls, key, uploads, clients=CONCURRENT_CLIENTS, seconds=CONCURRENT_SECONDS
+        )
+    concurrent.cpu = cpu[0]
     return single, concurrent
 
 
@@ -128,7 +133,7 @@ def _ours_on_sqlite(report: Report, model_dir: Path, work: Path, uploads) -> Non
         report.startup_s = startup_s
         report.rss_idle_mib = resident_memory_mib(server.pid)[0]
         report.ours_single, report.ours_concurrent = _single_and_concurrent(
-            [server.url], server.admin_key, uploads
+            [server.url], server.admin_key, uploads, server.pid
         )
         # The same server through httpx, as a Python integration calls it.
         report.ours_single_httpx = run_load(
@@ -151,7 +156,7 @@ def _baseline(report: Report, model_dir: Path, work: Path, uploads) -> None:
     jpegs = [upload for upload in uploads if upload.media_type == "image/jpeg"]
     with baseline_server(model_dir, work) as (url, pid):
         report.baseline_single, report.baseline_concurrent = _single_and_concurrent(
-            [url], "none", jpegs
+            [url], "none", jpegs, pid
         )
         report.baseline_rss_peak_mib = resident_memory_mib(pid)[1]
 

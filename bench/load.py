@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from api import timing
+from bench.cpu import CpuUse
 from bench.data import BenchUpload
 
 REQUEST_TIMEOUT_S = 60
@@ -27,6 +28,8 @@ class LoadResult:
     refused_latencies_s: list[float] = field(default_factory=list)
     # Each answered request's Server-Timing stages in ms, where the server sends them.
     server_timings: list[dict[str, float]] = field(default_factory=list)
+    # CPU time the run took, where it was measured (bench.cpu).
+    cpu: CpuUse | None = None
 
     @property
     def requests(self) -> int:

@@ -74,6 +74,7 @@ class Report:
             self._http,
             self._serving_path,
             self._serving_path_under_load,
+            self._cpu_bound,
             self._stages,
             self._model,
             self._records,
@@ -213,6 +214,39 @@ class Report:
             intro,
             f"{clients} clients",
         )
+
+    def _cpu_bound(self) -> list[str]:
+        run = self.ours_concurrent
+        if run.cpu is None or not run.requests:
+            return []
+        machine_ms, server_ms = run.cpu.per_request_ms(run.requests)
+        bound = run.cpu.images_per_s_bound(run.requests)
+        latency = run.cpu.mean_latency_bound_ms(run.requests, run.clients)
+        target = TARGETS["concurrent_p99_ms"]
+        affordable = run.cpu.cores * target / run.clients
+        return [
+            f"## What {run.cpu.cores} cores allow with {run.clients} clients",
+            "",
+            f"CPU time during the {run.clients}-client run (`bench/cpu.py`): the whole "
+            "machine's (server, load generator, kernel) and the server process's own, per "
+            "request answered.",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| CPU per request, whole machine | {machine_ms:.1f} ms |",
+            f"| of which the server process | {server_ms:.1f} ms |",
+            f"| images/s with every core busy at that cost | {bound:.0f} |",
+            f"| lowest mean latency for {run.clients} clients (Little's law) | {latency:.0f} ms |",
+            f"| CPU per request at which a {target:.0f} ms mean is possible | "
+            f"{affordable:.1f} ms |",
+            "",
+            f"Each of the {run.clients} clients waits for its answer before sending again, so "
+            f"throughput × mean latency = {run.clients}. At the measured cost the mean latency "
+            f"cannot fall below {latency:.0f} ms however requests are queued or batched; a p99 "
+            f"within {target:.0f} ms needs the whole request, load generator included, to cost "
+            f"under {affordable:.1f} ms of CPU.",
+            "",
+        ]
 
     def _time_by_stage(self, run: LoadResult, heading: str, intro: str, load: str) -> list[str]:
         if not run.server_timings:
