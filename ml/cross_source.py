@@ -17,10 +17,11 @@ import json
 from pathlib import Path
 
 from ml.artifact import METADATA_FILE
+from ml.evaluate import UNSEEN_SOURCE_SET
 from ml.report import REPORT_FILE, markdown
 from ml.trust_eval import TRUST_HEADING
 
-UNSEEN = "nickparvar_unseen_source"
+UNSEEN = UNSEEN_SOURCE_SET
 MERGED = "cross_source_nickparvar"
 
 

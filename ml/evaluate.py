@@ -36,11 +36,15 @@ def score(probabilities: np.ndarray, samples: list[Sample], temperature: float) 
     return metrics
 
 
+# Nickparvar images scored by a model trained without any: a source it never saw.
+UNSEEN_SOURCE_SET = "nickparvar_unseen_source"
+
+
 def held_out_sets(samples: list[Sample], splits: Splits, train_sources) -> dict[str, np.ndarray]:
     sets = {"sartaj_testing": splits.test, "sartaj_testing_leak_free": splits.test_leak_free}
     if "nickparvar" not in train_sources:
         unseen = [i for i, s in enumerate(samples) if s.source == "nickparvar"]
-        sets["nickparvar_unseen_source"] = np.setdiff1d(unseen, splits.excluded)
+        sets[UNSEEN_SOURCE_SET] = np.setdiff1d(unseen, splits.excluded)
     return sets
 
 

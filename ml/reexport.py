@@ -50,6 +50,7 @@ class DatasetSplits:
     splits: Splits
     train: np.ndarray  # indices, restricted to the training sources
     validation: np.ndarray
+    groups: np.ndarray  # near-duplicate group id per image
 
 
 def dataset_splits(data_dir: Path, cache_dir: Path, config: dict) -> DatasetSplits:
@@ -69,6 +70,7 @@ def dataset_splits(data_dir: Path, cache_dir: Path, config: dict) -> DatasetSpli
         splits=splits,
         train=from_sources(splits.train),
         validation=from_sources(splits.validation),
+        groups=data.groups,
     )
 
 
