@@ -31,7 +31,7 @@ from ml.decode import (
 )
 from ml.deidentify import deidentify_dicom, salted_uid_hash
 from ml.inference import Classifier, Prediction
-from ml.ood import assess
+from ml.ood import GateResult, assess
 from ml.similar import embedding_to_bytes
 
 UPLOAD_CHUNK_BYTES = 1024 * 1024
@@ -107,11 +107,12 @@ def ingest(upload: Upload, context: IngestContext) -> Ingested:
         stored_bytes, uid_hashes = _bytes_to_store(upload.data, image, context.uid_hash_salt)
     with timer.stage("storage"):
         blob = context.blob_store.write(stored_bytes)
-    with timer.stage("model"):  # what is left of the wait for the batcher
-        prediction = _prediction_or_discard(pending, blob, context)
-    with timer.stage("gate"):
-        # Out-of-distribution results are stored too, marked, for a reviewer to see.
-        gate = assess(upload.data, prediction.embedding, context.classifier.density, image)
+    try:
+        prediction, gate = _prediction_and_gate(pending, upload, image, context)
+    except BaseException:
+        # No record will be made: the blob goes again, unless another record uses it.
+        context.discard_blob(blob)
+        raise
     record = Record(
         label=prediction.label,
         # float(): a numpy scalar would not survive the JSON column.
@@ -179,13 +180,15 @@ def _result_or_503(pending: Future) -> Prediction:
         raise at_capacity(str(error)) from error
 
 
-def _prediction_or_discard(pending: Future, blob: StoredBlob, context: IngestContext) -> Prediction:
-    """The model's answer; without one, the blob stored for it goes again (if unused)."""
-    try:
-        return _result_or_503(pending)
-    except BaseException:
-        context.discard_blob(blob)
-        raise
+def _prediction_and_gate(
+    pending: Future, upload: Upload, image: DecodedImage, context: IngestContext
+) -> tuple[Prediction, GateResult]:
+    with context.timer.stage("model"):  # what is left of the wait for the batcher
+        prediction = _result_or_503(pending)
+    with context.timer.stage("gate"):
+        # Out-of-distribution results are stored too, marked, for a reviewer to see.
+        gate = assess(upload.data, prediction.embedding, context.classifier.density, image)
+    return prediction, gate
 
 
 def decode_upload(data: bytes, max_pixels: int) -> DecodedImage:
