@@ -14,21 +14,67 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections import deque
 
 DEFAULT_TIMEOUT_S = 5.0  # sqlite3.connect's default busy timeout
 # The statements with which Python's sqlite3 opens a write transaction itself.
 WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
-_locks: dict[str, threading.Lock] = {}
+
+class FifoLock:
+    """A lock handed to its waiters in the order they asked for it.
+
+    threading.Lock lets a thread that has just released it take it again before the ones
+    waiting, and wakes waiters in no set order, so under many writers some wait far longer
+    than others. Here the releaser hands the lock straight to the longest waiter.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._waiters: deque[threading.Lock] = deque()
+        self._held = False
+
+    def acquire(self, timeout: float = -1) -> bool:
+        with self._guard:
+            if not self._held:
+                self._held = True
+                return True
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        if turn.acquire(timeout=timeout):
+            return True  # handed over by release(): the lock stays held, now by us
+        with self._guard:
+            if turn in self._waiters:
+                self._waiters.remove(turn)
+                return False
+        return True  # handed over just as the wait ran out
+
+    def locked(self) -> bool:
+        return self._held
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def release(self) -> None:
+        with self._guard:
+            if self._waiters:
+                self._waiters.popleft().release()
+            else:
+                self._held = False
+
+
+_locks: dict[str, FifoLock] = {}
 _locks_guard = threading.Lock()
 
 
-def _write_lock(database: str) -> threading.Lock | None:
+def _write_lock(database: str) -> FifoLock | None:
     if database in ("", ":memory:") or database.startswith("file:"):
         return None  # private to its connection (or URI-named): nothing to queue for
     path = os.path.realpath(database)
     with _locks_guard:
-        return _locks.setdefault(path, threading.Lock())
+        return _locks.setdefault(path, FifoLock())
 
 
 def is_write(statement: str) -> bool:

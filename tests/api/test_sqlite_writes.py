@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from api.db import create_db_engine
-from api.sqlite_writes import SerialWriteConnection
+from api.sqlite_writes import FifoLock, SerialWriteConnection
 
 WAIT_S = 0.5
 
@@ -134,3 +134,50 @@ def test_the_file_write_lock_is_held_from_the_first_write_until_commit(database:
     assert same_file._lock.locked(), "one lock per file, held by the open write"
     connection.commit()
     assert not same_file._lock.locked()
+
+
+def wait_for_waiters(lock: FifoLock, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while lock.waiting < count:
+        assert time.monotonic() < deadline, "the thread never started waiting"
+        time.sleep(0.001)
+
+
+def test_waiting_writers_get_the_write_lock_in_the_order_they_asked_for_it() -> None:
+    lock = FifoLock()
+    lock.acquire()
+    order: list[int] = []
+
+    def take_turn(number: int) -> None:
+        assert lock.acquire(timeout=10)
+        order.append(number)
+        lock.release()
+
+    threads = []
+    for number in range(6):
+        threads.append(threading.Thread(target=take_turn, args=(number,)))
+        threads[-1].start()
+        wait_for_waiters(lock, number + 1)
+    lock.release()
+    for thread in threads:
+        thread.join()
+
+    assert order == list(range(6))
+    assert lock.acquire(timeout=0)  # free again once every waiter has had its turn
+
+
+def test_a_writer_that_gives_up_waiting_leaves_the_queue_to_the_next_one() -> None:
+    lock = FifoLock()
+    lock.acquire()
+
+    assert not lock.acquire(timeout=0.05)
+    assert lock.waiting == 0
+    got_it = []
+    waiter = threading.Thread(target=lambda: got_it.append(lock.acquire(timeout=10)))
+    waiter.start()
+    wait_for_waiters(lock, 1)
+    lock.release()
+    waiter.join()
+
+    assert got_it == [True]
+    assert not lock.acquire(timeout=0)  # handed over: the waiter holds it now
