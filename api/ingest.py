@@ -17,6 +17,7 @@ from fastapi import HTTPException
 from sqlmodel import Session, select
 
 from api.admission import at_capacity
+from api.group_commit import group_committer
 from api.models import Record
 from api.storage import BlobStore, StoredBlob
 from api.timing import StageTimer
@@ -245,18 +246,24 @@ def save_records(
     session: Session,
     blob_store: BlobStore,
     ingested: list[Ingested],
-    before_commit: Callable[[], None] = lambda: None,
+    before_commit: Callable[[Session], None] = lambda session: None,
+    *,
+    grouped: bool = False,
 ) -> list[Record]:
     """Either every record (and whatever `before_commit` adds) is stored, or none is.
 
-    `before_commit` runs once the records have their ids, inside the same transaction.
+    `before_commit` runs once the records have their ids, inside the same transaction, and
+    adds to the session it is given. `grouped`: on an SQLite file the records may share a
+    transaction with other requests' (api/group_commit.py), so before_commit must not wait on
+    anything slow, such as a network call.
     """
     records = [item.record for item in ingested]
-    session.add_all(records)
+    committer = group_committer(session.get_bind()) if grouped else None
     try:
-        session.flush()
-        before_commit()
-        session.commit()
+        if committer is None:
+            _commit(session, records, before_commit)
+        else:
+            committer.save(records, before_commit, lambda: _commit(session, records, before_commit))
     except Exception:
         session.rollback()
         discard_unreferenced_blobs(session, blob_store, [item.blob for item in ingested])
@@ -264,6 +271,15 @@ def save_records(
     # No refresh: an attribute read after the commit loads the row again by itself, and
     # callers that answer at once take what they need in `before_commit`.
     return records
+
+
+def _commit(
+    session: Session, records: list[Record], before_commit: Callable[[Session], None]
+) -> None:
+    session.add_all(records)
+    session.flush()
+    before_commit(session)
+    session.commit()
 
 
 def blob_discarder(session: Session, blob_store: BlobStore) -> Callable[[StoredBlob], None]:

@@ -100,7 +100,7 @@ def pull_study(study_uid: str, request: PullRequest) -> StudyPull:
         pulled.dataset = request.client.retrieve(pulled.instance)
     ingested = _ingest_new(pull, request.ingest_context, request.session)
 
-    def push_then_commit() -> None:
+    def push_then_commit(_writing: Session) -> None:
         if request.push:
             _push(pull, request)
 

@@ -190,19 +190,19 @@ def create_classification(
 
     answers: list[RecordPublic] = []
 
-    def remember_answer() -> None:
+    def remember_answer(writing: Session) -> None:
         # Made once the record has its id, before the commit expires its attributes: the
         # answer then needs no second query, and a retry's replay is the very same answer.
         answers.append(RecordPublic.model_validate(ingested.record))
         record_id = ingested.record.id
         remember(
-            session,
+            writing,
             idempotent,
             status_code=HTTPStatus.CREATED,
             answer=answers[-1],
             record_id=record_id,
         )
-        add_audit_event(session, request, HTTPStatus.CREATED, record_id)
+        add_audit_event(writing, request, HTTPStatus.CREATED, record_id)
 
     with timer.stage("database"):
         replay = _save_or_replay(session, blob_store, [ingested], remember_answer, idempotent)
@@ -261,10 +261,10 @@ def create_classification_batch(
 
     answers: list[ClassificationBatchPublic] = []
 
-    def remember_answer() -> None:
+    def remember_answer(writing: Session) -> None:
         answers.append(_batch_answer(uploads, outcomes))
-        remember(session, idempotent, status_code=HTTPStatus.OK, answer=answers[-1])
-        add_audit_event(session, request, HTTPStatus.OK)
+        remember(writing, idempotent, status_code=HTTPStatus.OK, answer=answers[-1])
+        add_audit_event(writing, request, HTTPStatus.OK)
 
     with timer.stage("database"):
         replay = _save_or_replay(session, blob_store, ingested, remember_answer, idempotent)
@@ -317,12 +317,12 @@ def _save_or_replay(
     session: Session,
     blob_store: BlobStore,
     ingested: list[Ingested],
-    remember_answer: Callable[[], None],
+    remember_answer: Callable[[Session], None],
     idempotent: IdempotentRequest | None,
 ) -> JSONResponse | None:
     """None once the records are stored; the first answer if a concurrent retry won."""
     try:
-        save_records(session, blob_store, ingested, before_commit=remember_answer)
+        save_records(session, blob_store, ingested, remember_answer, grouped=True)
     except IntegrityError:
         # A concurrent request with the same key committed first: answer as it did.
         if (replay := find_replay(session, idempotent)) is not None:
