@@ -205,8 +205,8 @@ class Report:
         clients = self.ours_concurrent.clients
         intro = (
             f"The same break-down for the {clients}-client run. Each stage now includes waiting: "
-            "for the model's next batch, and in the database row for the one SQLite writer "
-            "(one transaction at a time per file; see `api/sqlite_writes.py`)."
+            "for the model's next batch, and in the database row for the writer thread that "
+            "commits the waiting uploads' records together (`api/group_commit.py`)."
         )
         return self._time_by_stage(
             self.ours_concurrent,
