@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import make_transient
 from sqlmodel import Session, SQLModel
+
+from ml.batching import take_waiting
 
 # More saves than this wait for the next group: a group's transaction stays short.
 MAX_GROUP = 64
@@ -98,16 +101,8 @@ class GroupCommitter:
         first = self._saves.get()
         if first is _STOP:
             return [], True
-        group = [first]
-        while len(group) < self._max_group:
-            try:
-                save = self._saves.get_nowait()
-            except queue.Empty:
-                break
-            if save is _STOP:
-                return group, True
-            group.append(save)
-        return group, False
+        # No waiting for company: the group is whoever queued while the last one committed.
+        return take_waiting(self._saves, first, self._max_group, time.monotonic(), _STOP)
 
     def _commit(self, group: list[_Save]) -> None:
         try:

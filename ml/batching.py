@@ -133,18 +133,8 @@ class DynamicBatcher:
 
     def _gather(self, first: _Job) -> tuple[list[_Job], bool]:
         """The first job plus whatever arrives before the batch is full or the wait ends."""
-        batch = [first]
         deadline = time.monotonic() + (self.max_wait_s if self._more_expected() else 0.0)
-        while len(batch) < self.max_batch_size:
-            try:
-                # A zero timeout still takes a job that is already queued, without waiting.
-                job = self._jobs.get(timeout=max(deadline - time.monotonic(), 0))
-            except queue.Empty:
-                break
-            if job is _STOP:
-                return batch, True
-            batch.append(job)
-        return batch, False
+        return take_waiting(self._jobs, first, self.max_batch_size, deadline, _STOP)
 
     def _run_batch(self, batch: list[_Job]) -> None:
         live = [job for job in batch if job.future.set_running_or_notify_cancel()]
@@ -164,3 +154,21 @@ class DynamicBatcher:
             return
         for job, prediction in zip(jobs, predictions, strict=True):
             job.future.set_result(prediction)
+
+
+def take_waiting(
+    items: queue.Queue | queue.SimpleQueue, first: Any, limit: int, deadline: float, stop: object
+) -> tuple[list, bool]:
+    """`first` and what else `items` yields before there are `limit` of them or the
+    `deadline` (time.monotonic()) passes; the flag says the `stop` marker came up."""
+    taken = [first]
+    while len(taken) < limit:
+        try:
+            # A zero timeout still takes an item that is already queued, without waiting.
+            item = items.get(timeout=max(deadline - time.monotonic(), 0))
+        except queue.Empty:
+            break
+        if item is stop:
+            return taken, True
+        taken.append(item)
+    return taken, False
