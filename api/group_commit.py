@@ -107,9 +107,13 @@ class GroupCommitter:
     def _commit(self, group: list[_Save]) -> None:
         try:
             self._commit_together(group)
-        except Exception:
+        except Exception as error:
+            if len(group) == 1:
+                group[0].done.set_exception(error)
+                return
+            # Whose rows failed the group is not known: each tries again on its own.
             for save in group:
-                self._commit_alone(save)
+                self._commit([save])
             return
         for save in group:
             save.done.set_result(None)
@@ -128,14 +132,6 @@ class GroupCommitter:
                 session.rollback()
                 _forget_ids(group)
                 raise
-
-    def _commit_alone(self, save: _Save) -> None:
-        try:
-            self._commit_together([save])
-        except Exception as error:
-            save.done.set_exception(error)
-        else:
-            save.done.set_result(None)
 
 
 def _forget_ids(group: list[_Save]) -> None:

@@ -169,3 +169,20 @@ def test_a_save_with_nothing_else_in_flight_is_committed_by_its_caller(
     committer.close()
 
     assert stored_hashes(sqlite_engine) == {f"{1:064x}"}
+
+
+def test_a_save_that_fails_in_a_group_of_its_own_is_not_tried_twice(
+    held_writer: tuple[GroupCommitter, threading.Event], sqlite_engine: Engine
+) -> None:
+    committer, release = held_writer
+    tries = []
+
+    def refuse(session: Session) -> None:
+        tries.append(1)
+        raise ValueError("this save's answer could not be made")
+
+    [future] = send_while_held(committer, release, [(a_record(1), refuse)], sqlite_engine)
+
+    with pytest.raises(ValueError, match="could not be made"):
+        future.result(WAIT_S)
+    assert len(tries) == 1
