@@ -297,12 +297,11 @@ def unseen_source_gate(data_dir: Path, cache_dir: Path, experiment: Path) -> dic
         raise SystemExit(f"{experiment} was trained with Nickparvar images: none is unseen.")
     fit_input_gate(experiment, data.images, data.labels, data.train, data.validation)
     classifier = Classifier.load(experiment)
-    rows = []
-    for i in never_seen(unseen, data):
-        raw = data.samples[i].path.read_bytes()
-        image = decode_image(raw)
-        embedding = classifier.predict(image.pixels).embedding
-        rows.append({"verdict": assess(raw, embedding, classifier.density, image)})
+    probes = [
+        Probe(data.samples[i].key, "brain MRI", data.samples[i].path.read_bytes())
+        for i in never_seen(unseen, data)
+    ]
+    rows = gate_rows(classifier, probes)
     return {
         "experiment": metadata["version"],
         "trained_on": config["train_sources"],
