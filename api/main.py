@@ -1,5 +1,6 @@
 """The FastAPI application: `uvicorn --factory api.main:create_app`."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -75,11 +76,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         more_expected=lambda: app.state.admission.in_progress > 1,
     )
     app.state.classifier = batcher
+    freeze_startup_objects()
     try:
         yield
     finally:
+        gc.unfreeze()  # what the service held may now be collected
         batcher.close()
         engine.dispose()
+
+
+def freeze_startup_objects() -> None:
+    """Python's full collections walk every object the process holds. With TensorFlow and
+    the model loaded, each one stopped every request for 170-190 ms; with 32 clients there
+    were seven in 30 s, and freezing took the 99th percentile from 368-392 to 266-271 ms
+    (three alternating pairs). What exists once the service is ready lives as long as the
+    service, so it is moved out of the collector's sight; later garbage is collected."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
