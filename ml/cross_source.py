@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ml.artifact import METADATA_FILE
 from ml.evaluate import UNSEEN_SOURCE_SET
-from ml.report import REPORT_FILE, markdown
+from ml.report import REPORT_FILE, markdown, train_command
 from ml.trust_eval import TRUST_HEADING
 
 UNSEEN = UNSEEN_SOURCE_SET
@@ -37,11 +37,7 @@ def merge(model_dir: Path, experiment_dir: Path) -> dict:
         "train_data": experiment["data"]["train"],
         "config": experiment["config"],
         "training_seconds": experiment["training"]["seconds"],
-        "command": (
-            "python -m ml.train --data ../shared/datasets --out var/experiments/cross-source "
-            f"--version {experiment['version']} --train-sources "
-            + " ".join(experiment["config"]["train_sources"])
-        ),
+        "command": train_command(experiment["config"], "var/experiments/cross-source"),
     }
     save_card_and_report(model_dir, card)
     return card["metrics"][MERGED]

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ml.artifact import METADATA_FILE  # noqa: E402
+from ml.config import recipe_flags  # noqa: E402
 from ml.labels import CLASSES  # noqa: E402
 from ml.metrics import reliability_bins  # noqa: E402
 
@@ -31,12 +32,19 @@ def write_report(model_dir: Path, metadata: dict, evaluation: dict) -> None:
     (model_dir / REPORT_FILE).write_text(markdown(card))
 
 
+def train_command(config: dict, out: str) -> str:
+    """The ml.train command that trains a card's recipe into `out`."""
+    flags = recipe_flags(config)
+    return " ".join(["python -m ml.train --data ../shared/datasets --out", out, *flags])
+
+
 def _cross_source_lines(card: dict) -> list[str]:
     experiment = card.get("cross_source")
     if experiment is None:
         return []
     return [
-        f"`cross_source_nickparvar`: the same recipe trained on {experiment['trained_on']} only "
+        f"`cross_source_nickparvar`: the same recipe trained on "
+        f"{' and '.join(experiment['trained_on'])} only "
         f"({experiment['train_data']['files']} images, "
         f"{experiment['training_seconds'] / 60:.1f} min), scored on every Nickparvar image "
         f"that is not a near-copy of the test folder: `{experiment['command']}`.",
@@ -123,7 +131,7 @@ def markdown(card: dict) -> str:
         "",
         f"Intended use: {card['intended_use']}",
         "",
-        "Reproduce: `python -m ml.train --data ../shared/datasets --out models/brain-tumor-cnn` "
+        f"Reproduce: `{train_command(card['config'], 'models/brain-tumor-cnn')}` "
         f"(seed {card['config']['seed']}); training took "
         f"{card['training']['seconds'] / 60:.1f} min on {card['training']['machine']}.",
         "",

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from ml.augment import RECIPES, build_augmenter, random_intensity
 from ml.cache import prepare_grouped
+from ml.config import TrainConfig
 from ml.datasets import Sample
 from ml.evaluate import evaluate_exported
 from ml.export import export_model
@@ -35,21 +36,6 @@ from ml.splits import make_splits
 from ml.trust_eval import fit_input_gate
 
 MODEL_NAME = "brain-tumor-cnn"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    version: str = "0.1.0"
-    seed: int = 1337
-    epochs: int = 30
-    batch_size: int = 64
-    width: int = 16
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.05
-    patience: int = 8  # epochs without a better validation loss; 0: no early stopping
-    train_sources: tuple[str, ...] = ("sartaj", "nickparvar")
-    augmentation: str = "scanner"  # a name in ml.augment.RECIPES
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]:

@@ -1,0 +1,50 @@
+"""A training run's recipe, and the `python -m ml.train` flags that reproduce it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    version: str = "0.1.0"
+    seed: int = 1337
+    epochs: int = 30
+    batch_size: int = 64
+    width: int = 16
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.05
+    patience: int = 8  # epochs without a better validation loss; 0: no early stopping
+    train_sources: tuple[str, ...] = ("sartaj", "nickparvar")
+    augmentation: str = "scanner"  # a name in ml.augment.RECIPES
+
+
+# What ml.train takes on its command line, beside --data, --out and --cache-dir.
+TRAIN_FLAGS = (
+    "version",
+    "seed",
+    "epochs",
+    "batch_size",
+    "width",
+    "learning_rate",
+    "patience",
+    "train_sources",
+    "augmentation",
+)
+
+
+def recipe_flags(config: Mapping, fields: tuple[str, ...] = TRAIN_FLAGS) -> list[str]:
+    """The flags for those of `fields` in a card's config that differ from the defaults, so
+    that a printed command reproduces the run and stays short."""
+    defaults = asdict(TrainConfig())
+    flags: list[str] = []
+    for name in fields:
+        value = config.get(name, defaults[name])
+        if isinstance(value, list | tuple):
+            if tuple(value) != tuple(defaults[name]):
+                flags += [f"--{name.replace('_', '-')}", *value]
+        elif value != defaults[name]:
+            flags += [f"--{name.replace('_', '-')}", str(value)]
+    return flags
