@@ -2,13 +2,14 @@
 
     python -m ml.crossval --data ../shared/datasets --fold 0     # one fold: a training run
     python -m ml.crossval --summary                              # mean ± sd of the folds run
-    python -m ml.crossval --summary --card models/brain-tumor-cnn/0.2.1   # ... into its card
+    python -m ml.crossval --summary --patience 0 --card models/brain-tumor-cnn/0.6.0  # ... card
 
 The pool is every image outside the Sartaj Testing folder's near-duplicate groups (as for
 ml.train). It is cut into `--folds` stratified folds with near-duplicate groups kept whole.
-Each fold trains a fresh model with ml.train's recipe on the other folds, stops early and
-fits its temperature on 1/8 of them (groups whole again), and is scored on its own fold:
-accuracy, macro-F1 and expected calibration error before and after temperature scaling.
+Each fold trains a fresh model with ml.train's recipe on the other folds, stops early (if
+the recipe does) and fits its temperature on 1/8 of them (groups whole again), and is
+scored on its own fold: accuracy, macro-F1 and expected calibration error before and after
+temperature scaling.
 One fold per command, because on two CPUs each takes about as long as a training run;
 results are kept as one JSON file per fold and summarised when asked.
 """
@@ -27,6 +28,7 @@ import numpy as np
 
 from ml.artifact import METADATA_FILE
 from ml.cache import prepare_grouped
+from ml.config import recipe_flags
 from ml.cross_source import save_card_and_report
 from ml.splits import group_folds, hold_out_one_fold, training_pool
 from ml.train import TrainConfig, calibration_metrics, predict_logits, train_and_calibrate
@@ -35,6 +37,8 @@ FOLDS = 5
 INNER_VALIDATION_FOLDS = 8
 SUMMARISED = ("accuracy", "macro_f1", "ece")
 RESULTS_DIR = Path("reports/crossval")
+# The recipe fields ml.crossval takes on its command line.
+CROSSVAL_FLAGS = ("augmentation", "patience")
 
 
 def run_fold(data_dir: Path, cache_dir: Path, fold: int, folds: int, config: TrainConfig) -> dict:
@@ -89,14 +93,17 @@ def write_to_card(model_dir: Path, results: list[dict], summary: dict, out_dir: 
                 f"Fold {result['fold']} ran another recipe than {model_dir} was trained with: "
                 f"{_recipe(result['config'])} against {_recipe(card['config'])}."
             )
+    flags = recipe_flags(card["config"], CROSSVAL_FLAGS)
     card["cross_validation"] = {
         "folds": results[0]["folds"],
         "augmentation": results[0]["config"]["augmentation"],
         "results": out_dir.as_posix(),
         "summary": summary,
         "per_fold": [_fold_row(result) for result in results],
-        "command": "python -m ml.crossval --data ../shared/datasets --fold K",
-        "summary_command": f"python -m ml.crossval --summary --card {model_dir.as_posix()}",
+        "command": " ".join(["python -m ml.crossval --data ../shared/datasets --fold K", *flags]),
+        "summary_command": " ".join(
+            ["python -m ml.crossval --summary", *flags, "--card", model_dir.as_posix()]
+        ),
     }
     save_card_and_report(model_dir, card)
 
