@@ -1,6 +1,6 @@
 """Measure the trust features of an exported model and write the figures into its card.
 
-    python -m ml.trust_eval --data ../shared/datasets --model models/brain-tumor-cnn/0.2.1
+    python -m ml.trust_eval --data ../shared/datasets --model models/brain-tumor-cnn/0.6.0
 
 - input gate: AUROC and flagged share on images that are not brain MRI (pydicom's and
   pydicom-data's non-MR DICOM files, scikit-learn's sample photos, random noise) against

@@ -122,7 +122,7 @@ def serve_spa(api_url: str) -> Iterator[str]:
 
 # The model with Grad-CAM and the input gate, which the heatmap and suitability tests need;
 # it is served whenever it exists, until it becomes the API's default.
-EXPLAINING_MODEL_DIR = REPO_ROOT / "models" / "brain-tumor-cnn" / "0.2.1"
+EXPLAINING_MODEL_DIR = REPO_ROOT / "models" / "brain-tumor-cnn" / "0.6.0"
 
 
 def model_dir_override(request: pytest.FixtureRequest) -> Path | None:

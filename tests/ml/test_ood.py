@@ -28,7 +28,7 @@ from ml.ood import (
     tight_crops,
 )
 
-GATED_MODEL = Path("models/brain-tumor-cnn/0.2.1")
+GATED_MODEL = Path("models/brain-tumor-cnn/0.6.0")
 
 
 def clusters(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
