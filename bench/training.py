@@ -62,6 +62,7 @@ class Figures:
     accuracy: float
     macro_f1: float
     ece: float
+    machine: str  # where it ran, as the card says
 
     @classmethod
     def of(cls, card: dict) -> Figures:
@@ -73,6 +74,7 @@ class Figures:
             accuracy=after["accuracy"],
             macro_f1=after["macro_f1"],
             ece=after["ece"],
+            machine=card["training"].get("machine", "an unrecorded machine"),
         )
 
     def same_model_as(self, other: Figures) -> bool:
@@ -96,7 +98,7 @@ def render(
         (
             "of which data, fitting and calibration (card's `training.seconds`)",
             f"{new.training_minutes:.1f} min",
-            f"{committed.training_minutes:.1f} min (machine shared then)",
+            f"{committed.training_minutes:.1f} min (on {committed.machine})",
         ),
         ("epochs run", str(new.epochs_run), str(committed.epochs_run)),
         ("temperature", f"{new.temperature:.6f}", f"{committed.temperature:.6f}"),
