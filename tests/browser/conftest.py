@@ -120,19 +120,12 @@ def serve_spa(api_url: str) -> Iterator[str]:
 # ---- the API ---------------------------------------------------------------------------
 
 
-# The model with Grad-CAM and the input gate, which the heatmap and suitability tests need;
-# it is served whenever it exists, until it becomes the API's default.
-EXPLAINING_MODEL_DIR = REPO_ROOT / "models" / "brain-tumor-cnn" / "0.6.0"
-
-
 def model_dir_override(request: pytest.FixtureRequest) -> Path | None:
     """None means "the API's default model", which is the committed one whenever it exists.
 
     Before a model is committed, local runs fall back to MEDIMG_MODEL_DIR or the tiny
     untrained model; CI must test the real one.
     """
-    if (EXPLAINING_MODEL_DIR / "metadata.json").is_file():
-        return EXPLAINING_MODEL_DIR
     default_dir = REPO_ROOT / Settings.model_fields["model_dir"].default
     if (default_dir / "metadata.json").is_file():
         return None
