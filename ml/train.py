@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from ml.augment import RECIPES, build_augmenter, random_intensity
 from ml.cache import prepare_grouped
-from ml.config import TrainConfig
+from ml.config import TRAIN_FLAGS, TrainConfig
 from ml.datasets import Sample
 from ml.evaluate import evaluate_exported
 from ml.export import export_model
@@ -50,18 +50,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--train-sources", nargs="+", default=list(defaults.train_sources))
     parser.add_argument("--augmentation", choices=sorted(RECIPES), default=defaults.augmentation)
     args = parser.parse_args(argv)
-    config = TrainConfig(
-        version=args.version,
-        seed=args.seed,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        width=args.width,
-        learning_rate=args.learning_rate,
-        patience=args.patience,
-        train_sources=tuple(args.train_sources),
-        augmentation=args.augmentation,
-    )
-    return args, config
+    values = {name: getattr(args, name) for name in TRAIN_FLAGS}
+    return args, TrainConfig(**{**values, "train_sources": tuple(args.train_sources)})
 
 
 def main(argv: list[str] | None = None) -> Path:

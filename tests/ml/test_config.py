@@ -4,6 +4,7 @@ from dataclasses import asdict
 
 from ml.config import TrainConfig, recipe_flags
 from ml.report import train_command
+from ml.train import parse_args
 
 
 def card_config(**changes) -> dict:
@@ -43,3 +44,12 @@ def test_the_training_command_in_a_report_carries_the_recipe_flags():
         "python -m ml.train --data ../shared/datasets --out models/brain-tumor-cnn "
         "--version 0.6.0 --patience 0"
     )
+
+
+def test_ml_train_reads_the_printed_flags_back_as_the_same_recipe():
+    recipe = TrainConfig(version="0.6.0", patience=0, train_sources=("sartaj",), epochs=45)
+    flags = recipe_flags(card_config(**asdict(recipe)))
+
+    _, parsed = parse_args(["--data", "d", "--out", "o", *flags])
+
+    assert parsed == recipe
