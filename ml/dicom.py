@@ -167,5 +167,5 @@ def _window_greyscale(frame: np.ndarray, dataset: pydicom.Dataset, invert: bool)
         raise ImageDecodeError("The DICOM LUT or window values are invalid.") from error
     if values.ndim != 2:
         raise ImageDecodeError("The DICOM frame is not a 2-D greyscale image.")
-    display = rescale_to_uint8(np.asarray(values, dtype=np.float64))
+    display = rescale_to_uint8(np.asarray(values))
     return 255 - display if invert else display

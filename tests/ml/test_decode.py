@@ -13,6 +13,7 @@ from ml.decode import (
     UnsupportedImageTypeError,
     decode_image,
     mean_chroma,
+    rescale_to_uint8,
     sniff_media_type,
 )
 
@@ -49,6 +50,32 @@ def test_a_sixteen_bit_png_is_rescaled_to_eight_bits():
     decoded = decode_image(_encode(".png", pixels))
     assert decoded.pixels.dtype == np.uint8
     assert decoded.pixels.max() == 255
+
+
+def stretched_pixel_by_pixel(values: np.ndarray) -> np.ndarray:
+    """The stretch's definition, each pixel in float64."""
+    values = values.astype(np.float64)
+    low, high = values.min(), values.max()
+    return np.clip(np.rint((values - low) * (255.0 / (high - low))), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(1).integers(0, 4096, (64, 80), dtype=np.uint16),  # 12-bit MR
+        np.random.default_rng(2).integers(-1024, 3071, (50, 40), dtype=np.int16),  # CT units
+        np.random.default_rng(3).integers(0, 65536, (30, 30), dtype=np.uint16),  # full range
+        np.random.default_rng(4).integers(-(2**31), 2**31 - 1, (20, 20), dtype=np.int32),
+        np.random.default_rng(5).normal(100, 30, (20, 20)),  # a windowed float image
+    ],
+    ids=["uint16-12bit", "int16", "uint16-full", "int32-wide", "float"],
+)
+def test_stretching_to_eight_bits_equals_its_definition_for_every_pixel_type(values):
+    np.testing.assert_array_equal(rescale_to_uint8(values), stretched_pixel_by_pixel(values))
+
+
+def test_a_flat_image_stretches_to_black():
+    assert not rescale_to_uint8(np.full((4, 4), 900, np.uint16)).any()
 
 
 @pytest.mark.parametrize(
