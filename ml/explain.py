@@ -15,32 +15,12 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
-from ml.preprocess import CROP_MARGIN, HEAD_THRESHOLD, preprocess
+from ml.preprocess import head_box, preprocess
 
 # A map with less than this share of its mass on the brain points at background, skull
 # edges or burnt-in text: a radiologist should not trust it.
 MIN_MASS_INSIDE_BRAIN = 0.5
 DEFAULT_OPACITY = 0.45
-
-
-def head_box(pixels: tf.Tensor) -> tf.Tensor:
-    """[top, bottom, left, right) of the crop `ml.preprocess.crop_to_head` makes."""
-    height, width = tf.shape(pixels)[0], tf.shape(pixels)[1]
-    mask = pixels[:, :, 0] > HEAD_THRESHOLD * tf.reduce_max(pixels)
-    rows = tf.cast(tf.where(tf.reduce_any(mask, axis=1))[:, 0], tf.int32)
-    cols = tf.cast(tf.where(tf.reduce_any(mask, axis=0))[:, 0], tf.int32)
-
-    def box() -> tf.Tensor:
-        return tf.stack(
-            [
-                tf.maximum(rows[0] - CROP_MARGIN, 0),
-                tf.minimum(rows[-1] + CROP_MARGIN + 1, height),
-                tf.maximum(cols[0] - CROP_MARGIN, 0),
-                tf.minimum(cols[-1] + CROP_MARGIN + 1, width),
-            ]
-        )
-
-    return tf.cond(tf.size(rows) > 0, box, lambda: tf.stack([0, height, 0, width]))
 
 
 def padded_region(height: tf.Tensor, width: tf.Tensor, size: int) -> tf.Tensor:
@@ -54,10 +34,11 @@ def padded_region(height: tf.Tensor, width: tf.Tensor, size: int) -> tf.Tensor:
     return tf.stack([top, left, rows, cols])
 
 
-def square_to_input(square: tf.Tensor, pixels: tf.Tensor, size: int) -> tf.Tensor:
-    """A [size, size] map over the model's input → a [H, W] map over the original pixels."""
-    height, width = tf.shape(pixels)[0], tf.shape(pixels)[1]
-    top, bottom, left, right = tf.unstack(head_box(pixels))
+def square_to_input(square: tf.Tensor, image: tf.Tensor, size: int) -> tf.Tensor:
+    """A [size, size] map over the model's input → a [H, W] map over the original uint8
+    image [H, W, 1]."""
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    top, bottom, left, right = tf.unstack(head_box(image))
     pad_top, pad_left, rows, cols = tf.unstack(padded_region(bottom - top, right - left, size))
     inner = square[pad_top : pad_top + rows, pad_left : pad_left + cols]
     crop = tf.image.resize(inner[:, :, tf.newaxis], tf.stack([bottom - top, right - left]))
@@ -94,7 +75,7 @@ def explain_image(cam_network, image: tf.Tensor, size: int, temperature) -> dict
         "logits": result["logits"],
         "embedding": result["embedding"],
         "class_index": result["class_index"],
-        "heatmap": square_to_input(square, tf.cast(image, tf.float32) / 255.0, size),
+        "heatmap": square_to_input(square, image, size),
     }
 
 

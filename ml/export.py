@@ -78,13 +78,7 @@ def export_model(
 ) -> Path:
     out_dir = Path(out_dir)
     image_size = int(model.inputs[0].shape[1])
-    module = ServingModule(model, image_size, temperature)
-    signatures = {
-        "serving_default": module.serve,
-        PADDED_SIGNATURE: module.serve_padded,
-        EXPLAIN_SIGNATURE: module.explain,
-    }
-    tf.saved_model.save(module, str(out_dir), signatures=signatures)
+    save_serving_module(ServingModule(model, image_size, temperature), out_dir)
     card = {
         "classes": list(CLASSES),
         "input": {
@@ -102,6 +96,16 @@ def export_model(
     }
     (out_dir / METADATA_FILE).write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
     return out_dir
+
+
+def save_serving_module(module: ServingModule, out_dir: Path) -> None:
+    """The SavedModel itself (graph and weights), without the card."""
+    signatures = {
+        "serving_default": module.serve,
+        PADDED_SIGNATURE: module.serve_padded,
+        EXPLAIN_SIGNATURE: module.explain,
+    }
+    tf.saved_model.save(module, str(out_dir), signatures=signatures)
 
 
 def export_tiny_model(out_dir: Path) -> Path:

@@ -18,28 +18,48 @@ CROP_MARGIN = 4
 
 def preprocess(image: tf.Tensor, image_size: int = IMAGE_SIZE) -> tf.Tensor:
     """One uint8 image [H, W, 1] → float32 [size, size, 1] in [0, 1]."""
-    pixels = tf.cast(image, tf.float32) / 255.0
-    cropped = crop_to_head(pixels)
+    cropped = to_unit_range(crop_to_head(image))
     square = tf.image.resize_with_pad(cropped, image_size, image_size, antialias=True)
     return tf.clip_by_value(square, 0.0, 1.0)
 
 
-def crop_to_head(pixels: tf.Tensor) -> tf.Tensor:
-    """The bounding box of pixels above the threshold, with a small margin."""
-    height, width = tf.shape(pixels)[0], tf.shape(pixels)[1]
-    mask = pixels[:, :, 0] > HEAD_THRESHOLD * tf.reduce_max(pixels)
-    rows = tf.where(tf.reduce_any(mask, axis=1))[:, 0]
-    cols = tf.where(tf.reduce_any(mask, axis=0))[:, 0]
+def to_unit_range(pixels: tf.Tensor) -> tf.Tensor:
+    return tf.cast(pixels, tf.float32) / 255.0
 
-    def crop() -> tf.Tensor:
-        top = tf.maximum(tf.cast(rows[0], tf.int32) - CROP_MARGIN, 0)
-        bottom = tf.minimum(tf.cast(rows[-1], tf.int32) + CROP_MARGIN + 1, height)
-        left = tf.maximum(tf.cast(cols[0], tf.int32) - CROP_MARGIN, 0)
-        right = tf.minimum(tf.cast(cols[-1], tf.int32) + CROP_MARGIN + 1, width)
-        return pixels[top:bottom, left:right, :]
+
+def crop_to_head(image: tf.Tensor) -> tf.Tensor:
+    """The head's bounding box (see head_box) cut out of a uint8 image [H, W, 1]."""
+    top, bottom, left, right = tf.unstack(head_box(image))
+    return image[top:bottom, left:right, :]
+
+
+def head_box(image: tf.Tensor) -> tf.Tensor:
+    """[top, bottom, left, right) of the pixels brighter than HEAD_THRESHOLD of the
+    brightest, with a margin; the whole image when it is blank.
+
+    A row holds such a pixel exactly when its brightest pixel is one, and scaling to
+    [0, 1] keeps the order of values: so the box comes from the rows' and columns' maxima,
+    compared as the scaled values they are, and no other pixel is converted to float.
+    """
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    row_max = tf.reduce_max(image[:, :, 0], axis=1)
+    col_max = tf.reduce_max(image[:, :, 0], axis=0)
+    threshold = HEAD_THRESHOLD * to_unit_range(tf.reduce_max(row_max))
+    rows = tf.cast(tf.where(to_unit_range(row_max) > threshold)[:, 0], tf.int32)
+    cols = tf.cast(tf.where(to_unit_range(col_max) > threshold)[:, 0], tf.int32)
+
+    def box() -> tf.Tensor:
+        return tf.stack(
+            [
+                tf.maximum(rows[0] - CROP_MARGIN, 0),
+                tf.minimum(rows[-1] + CROP_MARGIN + 1, height),
+                tf.maximum(cols[0] - CROP_MARGIN, 0),
+                tf.minimum(cols[-1] + CROP_MARGIN + 1, width),
+            ]
+        )
 
     # A blank image has no head: keep it whole rather than crop to nothing.
-    return tf.cond(tf.size(rows) > 0, crop, lambda: pixels)
+    return tf.cond(tf.size(rows) > 0, box, lambda: tf.stack([0, height, 0, width]))
 
 
 def preprocess_batch(images: tf.Tensor, image_size: int = IMAGE_SIZE) -> tf.Tensor:

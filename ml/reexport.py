@@ -3,6 +3,10 @@
     python -m ml.reexport --data ../shared/datasets \\
         --source models/brain-tumor-cnn/0.1.0 --version 0.2.1
 
+With `--graph-only` instead of `--version`, the model keeps its version, card and gate: only
+its serving graph is saved again from today's code (a faster but equal computation), and
+only if the new graph gives the old one's probabilities on real images.
+
 Same weights, no training: the Keras model is rebuilt from the source's configuration, its
 variables are restored from the source SavedModel's checkpoint (one to one, or it stops),
 and the rebuilt model must reproduce the source's probabilities on real images. The
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +32,7 @@ from ml.artifact import METADATA_FILE
 from ml.cache import prepare_grouped
 from ml.datasets import Sample
 from ml.decode import decode_image
-from ml.export import ServingModule, export_model
+from ml.export import ServingModule, export_model, save_serving_module
 from ml.inference import Classifier
 from ml.model import build_model
 from ml.preprocess import IMAGE_SIZE
@@ -142,16 +147,49 @@ def _retitle_report(out_dir: Path, metadata: dict, version: str) -> None:
     report.write_text("".join(lines))
 
 
+# What tf.saved_model.save writes; the card, the gate and the reports stay.
+SAVED_MODEL_PARTS = ("saved_model.pb", "fingerprint.pb", "variables", "assets")
+
+
+def resave_graph(model_dir: Path, images: list[np.ndarray]) -> float:
+    """Saves the model's serving graph again from today's code, around the same weights;
+    refuses (ValueError) when the new graph's probabilities differ from the old one's."""
+    metadata = json.loads((model_dir / METADATA_FILE).read_text())
+    _, module = rebuild(model_dir, metadata)
+    parity = check_parity(module, Classifier.load(model_dir), images)
+    with tempfile.TemporaryDirectory(dir=model_dir.parent) as scratch:
+        save_serving_module(module, Path(scratch))
+        for name in SAVED_MODEL_PARTS:
+            destination = model_dir / name
+            if destination.is_dir():
+                shutil.rmtree(destination)
+            shutil.move(Path(scratch, name), destination)
+    metadata["graph_resaved"] = {
+        "by": "python -m ml.reexport --graph-only",
+        "max_probability_difference": parity,
+    }
+    (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    return parity
+
+
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="the shared datasets folder")
     parser.add_argument("--source", type=Path, required=True, help="e.g. .../0.1.0")
-    parser.add_argument("--version", required=True, help="the new version, e.g. 0.2.1")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--version", help="the new version, e.g. 0.2.1")
+    target.add_argument(
+        "--graph-only", action="store_true", help="save the source's serving graph again"
+    )
     parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
     args = parser.parse_args(argv)
 
     metadata = json.loads((args.source / METADATA_FILE).read_text())
     data = dataset_splits(args.data, args.cache_dir, metadata["config"])
+    if args.graph_only:
+        parity = resave_graph(args.source, parity_images(data))
+        print(f"saved the serving graph of {args.source} again: max |Δp| = {parity:.1e}")
+        return args.source
     source = Classifier.load(args.source)
     model, module = rebuild(args.source, metadata)
     parity = check_parity(module, source, parity_images(data))

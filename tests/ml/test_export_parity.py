@@ -5,13 +5,17 @@ from pathlib import Path
 import cv2
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
+from ml.datasets import list_samples
+from ml.decode import decode_image
 from ml.export import ServingModule, export_model
 from ml.inference import Classifier
 from ml.labels import CLASSES
 from ml.model import build_model
-from ml.preprocess import preprocess
+from ml.preprocess import CROP_MARGIN, HEAD_THRESHOLD, crop_to_head, preprocess
+from ml.reexport import resave_graph
 
 
 def _slice(height: int, width: int) -> np.ndarray:
@@ -54,6 +58,44 @@ def test_preprocessing_crops_away_empty_borders():
     assert np.abs(a - b).mean() < 0.02
 
 
+def crop_as_first_written(pixels: np.ndarray) -> np.ndarray:
+    """The crop's definition, pixel by pixel: every pixel scaled to [0, 1] and compared
+    with HEAD_THRESHOLD of the brightest, in float32 as TensorFlow computes it."""
+    scaled = pixels.astype(np.float32) / np.float32(255.0)
+    mask = scaled > np.float32(HEAD_THRESHOLD) * scaled.max()
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return pixels
+    top, left = max(rows[0] - CROP_MARGIN, 0), max(cols[0] - CROP_MARGIN, 0)
+    return pixels[top : rows[-1] + CROP_MARGIN + 1, left : cols[-1] + CROP_MARGIN + 1]
+
+
+def _near_threshold_images() -> list[np.ndarray]:
+    """Brightest 255 and 13 (thresholds 20.4 and 1.04): rows whose maximum sits one grey
+    level either side of the threshold, where a rounding difference would show."""
+    images = [np.zeros((40, 60), np.uint8), np.full((30, 30), 200, np.uint8)]
+    for brightest, edge in ((255, 20), (255, 21), (13, 1), (13, 2)):
+        image = np.zeros((50, 70), np.uint8)
+        image[25, 35] = brightest
+        image[5, 10] = image[45, 60] = edge
+        images.append(image)
+    return images + [_slice(90, 130)]
+
+
+def test_the_crop_keeps_exactly_the_pixels_brighter_than_the_threshold_share():
+    for pixels in _near_threshold_images():
+        cropped = crop_to_head(tf.constant(pixels[:, :, None])).numpy()[:, :, 0]
+        np.testing.assert_array_equal(cropped, crop_as_first_written(pixels))
+
+
+def test_the_crop_matches_its_definition_on_real_slices_of_both_sources(dataset_dir: Path):
+    samples = list_samples(dataset_dir)
+    for sample in samples[:: len(samples) // 60]:
+        pixels = decode_image(sample.path.read_bytes()).pixels
+        cropped = crop_to_head(tf.constant(pixels[:, :, None])).numpy()[:, :, 0]
+        np.testing.assert_array_equal(cropped, crop_as_first_written(pixels))
+
+
 def test_a_blank_image_is_kept_whole_rather_than_cropped_to_nothing():
     out = preprocess(tf.zeros([50, 70, 1], tf.uint8), 32).numpy()
     assert out.shape == (32, 32, 1) and not np.isnan(out).any()
@@ -63,3 +105,42 @@ def test_the_serving_signature_takes_any_size_of_uint8_greyscale():
     module = ServingModule(build_model(image_size=32, width=4), 32, 1.0)
     spec = module.serve.input_signature[0]
     assert spec.dtype == tf.uint8 and spec.shape.as_list() == [None, None, None, 1]
+
+
+def _exported_for_rebuilding(model_dir: Path) -> Path:
+    keras.utils.set_random_seed(5)
+    model = build_model(image_size=32, width=4)
+    card = {"version": "resave", "config": {"width": 4, "image_size": 32}}
+    return export_model(model, model_dir, card, temperature=1.3)
+
+
+def _weights(model_dir: Path) -> np.ndarray:
+    """Every stored variable's values, in the checkpoint's order of keys."""
+    reader = tf.train.load_checkpoint(str(model_dir / "variables" / "variables"))
+    names = sorted(n for n in reader.get_variable_to_shape_map() if "ATTRIBUTES" in n)
+    return np.concatenate([np.ravel(reader.get_tensor(n)) for n in names])
+
+
+def test_saving_the_graph_again_keeps_the_weights_and_every_probability(tmp_path: Path):
+    model_dir = _exported_for_rebuilding(tmp_path / "m")
+    weights = _weights(model_dir)
+    images = [_slice(*shape) for shape in [(64, 64), (120, 90), (37, 200)]]
+    before = [Classifier.load(model_dir).predict(pixels).probabilities for pixels in images]
+
+    assert resave_graph(model_dir, images) == 0.0
+
+    after = Classifier.load(model_dir)
+    assert [after.predict(pixels).probabilities for pixels in images] == before
+    np.testing.assert_array_equal(_weights(model_dir), weights)
+    assert after.metadata["graph_resaved"]["max_probability_difference"] == 0.0
+
+
+def test_a_graph_that_computes_something_else_is_not_saved(tmp_path: Path, monkeypatch):
+    model_dir = _exported_for_rebuilding(tmp_path / "m")
+    graph = (model_dir / "saved_model.pb").read_bytes()
+    monkeypatch.setattr("ml.preprocess.HEAD_THRESHOLD", 0.95)  # a much tighter crop
+
+    with pytest.raises(ValueError, match="differs"):
+        resave_graph(model_dir, [_slice(120, 90), _slice(37, 200)])
+    assert (model_dir / "saved_model.pb").read_bytes() == graph
+    assert "graph_resaved" not in Classifier.load(model_dir).metadata
