@@ -55,9 +55,13 @@ class IdempotentRequest:
     request_sha256: str
 
 
-def idempotent_request(key: str | None, actor: Actor, fingerprint: str) -> IdempotentRequest | None:
+def idempotent_request(
+    key: str | None, actor: Actor, path: str, fields: dict[str, str | None], files: list[Any]
+) -> IdempotentRequest | None:
+    """None without an Idempotency-Key; only with one is the request hashed."""
     if key is None:
         return None
+    fingerprint = request_fingerprint(path, fields, files)
     return IdempotentRequest(key=key, caller_key_id=actor.key_id or 0, request_sha256=fingerprint)
 
 

@@ -30,7 +30,6 @@ from api.idempotency import (
     idempotent_request,
     remember,
     replayed_header_doc,
-    request_fingerprint,
 )
 from api.ingest import (
     IngestContext,
@@ -176,10 +175,13 @@ def create_classification(
     source_system = _blank_to_none(source_system)
     data = read_upload_within_limit(file.file, settings.max_upload_bytes)
     upload = Upload(file.filename, data, file.content_type)
-    fingerprint = request_fingerprint(
-        "/classify", {"source_system": source_system}, [(upload.filename, upload.data)]
+    idempotent = idempotent_request(
+        idempotency_key,
+        actor,
+        "/classify",
+        {"source_system": source_system},
+        [(upload.filename, upload.data)],
     )
-    idempotent = idempotent_request(idempotency_key, actor, fingerprint)
     if (replay := find_replay(session, idempotent)) is not None:
         return replay
     release_connection(session)  # held by no request while it waits for the model
@@ -244,12 +246,13 @@ def create_classification_batch(
     timer = StageTimer()
     source_system = _blank_to_none(source_system)
     uploads = _read_batch_within_limits(files, settings)
-    fingerprint = request_fingerprint(
+    idempotent = idempotent_request(
+        idempotency_key,
+        actor,
         "/classify/batch",
         {"source_system": source_system},
         [(upload.filename, upload.data) for upload in uploads],
     )
-    idempotent = idempotent_request(idempotency_key, actor, fingerprint)
     if (replay := find_replay(session, idempotent)) is not None:
         return replay
     release_connection(session)
