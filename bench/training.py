@@ -9,7 +9,6 @@ validation figures). Run it with nothing else on the machine; about 45 minutes o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import subprocess
@@ -22,8 +21,8 @@ from pathlib import Path
 
 from api.settings import Settings
 from bench.__main__ import _machine
-from ml.artifact import METADATA_FILE
-from ml.train import TrainConfig
+from ml.artifact import read_card
+from ml.config import TrainConfig
 
 RESULTS = Path(__file__).with_name("training.md")
 TARGET_MINUTES = 60
@@ -137,7 +136,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--model-dir", type=Path, default=Settings(_env_file=None).model_dir)
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    card = json.loads((args.model_dir / METADATA_FILE).read_text())
+    card = read_card(args.model_dir)
     shown = training_arguments(card["config"], args.data, Path("TMP"))
     with tempfile.TemporaryDirectory(prefix="medimg-train-bench-") as out:
         arguments = training_arguments(card["config"], args.data.resolve(), Path(out))
@@ -145,7 +144,7 @@ def main(argv: list[str] | None = None) -> Path:
         started = time.monotonic()
         subprocess.run([sys.executable, "-m", "ml.train", *arguments], check=True)
         minutes = (time.monotonic() - started) / 60
-        new_card = json.loads((Path(out) / "bench" / METADATA_FILE).read_text())
+        new_card = read_card(Path(out) / "bench")
     report = render(
         args.model_dir, shown, minutes, load_before, Figures.of(new_card), Figures.of(card)
     )

@@ -4,8 +4,20 @@ Shared by the exporter and the server; kept free of TensorFlow and Keras so that
 them costs the server nothing.
 """
 
+import json
+from pathlib import Path
+
 METADATA_FILE = "metadata.json"
 # Batches images of different sizes (padded, with their true sizes); see ml.export.ServingModule.
 PADDED_SIGNATURE = "serve_padded"
 # Grad-CAM of the predicted class for one image, on its own pixel grid; see ml/explain.py.
 EXPLAIN_SIGNATURE = "explain"
+
+
+def read_card(model_dir: Path) -> dict:
+    """A model directory's metadata.json (its card)."""
+    return json.loads((Path(model_dir) / METADATA_FILE).read_text())
+
+
+def write_card(model_dir: Path, card: dict) -> None:
+    (Path(model_dir) / METADATA_FILE).write_text(json.dumps(card, indent=2) + "\n")

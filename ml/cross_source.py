@@ -13,10 +13,9 @@ it never saw. Train it, then merge its figures into the model it speaks for:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from ml.artifact import METADATA_FILE
+from ml.artifact import read_card, write_card
 from ml.evaluate import UNSEEN_SOURCE_SET
 from ml.report import REPORT_FILE, markdown, train_command
 from ml.trust_eval import TRUST_HEADING
@@ -26,8 +25,8 @@ MERGED = "cross_source_nickparvar"
 
 
 def merge(model_dir: Path, experiment_dir: Path) -> dict:
-    card = json.loads((model_dir / METADATA_FILE).read_text())
-    experiment = json.loads((experiment_dir / METADATA_FILE).read_text())
+    card = read_card(model_dir)
+    experiment = read_card(experiment_dir)
     if UNSEEN not in experiment["metrics"]:
         raise SystemExit(f"{experiment_dir} was trained with Nickparvar images: no unseen source.")
     card["metrics"][MERGED] = experiment["metrics"][UNSEEN]
@@ -45,7 +44,7 @@ def merge(model_dir: Path, experiment_dir: Path) -> dict:
 
 def save_card_and_report(model_dir: Path, card: dict) -> None:
     """The card as given, and its report regenerated from it (title and trust kept)."""
-    (model_dir / METADATA_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    write_card(model_dir, card)
     report = model_dir / REPORT_FILE
     old = report.read_text() if report.exists() else ""
     report.write_text(keep_title_and_trust(old, markdown(card)))

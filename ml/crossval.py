@@ -26,12 +26,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ml.artifact import METADATA_FILE
+from ml.artifact import read_card
 from ml.cache import prepare_grouped
-from ml.config import recipe_flags
+from ml.config import TrainConfig, recipe_flags
 from ml.cross_source import save_card_and_report
 from ml.splits import group_folds, hold_out_one_fold, training_pool
-from ml.train import TrainConfig, calibration_metrics, predict_logits, train_and_calibrate
+from ml.train import calibration_metrics, predict_logits, train_and_calibrate
 
 FOLDS = 5
 INNER_VALIDATION_FOLDS = 8
@@ -86,7 +86,7 @@ def summarise(results: list[dict]) -> dict:
 def write_to_card(model_dir: Path, results: list[dict], summary: dict, out_dir: Path) -> None:
     """The folds' figures into a model's card and evaluation report, if the folds ran the
     recipe that trained that model: they measure the recipe, not the committed weights."""
-    card = json.loads((model_dir / METADATA_FILE).read_text())
+    card = read_card(model_dir)
     for result in results:
         if _recipe(result["config"]) != _recipe(card["config"]):
             raise SystemExit(

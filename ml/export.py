@@ -6,13 +6,12 @@ probabilities, raw logits and the embedding, so the API never resizes or scales.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from ml.artifact import EXPLAIN_SIGNATURE, METADATA_FILE, PADDED_SIGNATURE
+from ml.artifact import EXPLAIN_SIGNATURE, PADDED_SIGNATURE, write_card
 from ml.explain import explain_image
 from ml.labels import CLASSES
 from ml.preprocess import preprocess, preprocess_batch
@@ -94,7 +93,7 @@ def export_model(
         "intended_use": INTENDED_USE,
         **metadata,
     }
-    (out_dir / METADATA_FILE).write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    write_card(out_dir, card)
     return out_dir
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ml.artifact import EXPLAIN_SIGNATURE, METADATA_FILE, PADDED_SIGNATURE
+from ml.artifact import EXPLAIN_SIGNATURE, PADDED_SIGNATURE, read_card
 from ml.ood import FeatureDensity
 
 
@@ -44,7 +43,7 @@ class Classifier:
     @classmethod
     def load(cls, model_dir: Path) -> Classifier:
         model_dir = Path(model_dir)
-        metadata = json.loads((model_dir / METADATA_FILE).read_text())
+        metadata = read_card(model_dir)
         return cls(tf.saved_model.load(str(model_dir)), metadata, FeatureDensity.load(model_dir))
 
     @property

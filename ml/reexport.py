@@ -18,7 +18,6 @@ set of non-MRI images (ml.trust_eval.development_probes), never from the test fo
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ml.artifact import METADATA_FILE
+from ml.artifact import read_card, write_card
 from ml.cache import prepare_grouped
 from ml.datasets import Sample
 from ml.decode import decode_image
@@ -154,7 +153,7 @@ SAVED_MODEL_PARTS = ("saved_model.pb", "fingerprint.pb", "variables", "assets")
 def resave_graph(model_dir: Path, images: list[np.ndarray]) -> float:
     """Saves the model's serving graph again from today's code, around the same weights;
     refuses (ValueError) when the new graph's probabilities differ from the old one's."""
-    metadata = json.loads((model_dir / METADATA_FILE).read_text())
+    metadata = read_card(model_dir)
     _, module = rebuild(model_dir, metadata)
     parity = check_parity(module, Classifier.load(model_dir), images)
     with tempfile.TemporaryDirectory(dir=model_dir.parent) as scratch:
@@ -168,7 +167,7 @@ def resave_graph(model_dir: Path, images: list[np.ndarray]) -> float:
         "by": "python -m ml.reexport --graph-only",
         "max_probability_difference": parity,
     }
-    (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    write_card(model_dir, metadata)
     return parity
 
 
@@ -184,7 +183,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
     args = parser.parse_args(argv)
 
-    metadata = json.loads((args.source / METADATA_FILE).read_text())
+    metadata = read_card(args.source)
     data = dataset_splits(args.data, args.cache_dir, metadata["config"])
     if args.graph_only:
         parity = resave_graph(args.source, parity_images(data))

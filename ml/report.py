@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -11,7 +10,7 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ml.artifact import METADATA_FILE  # noqa: E402
+from ml.artifact import read_card, write_card  # noqa: E402
 from ml.config import recipe_flags  # noqa: E402
 from ml.labels import CLASSES  # noqa: E402
 from ml.metrics import reliability_bins  # noqa: E402
@@ -20,10 +19,9 @@ REPORT_FILE = "evaluation.md"
 
 
 def write_report(model_dir: Path, metadata: dict, evaluation: dict) -> None:
-    card_path = model_dir / METADATA_FILE
-    card = json.loads(card_path.read_text())
+    card = read_card(model_dir)
     card["metrics"] = {**metadata["metrics"], **{k: v["metrics"] for k, v in evaluation.items()}}
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    write_card(model_dir, card)
     test = evaluation["sartaj_testing"]
     _confusion_png(
         np.array(test["metrics"]["confusion_matrix"]), model_dir / "confusion_matrix.png"

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from ml.artifact import METADATA_FILE
+from ml.artifact import read_card, write_card
 from ml.decode import ImageDecodeError, decode_image
 from ml.evaluate import UNSEEN_SOURCE_SET, held_out_sets
 from ml.explain import MIN_MASS_INSIDE_BRAIN, check_heatmap
@@ -288,7 +288,7 @@ def unseen_source_gate(data_dir: Path, cache_dir: Path, experiment: Path) -> dic
 
     The experiment's gate statistics are fitted again first, as ml.train fits them today, so
     the figure speaks for today's rules whenever the experiment was trained."""
-    metadata = json.loads((experiment / METADATA_FILE).read_text())
+    metadata = read_card(experiment)
     config = metadata["config"]
     data = dataset_splits(data_dir, cache_dir, config)
     held_out = held_out_sets(data.samples, data.splits, config["train_sources"])
@@ -389,10 +389,9 @@ def heatmap_figures(inside: list[float]) -> dict:
 
 
 def write_figures(model_dir: Path, figures: dict, command: str) -> None:
-    card_path = model_dir / METADATA_FILE
-    card = json.loads(card_path.read_text())
+    card = read_card(model_dir)
     card["trust"] = {**figures, "reproduce": command}
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    write_card(model_dir, card)
     report = model_dir / REPORT_FILE
     text = report.read_text() if report.exists() else f"# {card['name']} {card['version']}\n"
     text = text.split(TRUST_HEADING)[0].rstrip() + "\n\n" + trust_markdown(figures, command)
