@@ -188,7 +188,7 @@ def _prediction_and_gate(
         prediction = _result_or_503(pending)
     with context.timer.stage("gate"):
         # Out-of-distribution results are stored too, marked, for a reviewer to see.
-        gate = assess(upload.data, prediction.embedding, context.classifier.density, image)
+        gate = assess(upload.data, prediction.gate_features, context.classifier.density, image)
     return prediction, gate
 
 

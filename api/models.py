@@ -147,8 +147,9 @@ class RecordBase(SQLModel):
     suitability_score: float | None = Field(
         default=None,
         description=(
-            "The model's out-of-distribution score: distance of the image's embedding to the "
-            "nearest class of the training data (higher is stranger)."
+            "The model's out-of-distribution score: distance of the image's features to the "
+            "nearest class of the training data, in units of a typical validation slice's "
+            "(higher is stranger)."
         ),
     )
     suitability_reason: str | None = Field(

@@ -2,7 +2,7 @@
 
     python -m ml.crossval --data ../shared/datasets --fold 0     # one fold: a training run
     python -m ml.crossval --summary                              # mean ± sd of the folds run
-    python -m ml.crossval --summary --patience 0 --card models/brain-tumor-cnn/0.6.0  # ... card
+    python -m ml.crossval --summary --patience 0 --card models/brain-tumor-cnn/0.6.1  # ... card
 
 The pool is every image outside the Sartaj Testing folder's near-duplicate groups (as for
 ml.train). It is cut into `--folds` stratified folds with near-duplicate groups kept whole.

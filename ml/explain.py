@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
+from ml.model import gate_features
 from ml.preprocess import head_box, preprocess
 
 # A map with less than this share of its mass on the brain points at background, skull
@@ -47,9 +48,10 @@ def square_to_input(square: tf.Tensor, image: tf.Tensor, size: int) -> tf.Tensor
 
 
 def grad_cam(cam_network, batch: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Grad-CAM of the predicted class; `cam_network` maps input → (last stage, logits)."""
+    """Grad-CAM of the predicted class; `cam_network` maps input → (last stage, logits,
+    the gate's earlier stage averaged)."""
     with tf.GradientTape() as tape:
-        features, logits = cam_network(batch, training=False)
+        features, logits, earlier = cam_network(batch, training=False)
         class_index = tf.argmax(logits[0], output_type=tf.int32)
         target = logits[0, class_index]
     gradients = tape.gradient(target, features)
@@ -62,6 +64,7 @@ def grad_cam(cam_network, batch: tf.Tensor) -> dict[str, tf.Tensor]:
         "class_index": class_index,
         # The embedding layer is global average pooling of this same stage.
         "embedding": tf.reduce_mean(features, axis=(1, 2)),
+        "earlier": earlier,
     }
 
 
@@ -74,6 +77,7 @@ def explain_image(cam_network, image: tf.Tensor, size: int, temperature) -> dict
         "probabilities": tf.nn.softmax(result["logits"] / temperature),
         "logits": result["logits"],
         "embedding": result["embedding"],
+        "gate_features": gate_features(result["earlier"], result["embedding"]),
         "class_index": result["class_index"],
         "heatmap": square_to_input(square, image, size),
     }

@@ -1,7 +1,8 @@
 """Export a trained Keras model as a TensorFlow SavedModel that does its own preprocessing.
 
 The serving signature takes decoded pixels (uint8 [N, H, W, 1]) and returns calibrated
-probabilities, raw logits and the embedding, so the API never resizes or scales.
+probabilities, raw logits, the embedding and the input gate's features, so the API never
+resizes or scales.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tensorflow as tf
 from ml.artifact import EXPLAIN_SIGNATURE, PADDED_SIGNATURE, write_card
 from ml.explain import explain_image
 from ml.labels import CLASSES
+from ml.model import GATE_STAGE, gate_features
 from ml.preprocess import preprocess, preprocess_batch
 
 INTENDED_USE = (
@@ -24,12 +26,13 @@ INTENDED_USE = (
 class ServingModule(tf.Module):
     def __init__(self, model: keras.Model, image_size: int, temperature: float):
         super().__init__()
+        earlier = keras.layers.GlobalAveragePooling2D()(model.get_layer(GATE_STAGE).output)
         self.network = keras.Model(
-            model.inputs, [model.get_layer("embedding").output, model.outputs[0]]
+            model.inputs, [model.get_layer("embedding").output, model.outputs[0], earlier]
         )
         # The same layers, also handing out the last stage's feature maps for Grad-CAM.
         self.cam_network = keras.Model(
-            model.inputs, [model.get_layer("embedding").input, model.outputs[0]]
+            model.inputs, [model.get_layer("embedding").input, model.outputs[0], earlier]
         )
         self.image_size = image_size
         self.temperature = tf.Variable(temperature, dtype=tf.float32, trainable=False)
@@ -54,11 +57,12 @@ class ServingModule(tf.Module):
         return self._classify(preprocess_padded_batch(image, size, self.image_size))
 
     def _classify(self, batch):
-        embedding, logits = self.network(batch, training=False)
+        embedding, logits, earlier = self.network(batch, training=False)
         return {
             "probabilities": tf.nn.softmax(logits / self.temperature),
             "logits": logits,
             "embedding": embedding,
+            "gate_features": gate_features(earlier, embedding),
         }
 
 
@@ -88,7 +92,7 @@ def export_model(
             "description": "Decoded greyscale slice(s), any size; the model crops, pads and "
             f"resizes to {image_size}x{image_size} itself.",
         },
-        "outputs": ["probabilities", "logits", "embedding"],
+        "outputs": ["probabilities", "logits", "embedding", "gate_features"],
         "temperature": temperature,
         "intended_use": INTENDED_USE,
         **metadata,

@@ -18,6 +18,8 @@ class Prediction:
     label: str
     probabilities: dict[str, float]
     embedding: tuple[float, ...] = ()
+    # What the input gate measures (ml.ood); the embedding alone for older models.
+    gate_features: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Explanation:
     label: str
     probabilities: dict[str, float]
     embedding: np.ndarray  # float32 [dim]
+    gate_features: np.ndarray  # float32 [gate dim], as Prediction.gate_features
     heatmap: np.ndarray  # float32 [H, W] in [0, 1], on the input pixels' grid
 
 
@@ -60,6 +63,7 @@ class Classifier:
             label=self.classes[int(outputs["class_index"].numpy())],
             probabilities=dict(zip(self.classes, probabilities.tolist(), strict=True)),
             embedding=outputs["embedding"].numpy()[0],
+            gate_features=_gate_features(outputs)[0],
             heatmap=outputs["heatmap"].numpy(),
         )
 
@@ -95,14 +99,21 @@ class Classifier:
     def _predictions(self, outputs: dict[str, tf.Tensor]) -> list[Prediction]:
         probabilities = outputs["probabilities"].numpy().astype(float)
         embeddings = outputs["embedding"].numpy().astype(float)
+        gate = _gate_features(outputs).astype(float)
         return [
             Prediction(
                 label=self.classes[int(np.argmax(row))],
                 probabilities=dict(zip(self.classes, row.tolist(), strict=True)),
                 embedding=tuple(embedding.tolist()),
+                gate_features=tuple(features.tolist()),
             )
-            for row, embedding in zip(probabilities, embeddings, strict=True)
+            for row, embedding, features in zip(probabilities, embeddings, gate, strict=True)
         ]
+
+
+def _gate_features(outputs: dict[str, tf.Tensor]) -> np.ndarray:
+    """Models exported before the gate measured an earlier stage give the embedding."""
+    return outputs.get("gate_features", outputs["embedding"]).numpy()
 
 
 def _indices_by_shape(images: list[np.ndarray]) -> dict[tuple[int, ...], list[int]]:

@@ -13,6 +13,16 @@ from keras import layers
 from ml.labels import CLASSES
 from ml.preprocess import IMAGE_SIZE
 
+# The input gate (ml/ood.py) also measures this earlier stage, averaged over the image: its
+# texture statistics tell a cropped MRI slice from a photo or radiograph better than the
+# last stage alone, which has learnt tumour classes rather than what an MRI looks like.
+GATE_STAGE = "stage_3"
+
+
+def gate_features(earlier, embedding):
+    """What the input gate measures: GATE_STAGE averaged over the image, then the embedding."""
+    return keras.ops.concatenate([earlier, embedding], axis=-1)
+
 
 @keras.saving.register_keras_serializable(package="medimg")
 class PerImageStandardization(layers.Layer):
@@ -28,7 +38,7 @@ def _conv_bn_relu(x, filters: int, strides: int = 1):
     return layers.ReLU()(x)
 
 
-def _residual_stage(x, filters: int, downsample: bool):
+def _residual_stage(x, filters: int, downsample: bool, name: str):
     shortcut = x
     x = _conv_bn_relu(x, filters, strides=2 if downsample else 1)
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
@@ -38,7 +48,7 @@ def _residual_stage(x, filters: int, downsample: bool):
             shortcut
         )
         shortcut = layers.BatchNormalization()(shortcut)
-    return layers.ReLU()(layers.Add()([x, shortcut]))
+    return layers.ReLU(name=name)(layers.Add()([x, shortcut]))
 
 
 def build_model(
@@ -51,8 +61,9 @@ def build_model(
     inputs = keras.Input((image_size, image_size, 1), name="image")
     x = PerImageStandardization(name="standardize")(inputs)
     x = _conv_bn_relu(x, width, strides=2)
-    for multiplier, downsample in ((1, False), (2, True), (4, True), (8, True)):
-        x = _residual_stage(x, width * multiplier, downsample)
+    stages = ((1, False), (2, True), (4, True), (8, True))
+    for number, (multiplier, downsample) in enumerate(stages, start=1):
+        x = _residual_stage(x, width * multiplier, downsample, name=f"stage_{number}")
     x = layers.GlobalAveragePooling2D(name="embedding")(x)
     x = layers.Dropout(dropout)(x)
     logits = layers.Dense(num_classes, name="logits")(x)

@@ -78,12 +78,13 @@ def dataset_splits(data_dir: Path, cache_dir: Path, config: dict) -> DatasetSpli
     )
 
 
-def embed(classifier: Classifier, images: np.ndarray) -> np.ndarray:
-    """Embeddings through the exported serving path, in batches: float32 [N, dim]."""
+def embed(classifier: Classifier, images: np.ndarray, output: str = "embedding") -> np.ndarray:
+    """A Prediction field (the embedding, or the gate's features) through the exported
+    serving path, in batches: float32 [N, dim]."""
     rows = []
     for start in range(0, len(images), EMBED_BATCH):
         batch = list(images[start : start + EMBED_BATCH])
-        rows.extend(p.embedding for p in classifier.predict_batch(batch))
+        rows.extend(getattr(p, output) for p in classifier.predict_batch(batch))
     return np.asarray(rows, dtype=np.float32)
 
 
@@ -123,12 +124,15 @@ def parity_images(data: DatasetSplits) -> list[np.ndarray]:
 
 def new_card(metadata: dict, version: str, parity: float) -> dict:
     card = {k: v for k, v in metadata.items() if k not in CARD_FIELDS_OF_EXPORT}
+    # The new version's graph is exported afresh, not re-saved.
+    card.pop("graph_resaved", None)
     card["version"] = version
     card["derived_from"] = {
         "version": metadata["version"],
         "weights": "identical: re-exported by ml.reexport, not retrained",
         "max_probability_difference": parity,
-        "signatures_added": ["explain (Grad-CAM)", "input-gate statistics (ood.npz)"],
+        "outputs_before": metadata.get("outputs", []),
+        "input_gate": "statistics (ood.npz) fitted again by today's ml.trust_eval.fit_input_gate",
     }
     return card
 

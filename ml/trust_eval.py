@@ -1,6 +1,6 @@
 """Measure the trust features of an exported model and write the figures into its card.
 
-    python -m ml.trust_eval --data ../shared/datasets --model models/brain-tumor-cnn/0.6.0
+    python -m ml.trust_eval --data ../shared/datasets --model models/brain-tumor-cnn/0.6.1
 
 - input gate: AUROC and flagged share on images that are not brain MRI (pydicom's and
   pydicom-data's non-MR DICOM files, scikit-learn's sample photos, random noise) against
@@ -52,6 +52,7 @@ DEVELOPMENT_SPLIT = (
 TRUST_HEADING = "## Trust: input gate, similar cases, explanations"
 # Hard cues (header, colour) rank above every feature-space score in the gate's AUROC.
 HARD_CUE_RANK = 1e6
+GATE = "gate_features"  # the Prediction field the input gate measures
 
 
 @dataclass(frozen=True)
@@ -86,16 +87,16 @@ def is_development(probe: Probe) -> bool:
 
 
 def probe_features(classifier: Classifier, probes: list[Probe]) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings and dark-frame flags of the probes the API would accept."""
-    embeddings, framed = [], []
+    """Gate features and dark-frame flags of the probes the API would accept."""
+    features, framed = [], []
     for probe in probes:
         try:
             pixels = decode_image(probe.data).pixels
         except ImageDecodeError:
             continue  # the API refuses it with a 4xx before the gate
-        embeddings.append(classifier.predict(pixels).embedding)
+        features.append(classifier.predict(pixels).gate_features)
         framed.append(is_framed(pixels))
-    return np.asarray(embeddings, dtype=np.float32), np.array(framed)
+    return np.asarray(features, dtype=np.float32), np.array(framed)
 
 
 def fit_input_gate(
@@ -109,16 +110,25 @@ def fit_input_gate(
     limits from the validation split and the development non-MRI probes, never from the test."""
     exported = Classifier.load(model_dir)
     outliers, outliers_framed = probe_features(exported, development_probes())
+    train_features = embed(exported, images[train], GATE)
     density = FeatureDensity.fit(
-        embed(exported, images[train]),
+        train_features,
         labels[train],
-        embed(exported, images[validation]),
+        embed(exported, images[validation], GATE),
         outliers,
         outliers_framed,
-        embed(exported, tight_crops(images[validation])),
+        embed(exported, tight_crops(images[validation]), GATE),
+        gate_blocks(train_features.shape[1], len(exported.predict(images[0]).embedding)),
     )
     density.save(model_dir)
     return density
+
+
+def gate_blocks(gate_width: int, embedding_width: int) -> tuple[int, ...]:
+    """The earlier stage and the embedding; the embedding alone for older models."""
+    if gate_width == embedding_width:
+        return (embedding_width,)
+    return (gate_width - embedding_width, embedding_width)
 
 
 def _dicom_probes() -> list[Probe]:
@@ -186,8 +196,8 @@ def gate_rows(classifier: Classifier, probes: list[Probe]) -> list[dict]:
             image = decode_image(probe.data)
         except ImageDecodeError:
             continue  # the API refuses it with a 4xx before the gate
-        embedding = classifier.predict(image.pixels).embedding
-        verdict = assess(probe.data, embedding, classifier.density, image)
+        features = classifier.predict(image.pixels).gate_features
+        verdict = assess(probe.data, features, classifier.density, image)
         rows.append({"name": probe.name, "kind": probe.kind, "verdict": verdict})
     return rows
 
@@ -230,7 +240,7 @@ def in_distribution_figures(data, classifier: Classifier, development: list[dict
     """False alarms on held-out MRI of the training sources (the validation split), the
     limits, and how the limits do on the development non-MRI images that set them."""
     density = classifier.density
-    embeddings = embed(classifier, data.images[data.validation])
+    embeddings = embed(classifier, data.images[data.validation], GATE)
     framed = np.array(
         [is_framed(decode_image(data.samples[i].path.read_bytes()).pixels) for i in data.validation]
     )
@@ -261,7 +271,7 @@ def score_test_mri(data, classifier: Classifier) -> tuple[list[dict], list[float
         image = decode_image(raw)
         explanation = classifier.explain(image.pixels)
         inside.append(check_heatmap(image.pixels, explanation.heatmap).mass_inside_brain)
-        verdict = assess(raw, explanation.embedding, classifier.density, image)
+        verdict = assess(raw, explanation.gate_features, classifier.density, image)
         correct = explanation.label == data.samples[i].label
         rows.append(
             {
@@ -459,7 +469,9 @@ def gate_method(dev: dict) -> str:
     return (
         "\nHow the gate decides. Hard cues first: a DICOM header that is not a head/brain MR, "
         "or colour, is out_of_distribution. Otherwise the Mahalanobis distance to the nearest "
-        "class (Gaussians fitted on the training split) is compared with a limit that depends "
+        "class (Gaussians fitted on the training split; for models with two feature blocks, "
+        "the third stage averaged and the embedding, the sum of both distances, each in units "
+        "of its median validation distance) is compared with a limit that depends "
         "on whether at least half of the image border is dark background (a framed head): "
         f"{limits['out_of_distribution_above_framed']:.2f} for framed images (the largest "
         "limit that still flags 95 % of the development non-MRI images, never below the "

@@ -13,7 +13,7 @@ from ml.decode import decode_image
 from ml.export import ServingModule, export_model
 from ml.inference import Classifier
 from ml.labels import CLASSES
-from ml.model import build_model
+from ml.model import GATE_STAGE, build_model
 from ml.preprocess import CROP_MARGIN, HEAD_THRESHOLD, crop_to_head, preprocess
 from ml.reexport import resave_graph
 
@@ -38,6 +38,24 @@ def test_the_exported_model_equals_training_preprocessing_plus_the_keras_model(t
         expected = tf.nn.softmax(logits / 1.7).numpy()
         served = classifier.predict(pixels).probabilities
         np.testing.assert_allclose([served[c] for c in CLASSES], expected, atol=1e-5)
+
+
+def test_the_gate_features_are_the_third_stage_averaged_then_the_embedding(tmp_path: Path):
+    keras.utils.set_random_seed(4)
+    model = build_model(image_size=32, width=4)
+    classifier = Classifier.load(export_model(model, tmp_path / "m", {"version": "gate"}))
+    pixels = _slice(120, 90)
+    training_input = preprocess(tf.constant(pixels[:, :, None]), 32)[None]
+    stage = keras.Model(model.inputs, model.get_layer(GATE_STAGE).output)
+    expected_earlier = stage(training_input, training=False).numpy().mean(axis=(1, 2))[0]
+
+    prediction = classifier.predict(pixels)
+    features = np.array(prediction.gate_features)
+    width = len(prediction.embedding)
+    np.testing.assert_allclose(features[-width:], prediction.embedding, atol=1e-6)
+    np.testing.assert_allclose(features[:-width], expected_earlier, atol=1e-5)
+    # Grad-CAM's signature reports the same features for the same image.
+    np.testing.assert_allclose(classifier.explain(pixels).gate_features, features, atol=1e-5)
 
 
 def test_the_model_card_holds_version_classes_input_spec_and_intended_use(tmp_path: Path):

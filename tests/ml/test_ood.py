@@ -28,7 +28,7 @@ from ml.ood import (
     tight_crops,
 )
 
-GATED_MODEL = Path("models/brain-tumor-cnn/0.6.0")
+GATED_MODEL = Path("models/brain-tumor-cnn/0.6.1")
 
 
 def clusters(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -260,8 +260,8 @@ def test_the_gated_model_calls_random_noise_out_of_distribution():
     for _ in range(3):
         noise = cv2.imencode(".png", rng.integers(0, 256, (256, 256), dtype=np.uint8))[1]
         data = noise.tobytes()
-        embedding = classifier.predict(decode_image(data).pixels).embedding
-        verdict = assess(data, embedding, classifier.density)
+        features = classifier.predict(decode_image(data).pixels).gate_features
+        verdict = assess(data, features, classifier.density)
         assert verdict.suitability == Suitability.OUT_OF_DISTRIBUTION, verdict.reason
 
 
@@ -295,8 +295,8 @@ def test_a_gate_saved_before_the_unframed_limit_loads_with_the_low_confidence_on
 ):
     np.savez(
         tmp_path / "ood.npz",
-        means=density.means,
-        precision=density.precision,
+        means=density.blocks[0].means,
+        precision=density.blocks[0].precision,
         thresholds=np.array([density.low_confidence_above, density.out_of_distribution_above]),
     )
     loaded = FeatureDensity.load(tmp_path)
@@ -312,3 +312,50 @@ def test_tight_crops_of_framed_slices_cut_the_dark_frame_away():
     assert crops.shape == heads.shape and crops.dtype == np.uint8
     assert all(is_framed(head) for head in heads)
     assert not any(is_framed(crop) for crop in crops)
+
+
+def test_two_blocks_add_their_distances_each_in_units_of_its_median_validation_distance():
+    rng = np.random.default_rng(6)
+    train, labels = clusters(rng, 2000)
+    validation, _ = clusters(rng, 1000)
+    wide = np.hstack([train, 3.0 * train])  # a second block on another scale
+    wide_validation = np.hstack([validation, 3.0 * validation])
+    two = FeatureDensity.fit(
+        wide,
+        labels,
+        wide_validation,
+        outliers(rng, 100).repeat(2, axis=1),
+        np.ones(100, bool),
+        block_widths=(8, 8),
+    )
+    points, _ = clusters(np.random.default_rng(7), 50)
+    first, second = two.blocks
+
+    assert np.median(first.distances(validation)) == pytest.approx(1.0)
+    assert np.median(second.distances(3.0 * validation)) == pytest.approx(1.0)
+    np.testing.assert_allclose(
+        two.scores(np.hstack([points, 3.0 * points])),
+        first.distances(points) + second.distances(3.0 * points),
+    )
+
+
+def test_features_of_another_width_than_the_statistics_are_refused(density):
+    with pytest.raises(ValueError, match="9 gate features"):
+        density.scores(np.zeros(9))
+
+
+def test_a_gate_saved_before_blocks_loads_as_one_unscaled_block(density, tmp_path: Path):
+    block = density.blocks[0]
+    np.savez(
+        tmp_path / "ood.npz",
+        means=block.means,
+        precision=block.precision,
+        thresholds=np.array([1.0, 2.0, 1.5]),
+    )
+    loaded = FeatureDensity.load(tmp_path)
+    points, _ = clusters(np.random.default_rng(8), 20)
+
+    assert len(loaded.blocks) == 1 and loaded.blocks[0].scale == 1.0
+    np.testing.assert_allclose(
+        loaded.scores(points), block.distances(points) * block.scale, rtol=1e-4
+    )
