@@ -42,6 +42,10 @@ class Classifier:
         # Models exported before explanations and the input gate have neither.
         self._explain = loaded.signatures.get(EXPLAIN_SIGNATURE)
         self.density = density
+        # ml.reexport makes a version from another only around identical weights: records
+        # of either share this model's embeddings, probabilities and heatmaps.
+        source = metadata.get("derived_from", {}).get("version")
+        self.same_weights = frozenset({self.version, *([str(source)] if source else [])})
 
     @classmethod
     def load(cls, model_dir: Path) -> Classifier:

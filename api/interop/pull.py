@@ -203,7 +203,7 @@ def _heatmap_or_none(
     pulled: PulledInstance, request: PullRequest, model: ModelDevice, notes: list[str]
 ) -> Dataset | None:
     classifier = request.ingest_context.classifier
-    if not classifier.can_explain or pulled.record.model_version != classifier.version:
+    if not classifier.can_explain or pulled.record.model_version not in classifier.same_weights:
         note = (
             "No heatmap pushed for records of a model other than the serving one, or when "
             "the serving model has no explanations."

@@ -214,8 +214,8 @@ def search_similar_upload(
 def _record_embedding(
     record: Record, classifier: Classifier, blob_store, max_pixels: int
 ) -> np.ndarray:
-    """The stored embedding when this model made it; else computed again from the image."""
-    if record.embedding is not None and record.model_version == classifier.version:
+    """The stored embedding when these weights made it; else computed again from the image."""
+    if record.embedding is not None and record.model_version in classifier.same_weights:
         return embedding_from_bytes(record.embedding)
     pixels = decode_image(read_image_or_404(blob_store, record), max_pixels=max_pixels).pixels
     return np.asarray(classify(classifier, pixels).embedding, dtype=np.float32)
@@ -279,7 +279,7 @@ def _current_index(
     rows = session.exec(
         select(Record.id, Record.embedding).where(
             col(Record.id) > index.max_id - REFRESH_OVERLAP,
-            col(Record.model_version) == classifier.version,
+            col(Record.model_version).in_(classifier.same_weights),
             col(Record.embedding).is_not(None),
         )
     ).all()

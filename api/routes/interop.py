@@ -154,7 +154,7 @@ def check_explainable(classifier: Classifier, record: Record) -> None:
             f"The serving model {classifier.version} was exported without explanations; "
             "re-export it to get heatmaps.",
         )
-    if record.model_version != classifier.version:
+    if record.model_version not in classifier.same_weights:
         raise HTTPException(
             HTTPStatus.CONFLICT,
             f"Record {record.id} was classified by model {record.model_version}, but "
