@@ -15,7 +15,6 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
-from ml.model import gate_features
 from ml.preprocess import head_box, preprocess
 
 # A map with less than this share of its mass on the brain points at background, skull
@@ -45,6 +44,13 @@ def square_to_input(square: tf.Tensor, image: tf.Tensor, size: int) -> tf.Tensor
     crop = tf.image.resize(inner[:, :, tf.newaxis], tf.stack([bottom - top, right - left]))
     # Outside the head box the model saw nothing, so the map is zero there.
     return tf.pad(crop[:, :, 0], [[top, height - bottom], [left, width - right]])
+
+
+def gate_features(earlier: tf.Tensor, embedding: tf.Tensor) -> tf.Tensor:
+    """What the input gate measures (ml.ood): ml.model.GATE_STAGE averaged over the image,
+    then the embedding. Here rather than in ml.model, which the server must not import
+    (Keras costs start-up time and memory; the SavedModel needs none of it)."""
+    return tf.concat([earlier, embedding], axis=-1)
 
 
 def grad_cam(cam_network, batch: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -13,9 +13,9 @@ import keras
 import tensorflow as tf
 
 from ml.artifact import EXPLAIN_SIGNATURE, PADDED_SIGNATURE, write_card
-from ml.explain import explain_image
+from ml.explain import explain_image, gate_features
 from ml.labels import CLASSES
-from ml.model import GATE_STAGE, gate_features
+from ml.model import GATE_STAGE
 from ml.preprocess import preprocess, preprocess_batch
 
 INTENDED_USE = (

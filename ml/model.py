@@ -19,11 +19,6 @@ from ml.preprocess import IMAGE_SIZE
 GATE_STAGE = "stage_3"
 
 
-def gate_features(earlier, embedding):
-    """What the input gate measures: GATE_STAGE averaged over the image, then the embedding."""
-    return keras.ops.concatenate([earlier, embedding], axis=-1)
-
-
 @keras.saving.register_keras_serializable(package="medimg")
 class PerImageStandardization(layers.Layer):
     def call(self, inputs):
