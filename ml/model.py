@@ -27,10 +27,10 @@ class PerImageStandardization(layers.Layer):
         return (inputs - mean) / keras.ops.maximum(std, 1e-3)
 
 
-def _conv_bn_relu(x, filters: int, strides: int = 1):
+def _conv_bn_relu(x, filters: int, strides: int = 1, name: str | None = None):
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
     x = layers.BatchNormalization()(x)
-    return layers.ReLU()(x)
+    return layers.ReLU(name=name)(x)
 
 
 def _residual_stage(x, filters: int, downsample: bool, name: str):
@@ -55,7 +55,7 @@ def build_model(
     """Logits out; the penultimate layer is named 'embedding' for similar-case search."""
     inputs = keras.Input((image_size, image_size, 1), name="image")
     x = PerImageStandardization(name="standardize")(inputs)
-    x = _conv_bn_relu(x, width, strides=2)
+    x = _conv_bn_relu(x, width, strides=2, name="stem")
     stages = ((1, False), (2, True), (4, True), (8, True))
     for number, (multiplier, downsample) in enumerate(stages, start=1):
         x = _residual_stage(x, width * multiplier, downsample, name=f"stage_{number}")
