@@ -240,12 +240,12 @@ def in_distribution_figures(data, classifier: Classifier, development: list[dict
     """False alarms on held-out MRI of the training sources (the validation split), the
     limits, and how the limits do on the development non-MRI images that set them."""
     density = classifier.density
-    embeddings = embed(classifier, data.images[data.validation], GATE)
+    features = embed(classifier, data.images[data.validation], GATE)
     framed = np.array(
         [is_framed(decode_image(data.samples[i].path.read_bytes()).pixels) for i in data.validation]
     )
     verdicts = [
-        {"verdict": density.judge(e, bool(f))} for e, f in zip(embeddings, framed, strict=True)
+        {"verdict": density.judge(e, bool(f))} for e, f in zip(features, framed, strict=True)
     ]
     return {
         "split": DEVELOPMENT_SPLIT,
