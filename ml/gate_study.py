@@ -4,7 +4,7 @@
 
 For the stem and each residual stage, averaged over the image (alone, or with each
 channel's standard deviation), Gaussians per class are fitted on the model's training split
-(ml.ood.GaussianBlock). A combination sums its stages' distances, each in units of its median
+(ml.ood.fit_blocks). A combination sums its stages' distances, each in units of its median
 distance on the validation split. Printed per combination:
 
 - AUROC between tight crops of the validation slices (ml.ood.tight_crops: real MRI without
@@ -29,11 +29,10 @@ import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
 from ml.artifact import read_card
-from ml.decode import ImageDecodeError, decode_image
-from ml.ood import GaussianBlock, is_framed, tight_crops
+from ml.ood import FeatureDensity, fit_blocks, is_framed, tight_crops
 from ml.preprocess import preprocess
 from ml.reexport import dataset_splits, rebuild
-from ml.trust_eval import development_probes
+from ml.trust_eval import accepted, development_probes
 
 STAGES = ("stem", "stage_1", "stage_2", "stage_3", "stage_4")
 COMBINATIONS = (
@@ -67,15 +66,16 @@ def pick(features: np.ndarray, statistics: str) -> np.ndarray:
 
 
 def combined_scores(sets: dict, labels: np.ndarray, stages, statistics: str) -> dict:
-    """Each set's summed distance over the stages, each stage in its validation median."""
-    totals = {name: 0.0 for name in sets if name != "train"}
-    for stage in stages:
-        block = GaussianBlock.fit(pick(sets["train"][stage], statistics), labels)
-        scale = np.median(block.distances(pick(sets["validation"][stage], statistics)))
-        for name in totals:
-            distances = block.distances(pick(sets[name][stage], statistics))
-            totals[name] = totals[name] + distances / scale
-    return totals
+    """Each set's score with the stages as the gate's blocks (ml.ood.FeatureDensity): the
+    summed distance, each stage in units of its validation median."""
+
+    def features(name: str) -> np.ndarray:
+        return np.hstack([pick(sets[name][stage], statistics) for stage in stages])
+
+    widths = tuple(pick(sets["train"][stage], statistics).shape[1] for stage in stages)
+    blocks = fit_blocks(features("train"), labels, features("validation"), widths)
+    unlimited = FeatureDensity(blocks, np.inf, np.inf)
+    return {name: unlimited.scores(features(name)) for name in sets if name != "train"}
 
 
 def separation(scores: dict, framed: np.ndarray) -> dict:
@@ -94,12 +94,7 @@ def _auroc(inliers: np.ndarray, outliers: np.ndarray) -> float:
 
 
 def development_outliers() -> tuple[list[np.ndarray], np.ndarray]:
-    pixels = []
-    for probe in development_probes():
-        try:
-            pixels.append(decode_image(probe.data).pixels)
-        except ImageDecodeError:
-            continue  # the API refuses it before the gate
+    pixels = [image.pixels for _, image in accepted(development_probes())]
     return pixels, np.array([is_framed(p) for p in pixels])
 
 

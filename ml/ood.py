@@ -180,13 +180,8 @@ class FeatureDensity:
     ) -> FeatureDensity:
         """Gaussians from the training split; scales and limits from validation and the
         development outliers. block_widths split the features' columns (default: one block)."""
-        block_widths = block_widths or (features.shape[1],)
-        blocks = []
-        for columns in _column_runs(block_widths):
-            block = GaussianBlock.fit(features[:, columns], labels)
-            scale = float(np.median(block.distances(validation[:, columns])))
-            blocks.append(GaussianBlock(block.means, block.precision, scale))
-        unlimited = cls(tuple(blocks), np.inf, np.inf)
+        blocks = fit_blocks(features, labels, validation, block_widths or (features.shape[1],))
+        unlimited = cls(blocks, np.inf, np.inf)
         scores = unlimited.scores(validation)
         low = float(np.quantile(scores, LOW_CONFIDENCE_QUANTILE))
         floor = float(np.quantile(scores, OUT_OF_DISTRIBUTION_FLOOR_QUANTILE))
@@ -198,7 +193,7 @@ class FeatureDensity:
                 unlimited.scores(validation_tight_crops), outlier_scores[~framed], low
             )
         framed_limit = outlier_exposure_limit(outlier_scores, framed, unframed_limit, floor)
-        return cls(tuple(blocks), low, framed_limit, unframed_limit)
+        return cls(blocks, low, framed_limit, unframed_limit)
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """Each row's summed distance to the nearest class mean of every block."""
@@ -279,6 +274,19 @@ class FeatureDensity:
         with np.load(path) as stored:
             low, high, *unframed = stored["thresholds"].tolist()
             return cls(_stored_blocks(stored), low, high, unframed[0] if unframed else None)
+
+
+def fit_blocks(
+    features: np.ndarray, labels: np.ndarray, validation: np.ndarray, widths: tuple[int, ...]
+) -> tuple[GaussianBlock, ...]:
+    """One GaussianBlock per run of `widths` columns, fitted on the training features and
+    scaled by its median distance on the validation features."""
+    blocks = []
+    for columns in _column_runs(widths):
+        block = GaussianBlock.fit(features[:, columns], labels)
+        scale = float(np.median(block.distances(validation[:, columns])))
+        blocks.append(GaussianBlock(block.means, block.precision, scale))
+    return tuple(blocks)
 
 
 def _stored_blocks(stored) -> tuple[GaussianBlock, ...]:

@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from ml.artifact import read_card, write_card
-from ml.decode import ImageDecodeError, decode_image
+from ml.decode import DecodedImage, ImageDecodeError, decode_image
 from ml.evaluate import UNSEEN_SOURCE_SET, held_out_sets
 from ml.explain import MIN_MASS_INSIDE_BRAIN, check_heatmap
 from ml.inference import Classifier
@@ -86,17 +86,23 @@ def is_development(probe: Probe) -> bool:
     return hashlib.sha256(stem.encode()).digest()[0] % 2 == 0
 
 
-def probe_features(classifier: Classifier, probes: list[Probe]) -> tuple[np.ndarray, np.ndarray]:
-    """Gate features and dark-frame flags of the probes the API would accept."""
-    features, framed = [], []
+def accepted(probes: list[Probe]) -> list[tuple[Probe, DecodedImage]]:
+    """The probes the API would accept, decoded; the rest it refuses with a 4xx before the
+    gate, so they say nothing about it."""
+    decoded = []
     for probe in probes:
         try:
-            pixels = decode_image(probe.data).pixels
+            decoded.append((probe, decode_image(probe.data)))
         except ImageDecodeError:
-            continue  # the API refuses it with a 4xx before the gate
-        features.append(classifier.predict(pixels).gate_features)
-        framed.append(is_framed(pixels))
-    return np.asarray(features, dtype=np.float32), np.array(framed)
+            continue
+    return decoded
+
+
+def probe_features(classifier: Classifier, probes: list[Probe]) -> tuple[np.ndarray, np.ndarray]:
+    """Gate features and dark-frame flags of the probes the API would accept."""
+    images = [image.pixels for _, image in accepted(probes)]
+    features = [classifier.predict(pixels).gate_features for pixels in images]
+    return np.asarray(features, dtype=np.float32), np.array([is_framed(p) for p in images])
 
 
 def fit_input_gate(
@@ -191,11 +197,7 @@ def _encode(pixels: np.ndarray, extension: str) -> bytes:
 
 def gate_rows(classifier: Classifier, probes: list[Probe]) -> list[dict]:
     rows = []
-    for probe in probes:
-        try:
-            image = decode_image(probe.data)
-        except ImageDecodeError:
-            continue  # the API refuses it with a 4xx before the gate
+    for probe, image in accepted(probes):
         features = classifier.predict(image.pixels).gate_features
         verdict = assess(probe.data, features, classifier.density, image)
         rows.append({"name": probe.name, "kind": probe.kind, "verdict": verdict})
