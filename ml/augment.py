@@ -3,6 +3,9 @@
 "scanner" (the served model's): geometry varies the slice's position, orientation and
 framing; gamma, blur and noise vary what differs between scanners.
 
+"contrast" (an experiment) is "scanner" with the random tissue-contrast curve below on
+half the images, and nothing else of "sequence".
+
 "sequence" (an experiment, not yet a served model) adds what differs between sequences
 and sources:
 - zooming in as far as a tight crop that cuts into the skull, as some sources send;
@@ -48,6 +51,7 @@ class Recipe:
 
 RECIPES = {
     "scanner": Recipe("scanner", zoom=(-0.15, 0.15)),
+    "contrast": Recipe("contrast", zoom=(-0.15, 0.15), contrast_curve_probability=0.5),
     "sequence": Recipe(
         "sequence", zoom=(-0.35, 0.15), contrast_curve_probability=0.4, bias_field_probability=0.3
     ),

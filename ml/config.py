@@ -19,6 +19,9 @@ class TrainConfig:
     patience: int = 8  # epochs without a better validation loss; 0: no early stopping
     train_sources: tuple[str, ...] = ("sartaj", "nickparvar")
     augmentation: str = "scanner"  # a name in ml.augment.RECIPES
+    # An experiment: train without the images whose look contradicts their label
+    # (ml.looks.shortcut_probe) and score the model on them.
+    hold_out_probe: bool = False
 
 
 # What ml.train takes on its command line, beside --data, --out and --cache-dir.
@@ -32,6 +35,7 @@ TRAIN_FLAGS = (
     "patience",
     "train_sources",
     "augmentation",
+    "hold_out_probe",
 )
 
 
@@ -42,7 +46,9 @@ def recipe_flags(config: Mapping, fields: tuple[str, ...] = TRAIN_FLAGS) -> list
     flags: list[str] = []
     for name in fields:
         value = config.get(name, defaults[name])
-        if isinstance(value, list | tuple):
+        if isinstance(value, bool):
+            flags += [f"--{name.replace('_', '-')}"] if value else []
+        elif isinstance(value, list | tuple):
             if tuple(value) != tuple(defaults[name]):
                 flags += [f"--{name.replace('_', '-')}", *value]
         elif value != defaults[name]:

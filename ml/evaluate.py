@@ -49,12 +49,18 @@ def held_out_sets(samples: list[Sample], splits: Splits, train_sources) -> dict[
 
 
 def evaluate_exported(
-    model_dir: Path, samples: list[Sample], splits: Splits, train_sources
+    model_dir: Path,
+    samples: list[Sample],
+    splits: Splits,
+    train_sources,
+    extra_sets: dict[str, np.ndarray] | None = None,
 ) -> dict:
+    """The held-out folders' figures, and those of `extra_sets` that the run held out."""
     classifier = Classifier.load(model_dir)
     temperature = float(classifier.metadata.get("temperature", 1.0))
+    sets = {**held_out_sets(samples, splits, train_sources), **(extra_sets or {})}
     results = {}
-    for name, indices in held_out_sets(samples, splits, train_sources).items():
+    for name, indices in sets.items():
         chosen = [samples[i] for i in indices]
         probabilities = predict_files(classifier, chosen)
         results[name] = {

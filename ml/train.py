@@ -29,6 +29,7 @@ from ml.datasets import Sample
 from ml.evaluate import evaluate_exported
 from ml.export import export_model
 from ml.labels import CLASSES
+from ml.looks import shortcut_probe
 from ml.metrics import calibrated, classification_metrics, fit_temperature
 from ml.model import build_model
 from ml.report import write_report
@@ -36,6 +37,8 @@ from ml.splits import make_splits
 from ml.trust_eval import fit_input_gate
 
 MODEL_NAME = "brain-tumor-cnn"
+# Pool images whose look contradicts their label, scored by a run that held them out.
+PROBE_SET = "shortcut_probe_held_out"
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]:
@@ -49,6 +52,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
     parser.add_argument("--train-sources", nargs="+", default=list(defaults.train_sources))
     parser.add_argument("--augmentation", choices=sorted(RECIPES), default=defaults.augmentation)
+    parser.add_argument(
+        "--hold-out-probe",
+        action="store_true",
+        help="train without the images whose look contradicts their label; score them",
+    )
     args = parser.parse_args(argv)
     values = {name: getattr(args, name) for name in TRAIN_FLAGS}
     return args, TrainConfig(**{**values, "train_sources": tuple(args.train_sources)})
@@ -61,8 +69,9 @@ def main(argv: list[str] | None = None) -> Path:
     data = prepare_grouped(args.data, args.cache_dir)
     samples, prepared, labels = data.samples, data.prepared, data.labels
     splits = make_splits(samples, data.groups, config.seed)
-    train_idx = _from_sources(splits.train, samples, config.train_sources)
-    val_idx = _from_sources(splits.validation, samples, config.train_sources)
+    probe = _probe(samples, splits, config)
+    train_idx = _without(_from_sources(splits.train, samples, config.train_sources), probe)
+    val_idx = _without(_from_sources(splits.validation, samples, config.train_sources), probe)
     print(
         f"train {len(train_idx)}  validation {len(val_idx)}  test {len(splits.test)} "
         f"(leak-free {len(splits.test_leak_free)}, excluded near-copies {len(splits.excluded)})"
@@ -91,10 +100,25 @@ def main(argv: list[str] | None = None) -> Path:
     )
     export_model(model, out_dir, metadata, temperature=temperature)
     fit_input_gate(out_dir, prepared.images, labels, train_idx, val_idx)
-    evaluation = evaluate_exported(out_dir, samples, splits, config.train_sources)
+    evaluation = evaluate_exported(
+        out_dir, samples, splits, config.train_sources, {PROBE_SET: probe} if len(probe) else {}
+    )
     write_report(out_dir, metadata, evaluation)
     print(f"exported {out_dir} in {training_seconds / 60:.1f} min")
     return out_dir
+
+
+def _probe(samples: list[Sample], splits, config: TrainConfig) -> np.ndarray:
+    """The shortcut probe of the pool's sources in use, when the run holds it out."""
+    if not config.hold_out_probe:
+        return np.array([], dtype=np.int64)
+    pool = np.concatenate([splits.train, splits.validation])
+    return shortcut_probe(samples, _from_sources(pool, samples, config.train_sources))
+
+
+def _without(indices: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """`indices` in their order (which seeds the shuffle), less `removed`."""
+    return indices[~np.isin(indices, removed)]
 
 
 def _from_sources(indices: np.ndarray, samples: list[Sample], sources: tuple[str, ...]):

@@ -1,0 +1,56 @@
+"""The shortcut the datasets offer: which images look like the figshare tumour set.
+
+Almost every tumour image in the training pool is a 512x512 slice of the figshare set's
+look (contrast-enhanced T1, mostly coronal and sagittal), and almost every no-tumour image
+comes from other sources (axial T2, FLAIR and T1 of every size). A network can score well
+on such data by learning the look instead of the tumour. The image's stored size is a
+cheap marker of that look; the probe is the pool's images whose look contradicts their
+label, which a model that learned the look calls wrong.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ml.datasets import Sample
+
+FIGSHARE_SIZE = (512, 512)
+NO_TUMOR = "no_tumor"
+
+
+def stored_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file's header; the pixels are not decoded."""
+    with Image.open(path) as image:
+        return image.size
+
+
+def figshare_sized(samples: list[Sample]) -> np.ndarray:
+    return np.array([stored_size(s.path) == FIGSHARE_SIZE for s in samples])
+
+
+def contradicts_look(sample: Sample, figshare: bool) -> bool:
+    """A tumour without the figshare look, or a no-tumour image with it."""
+    return figshare == (sample.label == NO_TUMOR)
+
+
+def shortcut_probe(samples: list[Sample], indices: np.ndarray) -> np.ndarray:
+    """The images among `indices` whose look contradicts their label."""
+    sized = figshare_sized([samples[i] for i in indices])
+    chosen = [i for i, fig in zip(indices, sized, strict=True) if contradicts_look(samples[i], fig)]
+    return np.array(chosen, dtype=np.int64)
+
+
+def look_counts(samples: list[Sample], indices: np.ndarray) -> dict[str, dict[str, int]]:
+    """Images per class and look: {class: {"figshare_512": n, "other": n}}."""
+    sized = figshare_sized([samples[i] for i in indices])
+    counts = Counter(
+        (samples[i].label, "figshare_512" if fig else "other")
+        for i, fig in zip(indices, sized, strict=True)
+    )
+    looks = ("figshare_512", "other")
+    labels = sorted({label for label, _ in counts})
+    return {label: {look: counts[(label, look)] for look in looks} for label in labels}
