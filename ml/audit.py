@@ -1,4 +1,5 @@
-"""Data audit: exact and near-duplicates, label conflicts and non-MRI suspects.
+"""Data audit: exact and near-duplicates, label conflicts, non-MRI suspects, and how far
+each class's look (ml.looks) gives its label away.
 
     python -m ml.audit --data ../shared/datasets --out reports
 
@@ -19,7 +20,8 @@ import numpy as np
 from ml.cache import prepare_grouped
 from ml.datasets import Sample
 from ml.duplicates import NEAR_CORRELATION, PHASH_MAX_BITS
-from ml.splits import make_splits
+from ml.looks import look_counts
+from ml.splits import make_splits, training_pool
 
 # A colour image whose channels differ this much on average is no greyscale MRI.
 COLOUR_DIFFERENCE = 8.0
@@ -89,6 +91,10 @@ def audit(data_dir: Path, cache_dir: Path, seed: int = 1337) -> dict:
             "non_test_images_excluded_from_training": len(splits.excluded),
         },
         "non_mri_suspects": _non_mri_suspects(samples),
+        "looks": {
+            "training_pool": look_counts(samples, training_pool(samples, groups)),
+            "sartaj_testing": look_counts(samples, splits.test),
+        },
     }
 
 
@@ -124,6 +130,7 @@ def summary(report: dict) -> str:
         "|---|---|",
         *[f"| {k} | {v} |" for k, v in sorted(report["by_part_and_class"].items())],
         "",
+        *_look_lines(report["looks"]),
         "First label conflicts:",
         "",
         *[
@@ -133,6 +140,29 @@ def summary(report: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+NO_IMAGES = {"figshare_512": 0, "other": 0}
+
+
+def _look_lines(looks: dict) -> list[str]:
+    pool, test = looks["training_pool"], looks["sartaj_testing"]
+    return [
+        "Images by class and look (`ml.looks`: 512×512 is the figshare tumour set's size). In",
+        "the training pool the look almost decides the class, and the test folder reverses it:",
+        "",
+        "| class | pool: 512×512 | pool: other | Testing: 512×512 | Testing: other |",
+        "|---|---|---|---|---|",
+        *[_look_row(label, pool[label], test.get(label, NO_IMAGES)) for label in sorted(pool)],
+        "",
+    ]
+
+
+def _look_row(label: str, pool: dict[str, int], test: dict[str, int]) -> str:
+    return (
+        f"| {label} | {pool['figshare_512']} | {pool['other']} "
+        f"| {test['figshare_512']} | {test['other']} |"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -40,3 +40,10 @@ def test_only_the_sequence_recipe_varies_sequence_and_zooms_in_past_a_tight_crop
     assert RECIPES["sequence"].varies_sequence
     assert RECIPES["sequence"].zoom[0] < RECIPES["scanner"].zoom[0]
     assert RECIPES["scanner"].card()["name"] == "scanner"
+
+
+def test_the_contrast_recipe_is_the_scanner_recipe_plus_contrast_curves_only():
+    contrast, scanner = RECIPES["contrast"], RECIPES["scanner"]
+    assert contrast.varies_sequence
+    assert contrast.zoom == scanner.zoom
+    assert contrast.contrast_curve_probability > 0 and contrast.bias_field_probability == 0

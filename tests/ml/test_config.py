@@ -53,3 +53,13 @@ def test_ml_train_reads_the_printed_flags_back_as_the_same_recipe():
     _, parsed = parse_args(["--data", "d", "--out", "o", *flags])
 
     assert parsed == recipe
+
+
+def test_holding_out_the_probe_is_printed_as_a_bare_flag_and_read_back():
+    recipe = TrainConfig(version="0.7.0", train_sources=("sartaj",), hold_out_probe=True)
+    flags = recipe_flags(card_config(**asdict(recipe)))
+
+    _, parsed = parse_args(["--data", "d", "--out", "o", *flags])
+
+    assert "--hold-out-probe" in flags and "True" not in flags
+    assert parsed == recipe
