@@ -6,6 +6,11 @@ framing; gamma, blur and noise vary what differs between scanners.
 "contrast" (an experiment) is "scanner" with the random tissue-contrast curve below on
 half the images, and nothing else of "sequence".
 
+"network" (an experiment) is "scanner" with a random shallow convolutional network's output
+mixed into half the images (global intensity non-linear augmentation, Ouyang et al., 2021):
+each image gets new, spatially local tissue contrasts, as another sequence would give it,
+while its shapes stay where they are.
+
 "sequence" (an experiment, not yet a served model) adds what differs between sequences
 and sources:
 - zooming in as far as a tight crop that cuts into the skull, as some sources send;
@@ -23,6 +28,8 @@ import tensorflow as tf
 from keras import layers
 
 CURVE_KNOTS = 4
+NETWORK_LAYERS = 4
+NETWORK_WIDTH = 4
 BIAS_FIELD_STRENGTH = 0.3
 
 
@@ -32,10 +39,15 @@ class Recipe:
     zoom: tuple[float, float]  # RandomZoom's range: negative zooms in
     contrast_curve_probability: float = 0.0
     bias_field_probability: float = 0.0
+    random_network_probability: float = 0.0
 
     @property
     def varies_sequence(self) -> bool:
         return self.contrast_curve_probability > 0 or self.bias_field_probability > 0
+
+    @property
+    def varies_texture(self) -> bool:
+        return self.random_network_probability > 0
 
     def card(self) -> dict:
         """What the model card records about how its model was trained."""
@@ -43,6 +55,11 @@ class Recipe:
             **asdict(self),
             "geometry": "horizontal flip, rotation ±0.06 turn, zoom as above, translation ±8 %",
             "bias_field_strength": BIAS_FIELD_STRENGTH if self.bias_field_probability else 0,
+            "random_network": (
+                f"{NETWORK_LAYERS} layers of 3x3, {NETWORK_WIDTH} channels, mixed in U(0, 1)"
+                if self.varies_texture
+                else None
+            ),
             "gamma": "exp(U(-0.5, 0.5))",
             "blur_probability": 0.3,
             "noise_sd": "U(0, 0.04)",
@@ -52,6 +69,7 @@ class Recipe:
 RECIPES = {
     "scanner": Recipe("scanner", zoom=(-0.15, 0.15)),
     "contrast": Recipe("contrast", zoom=(-0.15, 0.15), contrast_curve_probability=0.5),
+    "network": Recipe("network", zoom=(-0.15, 0.15), random_network_probability=0.5),
     "sequence": Recipe(
         "sequence", zoom=(-0.35, 0.15), contrast_curve_probability=0.4, bias_field_probability=0.3
     ),
@@ -80,6 +98,10 @@ def random_intensity(images: tf.Tensor, seed: tf.Tensor, recipe: Recipe) -> tf.T
     batch gets which draw can change from run to run.
     """
     key = tf.stack([seed, tf.constant(0, tf.int64)])
+    if recipe.varies_texture:
+        # A key of its own, so that the other recipes' streams stay as they were drawn.
+        network_key = tf.stack([seed, tf.constant(1, tf.int64)])
+        images = random_network(images, network_key, recipe.random_network_probability)
     if not recipe.varies_sequence:
         return _scanner_intensity(images, tf.random.experimental.stateless_split(key, 4))
     seeds = tf.random.experimental.stateless_split(key, 6)
@@ -131,6 +153,47 @@ def random_bias_field(images: tf.Tensor, seed: tf.Tensor, probability: float) ->
     cols = tf.reshape(tf.linspace(-1.0, 1.0, width), [1, 1, -1, 1])
     ramp = tf.cos(angle) * cols + tf.sin(angle) * rows
     return tf.clip_by_value(images * (1.0 + strength * ramp), 0.0, 1.0)
+
+
+def random_network(images: tf.Tensor, seed: tf.Tensor, probability: float) -> tf.Tensor:
+    """Mix each chosen image with the output of its own random network, in a random share.
+
+    The network is NETWORK_LAYERS 3x3 convolutions without bias and with leaky ReLUs
+    between them, its weights drawn anew for each image; the output's magnitude, scaled to
+    a maximum of 1, replaces intensities by local, non-monotone functions of the
+    neighbourhood. Without bias, air (zero) stays black.
+    """
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    image_seeds = tf.random.stateless_uniform(
+        [batch, 2], seeds[0], minval=None, maxval=None, dtype=tf.int64
+    )
+    textured = tf.map_fn(
+        lambda args: _random_network_output(*args),
+        (images, image_seeds),
+        fn_output_signature=tf.TensorSpec(images.shape[1:], tf.float32),
+    )
+    share = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[1]) * _chosen(
+        batch, seeds[2], probability
+    )
+    return share * textured + (1.0 - share) * images
+
+
+def _random_network_output(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """One image [H, W, 1] through a freshly drawn random network; [H, W, 1] in [0, 1]."""
+    seeds = tf.random.experimental.stateless_split(seed, NETWORK_LAYERS)
+    x = image[tf.newaxis]
+    channels = 1
+    for layer in range(NETWORK_LAYERS):
+        last = layer == NETWORK_LAYERS - 1
+        out = 1 if last else NETWORK_WIDTH
+        kernel = tf.random.stateless_normal([3, 3, channels, out], seeds[layer])
+        x = tf.nn.conv2d(x, kernel, 1, "SAME")
+        if not last:
+            x = tf.nn.leaky_relu(x, 0.2)
+        channels = out
+    magnitude = tf.abs(x[0])
+    return magnitude / tf.maximum(tf.reduce_max(magnitude), 1e-6)
 
 
 def _chosen(batch: tf.Tensor, seed: tf.Tensor, probability: float) -> tf.Tensor:
