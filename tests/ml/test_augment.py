@@ -3,7 +3,13 @@
 import numpy as np
 import tensorflow as tf
 
-from ml.augment import RECIPES, random_bias_field, random_contrast_curve, random_intensity
+from ml.augment import (
+    RECIPES,
+    random_bias_field,
+    random_contrast_curve,
+    random_intensity,
+    random_network,
+)
 
 
 def head_batch(n: int = 8) -> tf.Tensor:
@@ -47,3 +53,19 @@ def test_the_contrast_recipe_is_the_scanner_recipe_plus_contrast_curves_only():
     assert contrast.varies_sequence
     assert contrast.zoom == scanner.zoom
     assert contrast.contrast_curve_probability > 0 and contrast.bias_field_probability == 0
+
+
+def test_a_random_network_keeps_air_black_and_gives_each_image_new_contrasts():
+    images = head_batch(16)
+    textured = random_network(images, tf.constant([2, 1], tf.int64), probability=1.0).numpy()
+    assert np.all(textured[:, :3, :3] == 0.0), "air beyond the networks' reach stays black"
+    assert textured.min() >= 0.0 and textured.max() <= 1.0
+    changed = np.abs(textured - images.numpy()).max(axis=(1, 2, 3)) > 1e-3
+    assert changed.sum() >= 12, "nearly every image is mixed with its network's output"
+    assert not np.allclose(textured[0], textured[1]), "each image draws its own network"
+
+
+def test_a_random_network_changes_nothing_when_its_probability_is_zero():
+    images = head_batch()
+    unchanged = random_network(images, tf.constant([2, 1], tf.int64), probability=0.0)
+    np.testing.assert_array_equal(unchanged.numpy(), images.numpy())
