@@ -22,6 +22,12 @@ class TrainConfig:
     # An experiment: train without the images whose look contradicts their label
     # (ml.looks.shortcut_probe) and score the model on them.
     hold_out_probe: bool = False
+    # With hold_out_probe: 0 or 1 holds out only that half of the probe's near-duplicate
+    # groups and trains on the other; -1 holds out the whole probe.
+    probe_half: int = -1
+    # Loss weight of the training images whose look contradicts their label, on top of the
+    # class weights: 1 treats them as every other image.
+    look_weight: float = 1.0
 
 
 # What ml.train takes on its command line, beside --data, --out and --cache-dir.
@@ -36,6 +42,8 @@ TRAIN_FLAGS = (
     "train_sources",
     "augmentation",
     "hold_out_probe",
+    "probe_half",
+    "look_weight",
 )
 
 

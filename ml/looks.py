@@ -54,3 +54,21 @@ def look_counts(samples: list[Sample], indices: np.ndarray) -> dict[str, dict[st
     looks = ("figshare_512", "other")
     labels = sorted({label for label, _ in counts})
     return {label: {look: counts[(label, look)] for look in looks} for label in labels}
+
+
+def probe_halves(
+    probe: np.ndarray, samples: list[Sample], groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The probe in two halves that keep near-duplicate groups whole: each class's groups,
+    in order of first appearance, go to the halves in turn."""
+    halves: tuple[list[int], list[int]] = ([], [])
+    turn: Counter = Counter()
+    assigned: dict[int, int] = {}
+    for i in probe:
+        group = int(groups[i])
+        if group not in assigned:
+            label = samples[i].label
+            assigned[group] = turn[label] % 2
+            turn[label] += 1
+        halves[assigned[group]].append(int(i))
+    return np.array(halves[0], dtype=np.int64), np.array(halves[1], dtype=np.int64)

@@ -29,7 +29,7 @@ from ml.datasets import Sample
 from ml.evaluate import evaluate_exported
 from ml.export import export_model
 from ml.labels import CLASSES
-from ml.looks import shortcut_probe
+from ml.looks import probe_halves, shortcut_probe
 from ml.metrics import calibrated, classification_metrics, fit_temperature
 from ml.model import build_model
 from ml.report import write_report
@@ -47,7 +47,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--out", type=Path, required=True, help="e.g. models/brain-tumor-cnn")
     parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
     defaults = TrainConfig()
-    for field in ("version", "seed", "epochs", "batch_size", "width", "learning_rate", "patience"):
+    numeric = ("seed", "epochs", "batch_size", "width", "learning_rate", "patience")
+    for field in ("version", *numeric, "probe_half", "look_weight"):
         value = getattr(defaults, field)
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
     parser.add_argument("--train-sources", nargs="+", default=list(defaults.train_sources))
@@ -69,15 +70,18 @@ def main(argv: list[str] | None = None) -> Path:
     data = prepare_grouped(args.data, args.cache_dir)
     samples, prepared, labels = data.samples, data.prepared, data.labels
     splits = make_splits(samples, data.groups, config.seed)
-    probe = _probe(samples, splits, config)
-    train_idx = _without(_from_sources(splits.train, samples, config.train_sources), probe)
-    val_idx = _without(_from_sources(splits.validation, samples, config.train_sources), probe)
+    probe = _probe(samples, data.groups, splits, config)
+    # The probe's near-copies go with it, so that no copy of a probe image trains.
+    held_out = np.flatnonzero(np.isin(data.groups, data.groups[probe]))
+    train_idx = _without(_from_sources(splits.train, samples, config.train_sources), held_out)
+    val_idx = _without(_from_sources(splits.validation, samples, config.train_sources), held_out)
+    upweighted = shortcut_probe(samples, train_idx) if config.look_weight != 1 else None
     print(
         f"train {len(train_idx)}  validation {len(val_idx)}  test {len(splits.test)} "
         f"(leak-free {len(splits.test_leak_free)}, excluded near-copies {len(splits.excluded)})"
     )
 
-    trained = train_and_calibrate(prepared.images, labels, train_idx, val_idx, config)
+    trained = train_and_calibrate(prepared.images, labels, train_idx, val_idx, config, upweighted)
     model, history, temperature = trained.model, trained.history, trained.temperature
     validation = trained.validation
     training_seconds = time.monotonic() - started
@@ -108,12 +112,16 @@ def main(argv: list[str] | None = None) -> Path:
     return out_dir
 
 
-def _probe(samples: list[Sample], splits, config: TrainConfig) -> np.ndarray:
-    """The shortcut probe of the pool's sources in use, when the run holds it out."""
+def _probe(samples: list[Sample], groups: np.ndarray, splits, config: TrainConfig) -> np.ndarray:
+    """The shortcut probe of the pool's sources in use, or the half of it that the run
+    holds out."""
     if not config.hold_out_probe:
         return np.array([], dtype=np.int64)
     pool = np.concatenate([splits.train, splits.validation])
-    return shortcut_probe(samples, _from_sources(pool, samples, config.train_sources))
+    probe = shortcut_probe(samples, _from_sources(pool, samples, config.train_sources))
+    if config.probe_half < 0:
+        return probe
+    return probe_halves(probe, samples, groups)[config.probe_half]
 
 
 def _without(indices: np.ndarray, removed: np.ndarray) -> np.ndarray:
@@ -139,10 +147,12 @@ def train_and_calibrate(
     train_idx: np.ndarray,
     val_idx: np.ndarray,
     config: TrainConfig,
+    upweighted: np.ndarray | None = None,
 ) -> Trained:
-    """A fresh model fitted on train_idx, stopped early and temperature-scaled on val_idx."""
+    """A fresh model fitted on train_idx, stopped early and temperature-scaled on val_idx;
+    the `upweighted` images of train_idx weigh config.look_weight times as much."""
     model = build_model(width=config.width)
-    history = _fit(model, images, labels, train_idx, val_idx, config)
+    history = _fit(model, images, labels, train_idx, val_idx, config, upweighted)
     val_logits = predict_logits(model, images[val_idx])
     temperature = fit_temperature(val_logits, labels[val_idx])
     return Trained(
@@ -168,22 +178,28 @@ def _as_input(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., np.newaxis]
 
 
-def _fit(model, images, labels, train_idx, val_idx, config: TrainConfig):
+def _fit(model, images, labels, train_idx, val_idx, config: TrainConfig, upweighted=None):
     recipe = RECIPES[config.augmentation]
     augmenter = build_augmenter(config.seed, recipe)
     steps = int(np.ceil(len(train_idx) / config.batch_size))
+    class_weight = _balanced_class_weights(labels[train_idx])
 
-    def augment(batch, batch_labels):
+    def augment(batch, batch_labels, *weights):
         seed = tf.cast(tf.random.uniform([], 0, 2**31 - 1, dtype=tf.int32), tf.int64)
         batch = augmenter(batch, training=True)
-        return random_intensity(batch, seed, recipe), batch_labels
+        return random_intensity(batch, seed, recipe), batch_labels, *weights
 
+    columns = (_as_input(images[train_idx]), labels[train_idx])
+    if upweighted is not None:
+        # Sample weights replace Keras's class_weight, so they carry the class weights too.
+        columns += (_sample_weights(labels, train_idx, class_weight, upweighted, config),)
+        class_weight = None
     train = (
-        tf.data.Dataset.from_tensor_slices((_as_input(images[train_idx]), labels[train_idx]))
+        tf.data.Dataset.from_tensor_slices(columns)
         .shuffle(len(train_idx), seed=config.seed, reshuffle_each_iteration=True)
         .batch(config.batch_size)
         .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-        .map(lambda x, y: (x, tf.one_hot(y, len(CLASSES))))
+        .map(lambda x, y, *w: (x, tf.one_hot(y, len(CLASSES)), *w))
         .prefetch(tf.data.AUTOTUNE)
     )
     validation = (
@@ -205,10 +221,16 @@ def _fit(model, images, labels, train_idx, val_idx, config: TrainConfig):
         validation_data=validation,
         epochs=config.epochs,
         callbacks=_early_stopping(config.patience),
-        class_weight=_balanced_class_weights(labels[train_idx]),
+        class_weight=class_weight,
         verbose=2,
     )
     return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def _sample_weights(labels, train_idx, class_weight, upweighted, config) -> np.ndarray:
+    weights = np.array([class_weight[int(k)] for k in labels[train_idx]], dtype=np.float32)
+    weights[np.isin(train_idx, upweighted)] *= config.look_weight
+    return weights
 
 
 def _early_stopping(patience: int) -> list[keras.callbacks.Callback]:
