@@ -50,6 +50,22 @@ def _cross_source_lines(card: dict) -> list[str]:
     ]
 
 
+def _shortcut_lines(card: dict) -> list[str]:
+    probe = card.get("shortcut_probe")
+    if probe is None:
+        return []
+    return [
+        "Known limitation: in the training data a tumour almost always has the figshare set's "
+        "look (512x512 contrast-enhanced T1) and a no-tumour slice almost never does "
+        "(`python -m ml.audit`). Trained without the images that contradict this, the recipe "
+        f"called {probe['tumours_called_no_tumor']} of {probe['tumours']} such tumours "
+        f"no_tumor (probe accuracy {probe['accuracy']:.3f}, n = {probe['n']}: "
+        f"`{probe['command']}`). Expect tumours on T2, FLAIR or other sources' images to be "
+        "missed more often than the validation figures say.",
+        "",
+    ]
+
+
 def _confusion_png(matrix: np.ndarray, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 4.5))
     ax.imshow(matrix, cmap="Blues")
@@ -134,6 +150,7 @@ def markdown(card: dict) -> str:
         f"{card['training']['seconds'] / 60:.1f} min on {card['training']['machine']}.",
         "",
         *_cross_source_lines(card),
+        *_shortcut_lines(card),
         "| set | n | accuracy | macro-F1 | ECE before | ECE after |",
         "|---|---|---|---|---|---|",
     ]

@@ -192,7 +192,7 @@ def _fit(model, images, labels, train_idx, val_idx, config: TrainConfig, upweigh
     columns = (_as_input(images[train_idx]), labels[train_idx])
     if upweighted is not None:
         # Sample weights replace Keras's class_weight, so they carry the class weights too.
-        columns += (_sample_weights(labels, train_idx, class_weight, upweighted, config),)
+        columns += (sample_weights(labels, train_idx, class_weight, upweighted, config),)
         class_weight = None
     train = (
         tf.data.Dataset.from_tensor_slices(columns)
@@ -227,7 +227,7 @@ def _fit(model, images, labels, train_idx, val_idx, config: TrainConfig, upweigh
     return {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
-def _sample_weights(labels, train_idx, class_weight, upweighted, config) -> np.ndarray:
+def sample_weights(labels, train_idx, class_weight, upweighted, config) -> np.ndarray:
     weights = np.array([class_weight[int(k)] for k in labels[train_idx]], dtype=np.float32)
     weights[np.isin(train_idx, upweighted)] *= config.look_weight
     return weights

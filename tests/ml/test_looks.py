@@ -5,8 +5,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ml.config import TrainConfig
 from ml.datasets import Sample
-from ml.looks import look_counts, shortcut_probe, stored_size
+from ml.looks import look_counts, probe_halves, shortcut_probe, stored_size
+from ml.train import sample_weights, train_and_calibrate
 
 
 def _image_file(folder: Path, name: str, width: int, height: int) -> Path:
@@ -55,3 +57,41 @@ def test_looks_are_counted_per_class(tmp_path):
     assert counts["no_tumor"] == {"figshare_512": 1, "other": 1}
     assert counts["glioma"] == {"figshare_512": 1, "other": 0}
     assert counts["pituitary"] == {"figshare_512": 0, "other": 1}
+
+
+def _probe_samples(labels: list[str]) -> list[Sample]:
+    return [
+        Sample(Path(f"/p/{i}.jpg"), label, "sartaj", "Training") for i, label in enumerate(labels)
+    ]
+
+
+def test_the_probe_halves_keep_near_copies_together_and_share_each_class():
+    samples = _probe_samples(["meningioma"] * 6 + ["pituitary"] * 2)
+    groups = np.array([0, 0, 1, 2, 3, 3, 4, 5])  # images 0-1 and 4-5 are near-copies
+    probe = np.arange(len(samples))
+
+    first, second = probe_halves(probe, samples, groups)
+
+    assert first.tolist() == [0, 1, 3, 6] and second.tolist() == [2, 4, 5, 7]
+
+
+def test_upweighted_images_weigh_the_look_weight_times_their_class_weight():
+    labels = np.array([0, 0, 1, 1, 1])
+    class_weight = {0: 1.5, 1: 1.0}
+    config = TrainConfig(look_weight=10.0)
+
+    weights = sample_weights(labels, np.array([0, 1, 2, 4]), class_weight, np.array([1, 4]), config)
+
+    assert weights.tolist() == [1.5, 15.0, 1.0, 10.0]
+
+
+def test_a_run_that_weighs_some_images_more_trains_and_is_calibrated():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (48, 128, 128), dtype=np.uint8)
+    labels = np.arange(48) % 4
+    indices = np.arange(48)
+    config = TrainConfig(epochs=1, batch_size=16, patience=0, look_weight=10.0)
+
+    trained = train_and_calibrate(images, labels, indices[:32], indices[32:], config, indices[:4])
+
+    assert len(trained.history["loss"]) == 1 and trained.temperature > 0
