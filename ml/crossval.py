@@ -30,6 +30,7 @@ from ml.artifact import read_card
 from ml.cache import prepare_grouped
 from ml.config import TrainConfig, recipe_flags
 from ml.cross_source import save_card_and_report
+from ml.looks import shortcut_probe
 from ml.splits import group_folds, hold_out_one_fold, training_pool
 from ml.train import calibration_metrics, predict_logits, train_and_calibrate
 
@@ -38,7 +39,7 @@ INNER_VALIDATION_FOLDS = 8
 SUMMARISED = ("accuracy", "macro_f1", "ece")
 RESULTS_DIR = Path("reports/crossval")
 # The recipe fields ml.crossval takes on its command line.
-CROSSVAL_FLAGS = ("augmentation", "patience")
+CROSSVAL_FLAGS = ("augmentation", "patience", "look_weight")
 
 
 def run_fold(data_dir: Path, cache_dir: Path, fold: int, folds: int, config: TrainConfig) -> dict:
@@ -51,7 +52,8 @@ def run_fold(data_dir: Path, cache_dir: Path, fold: int, folds: int, config: Tra
     train, validation = hold_out_one_fold(
         kept, samples, groups, config.seed, INNER_VALIDATION_FOLDS
     )
-    trained = train_and_calibrate(data.images, labels, train, validation, config)
+    upweighted = shortcut_probe(samples, train) if config.look_weight != 1 else None
+    trained = train_and_calibrate(data.images, labels, train, validation, config, upweighted)
     logits = predict_logits(trained.model, data.images[held_out])
     return {
         "fold": fold,
@@ -109,9 +111,9 @@ def write_to_card(model_dir: Path, results: list[dict], summary: dict, out_dir: 
 
 
 def _recipe(config: dict) -> dict:
-    # A run's version names its output, not its recipe. Cards written before recipes had
-    # names were trained with the default one, which ml.augment reproduces exactly.
-    recipe = {"augmentation": TrainConfig.augmentation, **config}
+    # A run's version names its output, not its recipe. A card written before a field
+    # existed was trained with its default (ml.augment reproduces the default recipe).
+    recipe = {**asdict(TrainConfig()), **config}
     recipe.pop("version", None)
     return recipe
 
@@ -133,12 +135,14 @@ def _fold_row(result: dict) -> dict:
 
 def recipe_name(config: TrainConfig) -> str:
     """The folder name for a recipe's folds: its augmentation, and how it stops if that is
-    not the default (the served model's folds predate the choice)."""
+    not the default (the served model's folds predate the choice), and its look weight if
+    that is not 1."""
+    weighted = f"-look-weight-{config.look_weight:g}" if config.look_weight != 1 else ""
     if config.patience == TrainConfig.patience:
-        return config.augmentation
+        return config.augmentation + weighted
     if config.patience == 0:
-        return f"{config.augmentation}-no-early-stopping"
-    return f"{config.augmentation}-patience-{config.patience}"
+        return f"{config.augmentation}-no-early-stopping{weighted}"
+    return f"{config.augmentation}-patience-{config.patience}{weighted}"
 
 
 def fold_file(out_dir: Path, fold: int) -> Path:
@@ -156,12 +160,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--patience", type=int, default=TrainConfig.patience, help="0: no early stopping"
     )
+    parser.add_argument(
+        "--look-weight",
+        type=float,
+        default=TrainConfig.look_weight,
+        help="loss weight of the images that contradict the shortcut (ml.looks)",
+    )
     parser.add_argument("--summary", action="store_true", help="summarise the folds run so far")
     parser.add_argument(
         "--card", type=Path, help="with --summary: a model directory whose card gets the figures"
     )
     args = parser.parse_args(argv)
-    config = TrainConfig(augmentation=args.augmentation, patience=args.patience)
+    config = TrainConfig(
+        augmentation=args.augmentation, patience=args.patience, look_weight=args.look_weight
+    )
     args.out = args.out or RESULTS_DIR / recipe_name(config)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.summary:

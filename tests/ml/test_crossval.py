@@ -113,7 +113,9 @@ def test_the_committed_folds_go_into_the_card_and_report_of_the_model_their_reci
     assert TRUST_HEADING in report
 
 
-@pytest.mark.parametrize("field, value", [("augmentation", "sequence"), ("patience", 0)])
+@pytest.mark.parametrize(
+    "field, value", [("augmentation", "sequence"), ("patience", 0), ("look_weight", 10.0)]
+)
 def test_folds_of_another_recipe_are_kept_out_of_a_models_card(tmp_path: Path, field: str, value):
     model_dir = _card_copy(tmp_path)
     card_before = (model_dir / METADATA_FILE).read_text()
@@ -135,6 +137,23 @@ def test_each_recipe_keeps_its_folds_in_its_own_folder():
     assert recipe_name(TrainConfig(augmentation="sequence", patience=12)) == (
         "sequence-patience-12"
     )
+    assert recipe_name(TrainConfig(patience=0, look_weight=10.0)) == (
+        "scanner-no-early-stopping-look-weight-10"
+    )
+
+
+def test_folds_that_record_fields_newer_than_the_card_at_their_defaults_still_match_it(
+    tmp_path: Path,
+):
+    model_dir = _card_copy(tmp_path)
+    for path in sorted(FOLDS_DIR.glob("fold-*.json")):
+        fold = json.loads(path.read_text())
+        fold["config"].update(hold_out_probe=False, probe_half=-1, look_weight=1.0)
+        (tmp_path / path.name).write_text(json.dumps(fold))
+
+    crossval_main(["--summary", "--out", str(tmp_path), "--card", str(model_dir)])
+
+    assert "cross_validation" in json.loads((model_dir / METADATA_FILE).read_text())
 
 
 def test_without_early_stopping_every_epoch_runs_and_the_last_weights_are_kept():
