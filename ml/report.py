@@ -54,14 +54,21 @@ def _shortcut_lines(card: dict) -> list[str]:
     probe = card.get("shortcut_probe")
     if probe is None:
         return []
+    how = (
+        "Trained on one half of the images that contradict this (weighted as in this recipe) "
+        "and scored on the other, the recipe"
+        if probe.get("look_weight", 1) != 1
+        else "Trained without the images that contradict this, the recipe"
+    )
     return [
         "Known limitation: in the training data a tumour almost always has the figshare set's "
         "look (512x512 contrast-enhanced T1) and a no-tumour slice almost never does "
-        "(`python -m ml.audit`). Trained without the images that contradict this, the recipe "
+        f"(`python -m ml.audit`). {how} "
         f"called {probe['tumours_called_no_tumor']} of {probe['tumours']} such tumours "
         f"no_tumor (probe accuracy {probe['accuracy']:.3f}, n = {probe['n']}: "
-        f"`{probe['command']}`). Expect tumours on T2, FLAIR or other sources' images to be "
-        "missed more often than the validation figures say.",
+        f"{', '.join(f'`{command}`' for command in probe['commands'])}). Expect tumours "
+        "on T2, FLAIR or other sources' images to be missed more often than the validation "
+        "figures say.",
         "",
     ]
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from ml.artifact import read_card
 from ml.cross_source import save_card_and_report
 from ml.labels import CLASSES
@@ -25,34 +27,36 @@ MERGED = "shortcut_probe"
 NO_TUMOR = CLASSES.index("no_tumor")
 
 
-def merge(model_dir: Path, experiment_dir: Path) -> dict:
+def merge(model_dir: Path, experiment_dirs: list[Path]) -> dict:
     card = read_card(model_dir)
-    experiment = read_card(experiment_dir)
-    if PROBE_SET not in experiment["metrics"]:
-        raise SystemExit(f"{experiment_dir} did not hold out the shortcut probe.")
-    card[MERGED] = probe_figures(experiment)
+    experiments = [read_card(path) for path in experiment_dirs]
+    for path, experiment in zip(experiment_dirs, experiments, strict=True):
+        if PROBE_SET not in experiment["metrics"]:
+            raise SystemExit(f"{path} did not hold out the shortcut probe.")
+    card[MERGED] = probe_figures(experiments)
     save_card_and_report(model_dir, card)
     return card[MERGED]
 
 
-def probe_figures(experiment: dict) -> dict:
-    metrics = experiment["metrics"][PROBE_SET]
-    matrix = metrics["confusion_matrix"]
-    tumour_rows = [row for k, row in enumerate(matrix) if k != NO_TUMOR]
+def probe_figures(experiments: list[dict]) -> dict:
+    """The experiments' held-out probe images, counted together."""
+    matrix = np.sum([e["metrics"][PROBE_SET]["confusion_matrix"] for e in experiments], axis=0)
+    tumour_rows = np.delete(matrix, NO_TUMOR, axis=0)
     return {
-        "experiment": experiment["version"],
-        "command": train_command(experiment["config"], "var/experiments/shortcut"),
-        "n": metrics["n"],
-        "accuracy": metrics["accuracy"],
-        "tumours": sum(sum(row) for row in tumour_rows),
-        "tumours_called_no_tumor": sum(row[NO_TUMOR] for row in tumour_rows),
+        "experiments": [e["version"] for e in experiments],
+        "commands": [train_command(e["config"], "var/experiments/shortcut") for e in experiments],
+        "look_weight": experiments[0]["config"].get("look_weight", 1),
+        "n": int(matrix.sum()),
+        "accuracy": float(np.trace(matrix) / matrix.sum()),
+        "tumours": int(tumour_rows.sum()),
+        "tumours_called_no_tumor": int(tumour_rows[:, NO_TUMOR].sum()),
     }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--experiment", type=Path, required=True)
+    parser.add_argument("--experiment", type=Path, nargs="+", required=True)
     args = parser.parse_args(argv)
     merged = merge(args.model, args.experiment)
     print(

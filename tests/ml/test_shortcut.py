@@ -34,11 +34,11 @@ def test_the_probe_figures_become_a_known_limitation_in_the_card_and_report(tmp_
     }
     experiment = card_dir(tmp_path / "experiment", experiment_card)
 
-    merge(model, experiment)
+    merge(model, [experiment])
 
     merged = json.loads((model / "metadata.json").read_text())[MERGED]
     assert merged["tumours"] == 43 and merged["tumours_called_no_tumor"] == 27
-    assert merged["experiment"] == "9.9.9-scanner-probe"
+    assert merged["experiments"] == ["9.9.9-scanner-probe"]
     report = (model / "evaluation.md").read_text()
     assert "called 27 of 43 such tumours no_tumor" in report
     assert "--hold-out-probe" in report
@@ -50,4 +50,23 @@ def test_an_experiment_that_trained_on_the_probe_cannot_speak_for_it(tmp_path: P
     experiment = card_dir(tmp_path / "experiment", {**card, "version": "9.9.9"})
 
     with pytest.raises(SystemExit, match="did not hold out"):
-        merge(model, experiment)
+        merge(model, [experiment])
+
+
+def test_the_two_halves_of_a_weighted_recipe_are_counted_together(tmp_path: Path):
+    card = json.loads(COMMITTED_CARD.read_text())
+    model = card_dir(tmp_path / "model", card)
+    halves = []
+    for half in (0, 1):
+        config = {**card["config"], "hold_out_probe": True, "probe_half": half, "look_weight": 10}
+        metrics = {**card["metrics"], PROBE_SET: probe_metrics()}
+        experiment = {**card, "version": f"9.9.9-half{half}", "config": config, "metrics": metrics}
+        halves.append(card_dir(tmp_path / f"half{half}", experiment))
+
+    merged = merge(model, halves)
+
+    assert merged["n"] == 96 and merged["tumours_called_no_tumor"] == 54
+    assert merged["accuracy"] == 38 / 96
+    report = (model / "evaluation.md").read_text()
+    assert "--probe-half 0 --look-weight 10" in report and "--probe-half 1" in report
+    assert "Trained on one half of the images that contradict this" in report
