@@ -5,9 +5,9 @@ contradicts their label (ml.looks), then scored on them: how often it calls a tu
 another look no_tumor when nothing taught it otherwise. Train it, then merge:
 
     python -m ml.train --data ../shared/datasets --out var/experiments/shortcut \\
-        --version 0.7.0-scanner-probe --patience 0 --train-sources sartaj --hold-out-probe
+        --version 0.6.1-scanner-probe --patience 0 --train-sources sartaj --hold-out-probe
     python -m ml.shortcut --model models/brain-tumor-cnn/0.6.1 \\
-        --experiment var/experiments/shortcut/0.7.0-scanner-probe
+        --experiment var/experiments/shortcut/0.6.1-scanner-probe
 """
 
 from __future__ import annotations
