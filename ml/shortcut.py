@@ -2,7 +2,10 @@
 
 The experiment is the model's recipe trained without the pool's images whose look
 contradicts their label (ml.looks), then scored on them: how often it calls a tumour of
-another look no_tumor when nothing taught it otherwise. Train it, then merge:
+another look no_tumor when nothing taught it otherwise. A recipe that weighs those images
+(--look-weight) is measured by two runs instead, each holding out one half of the probe and
+training on the other (--probe-half 0 and 1); pass both and their figures are pooled.
+Train, then merge:
 
     python -m ml.train --data ../shared/datasets --out var/experiments/shortcut \\
         --version 0.6.1-scanner-probe --patience 0 --train-sources sartaj --hold-out-probe
