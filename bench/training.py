@@ -48,6 +48,7 @@ def training_arguments(config: dict, data_dir: Path, out_dir: Path) -> list[str]
     for name in ("seed", "epochs", "batch_size", "width", "learning_rate", "patience"):
         command += [f"--{name.replace('_', '-')}", str(config[name])]
     command += ["--train-sources", *config["train_sources"]]
+    command += ["--look-weight", str(config.get("look_weight", TrainConfig.look_weight))]
     return command + ["--augmentation", config.get("augmentation", TrainConfig.augmentation)]
 
 
