@@ -1,6 +1,7 @@
 """The four classes the model knows, and how the public datasets name them."""
 
 CLASSES = ("glioma", "meningioma", "no_tumor", "pituitary")
+NO_TUMOR = "no_tumor"  # the one class that is not a tumour
 
 # Folder names used by the two public datasets in shared/ (Sartaj and Nickparvar).
 FOLDER_TO_CLASS = {

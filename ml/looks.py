@@ -17,9 +17,9 @@ import numpy as np
 from PIL import Image
 
 from ml.datasets import Sample
+from ml.labels import NO_TUMOR
 
 FIGSHARE_SIZE = (512, 512)
-NO_TUMOR = "no_tumor"
 
 
 def stored_size(path: Path) -> tuple[int, int]:

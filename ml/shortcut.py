@@ -22,12 +22,12 @@ import numpy as np
 
 from ml.artifact import read_card
 from ml.cross_source import save_card_and_report
-from ml.labels import CLASSES
+from ml.labels import CLASSES, NO_TUMOR
 from ml.report import train_command
 from ml.train import PROBE_SET
 
 MERGED = "shortcut_probe"
-NO_TUMOR = CLASSES.index("no_tumor")
+NO_TUMOR_INDEX = CLASSES.index(NO_TUMOR)
 
 
 def merge(model_dir: Path, experiment_dirs: list[Path]) -> dict:
@@ -44,7 +44,7 @@ def merge(model_dir: Path, experiment_dirs: list[Path]) -> dict:
 def probe_figures(experiments: list[dict]) -> dict:
     """The experiments' held-out probe images, counted together."""
     matrix = np.sum([e["metrics"][PROBE_SET]["confusion_matrix"] for e in experiments], axis=0)
-    tumour_rows = np.delete(matrix, NO_TUMOR, axis=0)
+    tumour_rows = np.delete(matrix, NO_TUMOR_INDEX, axis=0)
     return {
         "experiments": [e["version"] for e in experiments],
         "commands": [train_command(e["config"], "var/experiments/shortcut") for e in experiments],
@@ -52,7 +52,7 @@ def probe_figures(experiments: list[dict]) -> dict:
         "n": int(matrix.sum()),
         "accuracy": float(np.trace(matrix) / matrix.sum()),
         "tumours": int(tumour_rows.sum()),
-        "tumours_called_no_tumor": int(tumour_rows[:, NO_TUMOR].sum()),
+        "tumours_called_no_tumor": int(tumour_rows[:, NO_TUMOR_INDEX].sum()),
     }
 
 
