@@ -48,7 +48,9 @@ def training_arguments(config: dict, data_dir: Path, out_dir: Path) -> list[str]
     for name in ("seed", "epochs", "batch_size", "width", "learning_rate", "patience"):
         command += [f"--{name.replace('_', '-')}", str(config[name])]
     command += ["--train-sources", *config["train_sources"]]
-    command += ["--look-weight", str(config.get("look_weight", TrainConfig.look_weight))]
+    for name in ("look_weight", "look_prior"):
+        value = config.get(name, getattr(TrainConfig, name))
+        command += [f"--{name.replace('_', '-')}", str(value)]
     return command + ["--augmentation", config.get("augmentation", TrainConfig.augmentation)]
 
 

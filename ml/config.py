@@ -28,6 +28,9 @@ class TrainConfig:
     # Loss weight of the training images whose look contradicts their label, on top of the
     # class weights: 1 treats them as every other image.
     look_weight: float = 1.0
+    # How much of what the look alone predicts (ml.looks.look_log_odds) is added to the
+    # logits in training, so that the network need not learn it; 0 adds nothing.
+    look_prior: float = 0.0
 
 
 # What ml.train takes on its command line, beside --data, --out and --cache-dir.
@@ -44,6 +47,7 @@ TRAIN_FLAGS = (
     "hold_out_probe",
     "probe_half",
     "look_weight",
+    "look_prior",
 )
 
 

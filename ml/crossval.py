@@ -30,16 +30,15 @@ from ml.artifact import read_card
 from ml.cache import prepare_grouped
 from ml.config import TrainConfig, recipe_flags
 from ml.cross_source import save_card_and_report
-from ml.looks import shortcut_probe
 from ml.splits import group_folds, hold_out_one_fold, training_pool
-from ml.train import calibration_metrics, predict_logits, train_and_calibrate
+from ml.train import calibration_metrics, look_corrections, predict_logits, train_and_calibrate
 
 FOLDS = 5
 INNER_VALIDATION_FOLDS = 8
 SUMMARISED = ("accuracy", "macro_f1", "ece")
 RESULTS_DIR = Path("reports/crossval")
 # The recipe fields ml.crossval takes on its command line.
-CROSSVAL_FLAGS = ("augmentation", "patience", "look_weight")
+CROSSVAL_FLAGS = ("augmentation", "patience", "look_weight", "look_prior")
 
 
 def run_fold(data_dir: Path, cache_dir: Path, fold: int, folds: int, config: TrainConfig) -> dict:
@@ -52,8 +51,8 @@ def run_fold(data_dir: Path, cache_dir: Path, fold: int, folds: int, config: Tra
     train, validation = hold_out_one_fold(
         kept, samples, groups, config.seed, INNER_VALIDATION_FOLDS
     )
-    upweighted = shortcut_probe(samples, train) if config.look_weight != 1 else None
-    trained = train_and_calibrate(data.images, labels, train, validation, config, upweighted)
+    corrections = look_corrections(samples, labels, train, config)
+    trained = train_and_calibrate(data.images, labels, train, validation, config, corrections)
     logits = predict_logits(trained.model, data.images[held_out])
     return {
         "fold": fold,
@@ -135,9 +134,10 @@ def _fold_row(result: dict) -> dict:
 
 def recipe_name(config: TrainConfig) -> str:
     """The folder name for a recipe's folds: its augmentation, and how it stops if that is
-    not the default (the served model's folds predate the choice), and its look weight if
-    that is not 1."""
+    not the default (the served model's folds predate the choice), and its look weight and
+    look prior where it has them."""
     weighted = f"-look-weight-{config.look_weight:g}" if config.look_weight != 1 else ""
+    weighted += f"-look-prior-{config.look_prior:g}" if config.look_prior else ""
     if config.patience == TrainConfig.patience:
         return config.augmentation + weighted
     if config.patience == 0:
@@ -166,14 +166,18 @@ def main(argv: list[str] | None = None) -> dict:
         default=TrainConfig.look_weight,
         help="loss weight of the images that contradict the shortcut (ml.looks)",
     )
+    parser.add_argument(
+        "--look-prior",
+        type=float,
+        default=TrainConfig.look_prior,
+        help="how much of what the look predicts is added to the logits in training (ml.looks)",
+    )
     parser.add_argument("--summary", action="store_true", help="summarise the folds run so far")
     parser.add_argument(
         "--card", type=Path, help="with --summary: a model directory whose card gets the figures"
     )
     args = parser.parse_args(argv)
-    config = TrainConfig(
-        augmentation=args.augmentation, patience=args.patience, look_weight=args.look_weight
-    )
+    config = TrainConfig(**{name: getattr(args, name) for name in CROSSVAL_FLAGS})
     args.out = args.out or RESULTS_DIR / recipe_name(config)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.summary:

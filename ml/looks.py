@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ml.datasets import Sample
-from ml.labels import NO_TUMOR
+from ml.labels import CLASSES, NO_TUMOR
 
 FIGSHARE_SIZE = (512, 512)
 
@@ -72,3 +72,19 @@ def probe_halves(
             turn[label] += 1
         halves[assigned[group]].append(int(i))
     return np.array(halves[0], dtype=np.int64), np.array(halves[1], dtype=np.int64)
+
+
+def look_log_odds(samples: list[Sample], labels: np.ndarray, train_idx: np.ndarray) -> np.ndarray:
+    """What the look alone says about the class, for every image: log p(class | look) −
+    log p(class), counted over train_idx with one added to every count; float32 [N, classes].
+
+    Added to the network's logits in training ("product of experts", Clark et al., 2019),
+    it explains what the look predicts, so that the network is not rewarded for learning the
+    look and learns what is left: the tumour. Serving uses the network's logits alone.
+    """
+    looks = figshare_sized(samples).astype(np.int64)
+    counts = np.ones((2, len(CLASSES)))
+    np.add.at(counts, (looks[train_idx], labels[train_idx]), 1)
+    given_look = counts / counts.sum(axis=1, keepdims=True)
+    overall = counts.sum(axis=0) / counts.sum()
+    return (np.log(given_look) - np.log(overall))[looks].astype(np.float32)

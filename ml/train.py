@@ -29,7 +29,7 @@ from ml.datasets import Sample
 from ml.evaluate import evaluate_exported
 from ml.export import export_model
 from ml.labels import CLASSES
-from ml.looks import probe_halves, shortcut_probe
+from ml.looks import look_log_odds, probe_halves, shortcut_probe
 from ml.metrics import calibrated, classification_metrics, fit_temperature
 from ml.model import build_model
 from ml.report import write_report
@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
     defaults = TrainConfig()
     numeric = ("seed", "epochs", "batch_size", "width", "learning_rate", "patience")
-    for field in ("version", *numeric, "probe_half", "look_weight"):
+    for field in ("version", *numeric, "probe_half", "look_weight", "look_prior"):
         value = getattr(defaults, field)
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
     parser.add_argument("--train-sources", nargs="+", default=list(defaults.train_sources))
@@ -75,13 +75,13 @@ def main(argv: list[str] | None = None) -> Path:
     held_out = np.flatnonzero(np.isin(data.groups, data.groups[probe]))
     train_idx = _without(_from_sources(splits.train, samples, config.train_sources), held_out)
     val_idx = _without(_from_sources(splits.validation, samples, config.train_sources), held_out)
-    upweighted = shortcut_probe(samples, train_idx) if config.look_weight != 1 else None
+    corrections = look_corrections(samples, labels, train_idx, config)
     print(
         f"train {len(train_idx)}  validation {len(val_idx)}  test {len(splits.test)} "
         f"(leak-free {len(splits.test_leak_free)}, excluded near-copies {len(splits.excluded)})"
     )
 
-    trained = train_and_calibrate(prepared.images, labels, train_idx, val_idx, config, upweighted)
+    trained = train_and_calibrate(prepared.images, labels, train_idx, val_idx, config, corrections)
     model, history, temperature = trained.model, trained.history, trained.temperature
     validation = trained.validation
     training_seconds = time.monotonic() - started
@@ -141,18 +141,34 @@ class Trained:
     validation: dict  # the validation split's metrics before and after calibration
 
 
+@dataclass(frozen=True)
+class LookCorrections:
+    """What a run does against the look shortcut (ml.looks); None: nothing."""
+
+    upweighted: np.ndarray | None = None  # images that weigh config.look_weight times
+    prior: np.ndarray | None = None  # [N, classes], added to the logits in training
+
+
+def look_corrections(samples, labels, train_idx, config: TrainConfig) -> LookCorrections:
+    upweighted = shortcut_probe(samples, train_idx) if config.look_weight != 1 else None
+    prior = None
+    if config.look_prior:
+        prior = config.look_prior * look_log_odds(samples, labels, train_idx)
+    return LookCorrections(upweighted, prior)
+
+
 def train_and_calibrate(
     images: np.ndarray,
     labels: np.ndarray,
     train_idx: np.ndarray,
     val_idx: np.ndarray,
     config: TrainConfig,
-    upweighted: np.ndarray | None = None,
+    corrections: LookCorrections = LookCorrections(),
 ) -> Trained:
-    """A fresh model fitted on train_idx, stopped early and temperature-scaled on val_idx;
-    the `upweighted` images of train_idx weigh config.look_weight times as much."""
+    """A fresh model fitted on train_idx, stopped early and temperature-scaled on val_idx,
+    with the corrections in training only: the model's own logits are calibrated."""
     model = build_model(width=config.width)
-    history = _fit(model, images, labels, train_idx, val_idx, config, upweighted)
+    history = _fit(model, images, labels, train_idx, val_idx, config, corrections)
     val_logits = predict_logits(model, images[val_idx])
     temperature = fit_temperature(val_logits, labels[val_idx])
     return Trained(
@@ -178,45 +194,52 @@ def _as_input(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., np.newaxis]
 
 
-def _fit(model, images, labels, train_idx, val_idx, config: TrainConfig, upweighted=None):
+def _fit(model, images, labels, train_idx, val_idx, config, corrections: LookCorrections):
     recipe = RECIPES[config.augmentation]
     augmenter = build_augmenter(config.seed, recipe)
     steps = int(np.ceil(len(train_idx) / config.batch_size))
     class_weight = _balanced_class_weights(labels[train_idx])
 
-    def augment(batch, batch_labels, *weights):
+    def augment(batch, batch_labels, *rest):
         seed = tf.cast(tf.random.uniform([], 0, 2**31 - 1, dtype=tf.int32), tf.int64)
         batch = augmenter(batch, training=True)
-        return random_intensity(batch, seed, recipe), batch_labels, *weights
+        return random_intensity(batch, seed, recipe), batch_labels, *rest
 
     columns = (_as_input(images[train_idx]), labels[train_idx])
-    if upweighted is not None:
+    if corrections.upweighted is not None:
         # Sample weights replace Keras's class_weight, so they carry the class weights too.
-        columns += (sample_weights(labels, train_idx, class_weight, upweighted, config),)
+        weights = sample_weights(labels, train_idx, class_weight, corrections.upweighted, config)
+        columns += (weights,)
         class_weight = None
+    validation = (
+        _as_input(images[val_idx]),
+        keras.utils.to_categorical(labels[val_idx], len(CLASSES)),
+    )
+    fitted = model
+    if corrections.prior is not None:
+        # The prior rides along as a second input, after the weights if any.
+        columns += (corrections.prior[train_idx],)
+        fitted = _with_prior(model)
+        validation = ((validation[0], corrections.prior[val_idx]), validation[1])
     train = (
         tf.data.Dataset.from_tensor_slices(columns)
         .shuffle(len(train_idx), seed=config.seed, reshuffle_each_iteration=True)
         .batch(config.batch_size)
         .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-        .map(lambda x, y, *w: (x, tf.one_hot(y, len(CLASSES)), *w))
+        .map(lambda x, y, *rest: _fit_inputs(x, y, rest, corrections.prior is not None))
         .prefetch(tf.data.AUTOTUNE)
-    )
-    validation = (
-        _as_input(images[val_idx]),
-        keras.utils.to_categorical(labels[val_idx], len(CLASSES)),
     )
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate, decay_steps=steps * config.epochs, warmup_target=None
     )
-    model.compile(
+    fitted.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
         loss=keras.losses.CategoricalCrossentropy(
             from_logits=True, label_smoothing=config.label_smoothing
         ),
         metrics=["accuracy"],
     )
-    history = model.fit(
+    history = fitted.fit(
         train,
         validation_data=validation,
         epochs=config.epochs,
@@ -225,6 +248,23 @@ def _fit(model, images, labels, train_idx, val_idx, config: TrainConfig, upweigh
         verbose=2,
     )
     return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def _fit_inputs(images, labels, rest: tuple, with_prior: bool) -> tuple:
+    """(inputs, one-hot labels[, sample weights]) as Keras's fit takes them."""
+    targets = tf.one_hot(labels, len(CLASSES))
+    if not with_prior:
+        return (images, targets, *rest)
+    *weights, prior = rest
+    return ((images, prior), targets, *weights)
+
+
+def _with_prior(model: keras.Model) -> keras.Model:
+    """The model's logits plus a second input: what it is trained through, sharing its
+    weights."""
+    image = keras.Input(model.input_shape[1:], name="image")
+    prior = keras.Input((len(CLASSES),), name="look_prior")
+    return keras.Model([image, prior], keras.layers.Add()([model(image), prior]))
 
 
 def sample_weights(labels, train_idx, class_weight, upweighted, config) -> np.ndarray:

@@ -7,8 +7,9 @@ import numpy as np
 
 from ml.config import TrainConfig
 from ml.datasets import Sample
-from ml.looks import look_counts, probe_halves, shortcut_probe, stored_size
-from ml.train import sample_weights, train_and_calibrate
+from ml.labels import CLASSES
+from ml.looks import look_counts, look_log_odds, probe_halves, shortcut_probe, stored_size
+from ml.train import LookCorrections, sample_weights, train_and_calibrate
 
 
 def _image_file(folder: Path, name: str, width: int, height: int) -> Path:
@@ -92,6 +93,47 @@ def test_a_run_that_weighs_some_images_more_trains_and_is_calibrated():
     indices = np.arange(48)
     config = TrainConfig(epochs=1, batch_size=16, patience=0, look_weight=10.0)
 
-    trained = train_and_calibrate(images, labels, indices[:32], indices[32:], config, indices[:4])
+    corrections = LookCorrections(upweighted=indices[:4])
+
+    trained = train_and_calibrate(images, labels, indices[:32], indices[32:], config, corrections)
 
     assert len(trained.history["loss"]) == 1 and trained.temperature > 0
+
+
+def test_the_look_prior_favours_the_classes_each_look_holds_in_training(tmp_path):
+    samples = _samples(tmp_path)  # figshare-sized: images 0 (glioma) and 3 (no_tumor)
+    labels = np.array([CLASSES.index(s.label) for s in samples])
+
+    prior = look_log_odds(samples, labels, np.arange(len(samples)))
+
+    glioma, meningioma = CLASSES.index("glioma"), CLASSES.index("meningioma")
+    assert prior.shape == (len(samples), len(CLASSES))
+    assert prior[0, glioma] > 0 > prior[1, glioma]  # only the figshare look held a glioma
+    assert prior[1, meningioma] > 0 > prior[0, meningioma]  # only the other one a meningioma
+    assert np.array_equal(prior[0], prior[3]) and np.array_equal(prior[1], prior[4])
+
+
+def test_the_look_prior_counts_only_the_training_images(tmp_path):
+    samples = _samples(tmp_path)
+    labels = np.array([CLASSES.index(s.label) for s in samples])
+
+    everything = look_log_odds(samples, labels, np.arange(5))
+    without_the_glioma = look_log_odds(samples, labels, np.arange(1, 5))
+
+    assert not np.allclose(everything, without_the_glioma)
+
+
+def test_a_run_with_a_look_prior_trains_and_calibrates_the_model_without_it():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (48, 128, 128), dtype=np.uint8)
+    labels = np.arange(48) % 4
+    indices = np.arange(48)
+    prior = np.tile(np.array([[2.0, 0.0, -2.0, 0.0]], np.float32), (48, 1))
+    config = TrainConfig(epochs=1, batch_size=16, patience=0, look_prior=1.0)
+
+    trained = train_and_calibrate(
+        images, labels, indices[:32], indices[32:], config, LookCorrections(prior=prior)
+    )
+
+    assert len(trained.history["loss"]) == 1 and trained.temperature > 0
+    assert trained.model.input_shape == (None, 128, 128, 1)  # the served model takes one input
