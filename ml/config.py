@@ -66,3 +66,9 @@ def recipe_flags(config: Mapping, fields: tuple[str, ...] = TRAIN_FLAGS) -> list
         elif value != defaults[name]:
             flags += [f"--{name.replace('_', '-')}", str(value)]
     return flags
+
+
+def config_from_card(config: Mapping) -> TrainConfig:
+    """The TrainConfig a card's config records; a field the card predates takes its default."""
+    values = {**asdict(TrainConfig()), **config}
+    return TrainConfig(**{**values, "train_sources": tuple(values["train_sources"])})

@@ -70,11 +70,7 @@ def main(argv: list[str] | None = None) -> Path:
     data = prepare_grouped(args.data, args.cache_dir)
     samples, prepared, labels = data.samples, data.prepared, data.labels
     splits = make_splits(samples, data.groups, config.seed)
-    probe = _probe(samples, data.groups, splits, config)
-    # The probe's near-copies go with it, so that no copy of a probe image trains.
-    held_out = np.flatnonzero(np.isin(data.groups, data.groups[probe]))
-    train_idx = _without(_from_sources(splits.train, samples, config.train_sources), held_out)
-    val_idx = _without(_from_sources(splits.validation, samples, config.train_sources), held_out)
+    train_idx, val_idx, probe = recipe_indices(samples, data.groups, splits, config)
     corrections = look_corrections(samples, labels, train_idx, config)
     print(
         f"train {len(train_idx)}  validation {len(val_idx)}  test {len(splits.test)} "
@@ -112,7 +108,17 @@ def main(argv: list[str] | None = None) -> Path:
     return out_dir
 
 
-def _probe(samples: list[Sample], groups: np.ndarray, splits, config: TrainConfig) -> np.ndarray:
+def recipe_indices(samples: list[Sample], groups: np.ndarray, splits, config: TrainConfig):
+    """(training, validation, held-out probe) images of a run: its sources' splits, less the
+    probe it holds out and the probe's near-copies, so that no copy of a probe image trains."""
+    probe = held_out_probe(samples, groups, splits, config)
+    held_out = np.flatnonzero(np.isin(groups, groups[probe]))
+    train_idx = _without(_from_sources(splits.train, samples, config.train_sources), held_out)
+    val_idx = _without(_from_sources(splits.validation, samples, config.train_sources), held_out)
+    return train_idx, val_idx, probe
+
+
+def held_out_probe(samples: list[Sample], groups: np.ndarray, splits, config) -> np.ndarray:
     """The shortcut probe of the pool's sources in use, or the half of it that the run
     holds out."""
     if not config.hold_out_probe:
