@@ -273,6 +273,11 @@ export function getRecord(id) {
   return request(`/records/${encodeURIComponent(id)}`);
 }
 
+/** A model's card (GET /models/{version}): what it was trained on and its known limits. */
+export function getModelCard(version) {
+  return request(`/models/${encodeURIComponent(version)}`);
+}
+
 /** A record's stored image as a Blob; fetched, not linked, because it needs the key. */
 export async function getRecordImage(id) {
   const response = await send(`/records/${encodeURIComponent(id)}/image`, {

@@ -26,6 +26,7 @@ export class App {
     this.reviewing = false;
     this.role = null;
     this.current = null; // the record shown in the result panel
+    this.modelCardsAsked = new Set(); // versions whose card is fetched or on its way
     // Incremented per request kind, so a slow answer cannot overwrite a newer choice.
     this.resultTicket = 0;
     this.recordsTicket = 0;
@@ -248,6 +249,20 @@ export class App {
     this.loadReviews(record);
     this.loadExplanation(record);
     this.loadSimilar(record);
+    this.loadModelCard(record);
+  }
+
+  /** Each model's card once: what it says beside a result does not change. */
+  async loadModelCard(record) {
+    const version = String(record.model_version);
+    if (this.modelCardsAsked.has(version)) return;
+    this.modelCardsAsked.add(version);
+    try {
+      this.view.showModelCard(await api.getModelCard(version));
+    } catch {
+      // The result stands without the card's note; the next record of that model asks again.
+      this.modelCardsAsked.delete(version);
+    }
   }
 
   /** The image needs the key, so it is fetched and handed to the view as a Blob. */

@@ -141,6 +141,21 @@ export function suitabilityWarningTemplate(record) {
   )}">${escapeHtml(warning + reason)}</p>`;
 }
 
+/**
+ * What the model's card says a "No tumour" answer can miss (its `shortcut_probe`), beside
+ * such an answer; "" for any other answer or a card that says nothing of it.
+ */
+export function limitationTemplate(record, card) {
+  const probe = card?.shortcut_probe;
+  if (!probe || !isAssessable(record) || record.label !== "no_tumor") return "";
+  const text =
+    "Nearly every tumour this model learnt from was a contrast-enhanced T1 slice from one " +
+    `source. Trained without tumours that look otherwise, its recipe called ${probe.tumours_called_no_tumor} ` +
+    `of ${probe.tumours} of them "No tumour". On T2, FLAIR or another scanner's images, a ` +
+    "tumour may be missed: read the image, not only this answer.";
+  return `<p class="limitation" role="note" data-testid="model-limitation"><strong>Known limitation.</strong> ${escapeHtml(text)}</p>`;
+}
+
 /** Where a PACS record came from, with its FHIR and DICOM SR exports; "" for an upload. */
 export function provenanceTemplate(record) {
   if (!record.source_system) return "";
@@ -175,8 +190,11 @@ function scoresTemplate(record, label, safe) {
     </details>`;
 }
 
-/** The classification result for one record. imageSrc is where to load its image from. */
-export function resultTemplate(record, { imageSrc = "", timeZone } = {}) {
+/**
+ * The classification result for one record. imageSrc is where to load its image from;
+ * modelCard, once fetched, the card of the model that classified it.
+ */
+export function resultTemplate(record, { imageSrc = "", timeZone, modelCard = null } = {}) {
   const filename = record.filename || UNNAMED;
   const label = String(record.label ?? "");
   const size = record.width && record.height ? `${record.width} × ${record.height}` : "—";
@@ -202,6 +220,7 @@ export function resultTemplate(record, { imageSrc = "", timeZone } = {}) {
     ${suitabilityWarningTemplate(record)}
     ${headlineTemplate(record, label, safe)}
     ${scoresTemplate(record, label, safe)}
+    <div data-slot="limitation">${limitationTemplate(record, modelCard)}</div>
     <dl class="meta">
       <div><dt>Record</dt><dd>#${safe.id}</dd></div>
       <div><dt>Model</dt><dd data-testid="result-model-version">v${safe.modelVersion}</dd></div>

@@ -8,6 +8,7 @@ import { shortcutFor } from "./shortcuts.js";
 import {
   emptyResultTemplate,
   errorTemplate,
+  limitationTemplate,
   pendingTemplate,
   recordRowsTemplate,
   recordsMessageRowTemplate,
@@ -59,6 +60,8 @@ export class View {
     this.previewUrl = "";
     this.viewer = null;
     this.heatmap = null; // {recordId, url} of the overlay shown over the record's image
+    this.modelCards = new Map(); // version → card, for the notes beside its results
+    this.shownRecord = null;
 
     this.#keepDroppedFilesInThePage();
     this.#bindAlertDismiss();
@@ -226,7 +229,11 @@ export class View {
     const hadFocus = this.result.contains(this.root.activeElement);
     this.#revokePreview();
     if (imageBlob) this.previewUrl = URL.createObjectURL(imageBlob);
-    this.result.innerHTML = resultTemplate(record, { imageSrc: this.previewUrl });
+    this.shownRecord = record;
+    this.result.innerHTML = resultTemplate(record, {
+      imageSrc: this.previewUrl,
+      modelCard: this.modelCards.get(String(record.model_version)),
+    });
     this.#drawBars(this.result);
     const viewer = this.result.querySelector(".viewer");
     this.viewer = viewer ? new ImageViewer(viewer, this.root) : null;
@@ -234,7 +241,18 @@ export class View {
     if (hadFocus) this.focusResult(); // re-rendering with the image must not lose focus
   }
 
+  /** A model's card, once fetched: its notes go beside its results, the one shown too. */
+  showModelCard(card) {
+    this.modelCards.set(String(card.version), card);
+    const record = this.shownRecord;
+    const slot = this.result.querySelector('[data-slot="limitation"]');
+    if (record && slot && String(record.model_version) === String(card.version)) {
+      slot.innerHTML = limitationTemplate(record, card);
+    }
+  }
+
   renderEmptyResult() {
+    this.shownRecord = null;
     this.#revokePreview();
     this.hideHeatmap();
     this.result.innerHTML = emptyResultTemplate();

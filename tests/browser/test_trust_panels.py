@@ -252,3 +252,30 @@ def test_a_ct_slice_and_a_photo_show_the_warning_and_no_diagnosis(
     assert blocking_violations(page) == [], "record view of an out-of-distribution image"
     page.screenshot(path=artifacts_dir / "not-assessable.png", full_page=True)
     assert page_problems.errors == []
+
+
+def test_a_no_tumour_answer_shows_the_known_limitation_its_models_card_measured(
+    page,
+    spa_url,
+    radiologist_key,
+    api: httpx.Client,
+    dataset_dir: Path,
+    page_problems,
+):
+    candidates = sartaj_images(dataset_dir, "no_tumor", 5)
+    records = (classify(api, p.name, p.read_bytes(), "image/jpeg") for p in candidates)
+    record = next((r for r in records if r["label"] == "no_tumor"), None)
+    if record is None:
+        pytest.fail("the served model called none of five no-tumour test slices no_tumor")
+    probe = api.get(f"/models/{record['model_version']}").json().get("shortcut_probe")
+    if probe is None:
+        skip_or_fail(f"model {record['model_version']}'s card has no shortcut probe")
+
+    open_app(page, f"{spa_url}#/records/{record['id']}", radiologist_key)
+
+    note = result_card(page, record["id"]).get_by_test_id("model-limitation")
+    expect(note).to_contain_text(
+        f"called {probe['tumours_called_no_tumor']} of {probe['tumours']} of them"
+    )
+    assert blocking_violations(page) == [], "a No tumour result with its known limitation"
+    assert page_problems.errors == []

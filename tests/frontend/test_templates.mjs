@@ -12,6 +12,7 @@ import {
 import {
   errorTemplate,
   escapeHtml,
+  limitationTemplate,
   probabilityBarsTemplate,
   recordRowTemplate,
   recordRowsTemplate,
@@ -143,5 +144,36 @@ describe("formatting", () => {
     assert.equal(formatRange(0, 10, 57), "1–10 of 57");
     assert.equal(formatRange(50, 7, 57), "51–57 of 57");
     assert.equal(formatRange(0, 0, 0), "No records");
+  });
+});
+
+describe("the model card's known limitation beside a result", () => {
+  const card = { version: "0.6.1", shortcut_probe: { tumours: 43, tumours_called_no_tumor: 28 } };
+  const noTumour = record({
+    label: "no_tumor",
+    probabilities: { glioma: 0.01, meningioma: 0.02, no_tumor: 0.95, pituitary: 0.02 },
+  });
+
+  test("a No tumour answer carries the card's measured miss rate", () => {
+    const html = limitationTemplate(noTumour, card);
+    assert.ok(html.includes('data-testid="model-limitation"'), html);
+    assert.ok(html.includes("called 28 of 43 of them &quot;No tumour&quot;"), html);
+  });
+
+  test("a tumour answer, an out-of-distribution image or a card without the probe gets none", () => {
+    assert.equal(limitationTemplate(record(), card), "");
+    assert.equal(limitationTemplate({ ...noTumour, suitability: "out_of_distribution" }, card), "");
+    assert.equal(limitationTemplate(noTumour, { version: "0.2.1" }), "");
+    assert.equal(limitationTemplate(noTumour, undefined), "");
+  });
+
+  test("the card's figures appear only escaped", () => {
+    const html = limitationTemplate(noTumour, { shortcut_probe: { tumours: MARKUP, tumours_called_no_tumor: 1 } });
+    assert.ok(!html.includes("<img src=x"), html);
+  });
+
+  test("the result shows the note once the model's card is known", () => {
+    assert.ok(resultTemplate(noTumour, { modelCard: card }).includes("Known limitation"));
+    assert.ok(!resultTemplate(noTumour).includes("Known limitation"));
   });
 });
