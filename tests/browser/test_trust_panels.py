@@ -260,6 +260,7 @@ def test_a_no_tumour_answer_shows_the_known_limitation_its_models_card_measured(
     radiologist_key,
     api: httpx.Client,
     dataset_dir: Path,
+    artifacts_dir: Path,
     page_problems,
 ):
     candidates = sartaj_images(dataset_dir, "no_tumor", 5)
@@ -277,5 +278,6 @@ def test_a_no_tumour_answer_shows_the_known_limitation_its_models_card_measured(
     expect(note).to_contain_text(
         f"called {probe['tumours_called_no_tumor']} of {probe['tumours']} of them"
     )
+    page.screenshot(path=artifacts_dir / "no-tumour-limitation.png")
     assert blocking_violations(page) == [], "a No tumour result with its known limitation"
     assert page_problems.errors == []
