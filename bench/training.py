@@ -22,7 +22,7 @@ from pathlib import Path
 from api.settings import Settings
 from bench.__main__ import _machine
 from ml.artifact import read_card
-from ml.config import TrainConfig
+from ml.config import TrainConfig, config_from_card
 
 RESULTS = Path(__file__).with_name("training.md")
 TARGET_MINUTES = 60
@@ -48,10 +48,10 @@ def training_arguments(config: dict, data_dir: Path, out_dir: Path) -> list[str]
     for name in ("seed", "epochs", "batch_size", "width", "learning_rate", "patience"):
         command += [f"--{name.replace('_', '-')}", str(config[name])]
     command += ["--train-sources", *config["train_sources"]]
-    for name in ("look_weight", "look_prior"):
-        value = config.get(name, getattr(TrainConfig, name))
-        command += [f"--{name.replace('_', '-')}", str(value)]
-    return command + ["--augmentation", config.get("augmentation", TrainConfig.augmentation)]
+    # A card written before a field existed was trained with its default.
+    recipe = config_from_card(config)
+    command += ["--look-weight", str(recipe.look_weight), "--look-prior", str(recipe.look_prior)]
+    return command + ["--augmentation", recipe.augmentation]
 
 
 @dataclass(frozen=True)

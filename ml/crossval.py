@@ -28,7 +28,7 @@ import numpy as np
 
 from ml.artifact import read_card
 from ml.cache import prepare_grouped
-from ml.config import TrainConfig, recipe_flags
+from ml.config import TrainConfig, config_from_card, recipe_flags
 from ml.cross_source import save_card_and_report
 from ml.splits import group_folds, hold_out_one_fold, training_pool
 from ml.train import calibration_metrics, look_corrections, predict_logits, train_and_calibrate
@@ -112,8 +112,8 @@ def write_to_card(model_dir: Path, results: list[dict], summary: dict, out_dir: 
 def _recipe(config: dict) -> dict:
     # A run's version names its output, not its recipe. A card written before a field
     # existed was trained with its default (ml.augment reproduces the default recipe).
-    recipe = {**asdict(TrainConfig()), **config}
-    recipe.pop("version", None)
+    recipe = asdict(config_from_card(config))
+    recipe.pop("version")
     return recipe
 
 

@@ -29,22 +29,26 @@ from ml.config import config_from_card
 from ml.inference import Classifier
 from ml.labels import NO_TUMOR
 from ml.looks import figshare_sized
+from ml.preprocess import HEAD_THRESHOLD
 from ml.splits import make_splits
 from ml.train import recipe_indices
 
 QUANTILES = np.linspace(0.0, 1.0, 257)
-HEAD_THRESHOLD = 0.08  # of the image's brightest pixel, as ml.preprocess crops
+
+
+def head_mask(image: np.ndarray) -> np.ndarray:
+    """The pixels ml.preprocess counts as head, not air."""
+    return image > HEAD_THRESHOLD * image.max()
 
 
 def head_quantiles(image: np.ndarray) -> np.ndarray:
-    head = image[image > HEAD_THRESHOLD * image.max()].astype(np.float64)
-    return np.quantile(head, QUANTILES)
+    return np.quantile(image[head_mask(image)].astype(np.float64), QUANTILES)
 
 
 def match_intensities(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """The head's pixels mapped, by rank, onto the reference quantiles; air stays as it is."""
     out = image.astype(np.float64)
-    head = out > HEAD_THRESHOLD * out.max()
+    head = head_mask(out)
     values = out[head]
     ranks = np.searchsorted(np.sort(values), values, side="right") / len(values)
     out[head] = np.interp(ranks, QUANTILES, reference)
