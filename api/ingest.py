@@ -32,6 +32,7 @@ from ml.decode import (
 )
 from ml.deidentify import deidentify_dicom, salted_uid_hash
 from ml.inference import Classifier, Prediction
+from ml.kinds import KindEstimate
 from ml.ood import GateResult, assess
 from ml.similar import embedding_to_bytes
 
@@ -115,6 +116,9 @@ def ingest(upload: Upload, context: IngestContext) -> Ingested:
         context.discard_blob(blob)
         raise
     record = Record(
+        # Kept even when the gate refuses the image; RecordPublic then sends none of it.
+        finding=prediction.finding,
+        tumour_probability=prediction.tumour_probability,
         label=prediction.label,
         # float(): a numpy scalar would not survive the JSON column.
         probabilities={name: float(p) for name, p in prediction.probabilities.items()},
@@ -129,10 +133,23 @@ def ingest(upload: Upload, context: IngestContext) -> Ingested:
         suitability=gate.suitability,
         suitability_score=gate.score,
         suitability_reason=gate.reason,
+        **kind_fields(prediction.kind),
         embedding=embedding_to_bytes(prediction.embedding),
         **uid_hashes,
     )
     return Ingested(record=record, blob=blob)
+
+
+def kind_fields(kind: KindEstimate | None) -> dict[str, str | float | None]:
+    """What the recogniser says the image is, as the record's columns (none without it)."""
+    if kind is None:
+        return {}
+    return {
+        "modality": kind.modality,
+        "body_part": kind.body_part,
+        "kind": kind.kind,
+        "kind_probability": kind.probability,
+    }
 
 
 # Declared types that name one of the formats we read, as clients spell them.
@@ -188,7 +205,13 @@ def _prediction_and_gate(
         prediction = _result_or_503(pending)
     with context.timer.stage("gate"):
         # Out-of-distribution results are stored too, marked, for a reviewer to see.
-        gate = assess(upload.data, prediction.gate_features, context.classifier.density, image)
+        gate = assess(
+            upload.data,
+            prediction.gate_features,
+            context.classifier.density,
+            image,
+            kind=prediction.kind,
+        )
     return prediction, gate
 
 

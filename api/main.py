@@ -46,8 +46,12 @@ API_VERSION = "0.1.0"
 # Worker threads kept for requests that do not classify (lists, reviews) under full load.
 THREADS_FOR_OTHER_WORK = 16
 DESCRIPTION = (
-    "Classifies brain-MRI slices into glioma, meningioma, pituitary tumour or no tumour, "
-    "and keeps every result with its image.\n\n"
+    "Reads brain-MRI slices tumour first: whether a tumour is suspected (`finding`, with the "
+    "probability that any tumour is present), then its most probable class: glioma, "
+    "meningioma, pituitary tumour, other tumour or no tumour. Refuses images that are not "
+    "brain MRI: every upload is stored with what a recogniser says it is (modality and "
+    "body part), and anything else gets no tumour answer. Every result is kept with its "
+    "image.\n\n"
     "**For research use only. Not a medical device; not for diagnosis.**"
 )
 

@@ -17,23 +17,80 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from api.errors import Problem
+from ml.finding import Finding
+from ml.labels import BODY_PARTS, CLASSES, KIND_NAMES, MODALITIES
 from ml.ood import Suitability
 
 SHA256_HEX_LENGTH = 64
 
+# What the API validates and documents as enums; the values come from the model's own lists.
+TumourClass = StrEnum("TumourClass", {name: name for name in CLASSES})
+TumourClass.__doc__ = "A class of the tumour model (models before 0.7.0 know the first four)."
+Modality = StrEnum("Modality", {name: name for name in MODALITIES})
+Modality.__doc__ = (
+    "DICOM Modality defined term (PS3.3 C.7.3.1.1.1) of what the recogniser saw: MR, CT, DX "
+    "(radiograph), US, OP (fundus photograph), XC (camera photograph, e.g. dermoscopy), SM "
+    "(slide microscopy)."
+)
+BodyPart = StrEnum("BodyPart", {name: name for name in BODY_PARTS})
+BodyPart.__doc__ = "The body part the recogniser saw; OTHER where it cannot tell (ultrasound)."
+ImageKind = StrEnum("ImageKind", {name: name for name in KIND_NAMES})
+ImageKind.__doc__ = "The recogniser's kind of image; only `brain_mri` is read for tumours."
+
+CLASSES_TEXT = ", ".join(f"`{name}`" for name in CLASSES)
+NO_TUMOUR_ANSWER = (
+    "Null when the input gate found the image out of distribution (`suitability`): only a "
+    "brain MRI gets a tumour answer."
+)
+
 RECORD_EXAMPLE = {
     "id": 1,
+    "finding": "tumour_suspected",
+    "tumour_probability": 0.98,
     "label": "glioma",
-    "probabilities": {"glioma": 0.91, "meningioma": 0.05, "no_tumor": 0.01, "pituitary": 0.03},
-    "model_version": "0.1.0",
+    "probabilities": {
+        "glioma": 0.91,
+        "meningioma": 0.03,
+        "no_tumor": 0.02,
+        "pituitary": 0.02,
+        "other_tumour": 0.02,
+    },
+    "classes": ["glioma", "meningioma", "no_tumor", "pituitary", "other_tumour"],
+    "model_version": "0.7.0",
     "created_at": "2026-11-26T01:00:00Z",
     "filename": "slice-042.jpg",
     "media_type": "image/jpeg",
     "image_sha256": "9f2c5e1a4b7d3c8e0f6a2b9d4c1e7f3a5b8d0c2e4f6a8b1d3c5e7f9a0b2c4d6e",
     "width": 512,
     "height": 512,
+    "suitability": "ok",
+    "suitability_reason": "Like the training slices (0.62 of the limit).",
+    "modality": "MR",
+    "body_part": "BRAIN",
+    "kind": "brain_mri",
+    "kind_probability": 0.99,
     "review_status": "confirmed",
     "final_label": "glioma",
+}
+# An image the recogniser did not read as brain MRI: stored and described, no tumour answer.
+OUT_OF_DISTRIBUTION_EXAMPLE = {
+    **RECORD_EXAMPLE,
+    "id": 2,
+    "finding": None,
+    "tumour_probability": None,
+    "label": None,
+    "probabilities": None,
+    "classes": None,
+    "filename": "chest.png",
+    "media_type": "image/png",
+    "suitability": "out_of_distribution",
+    "suitability_reason": "Not a brain MRI: it looks like a chest X-ray (0.98; brain MRI 0.01).",
+    "modality": "DX",
+    "body_part": "CHEST",
+    "kind": "chest_xray",
+    "kind_probability": 0.98,
+    "review_status": "unreviewed",
+    "final_label": None,
 }
 
 
@@ -66,6 +123,12 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+def has_tumour_answer(suitability: str | None) -> bool:
+    """Whether a record with this input-gate verdict has a tumour answer: only what the gate
+    let through as brain MRI does (records made before the gate, with none, too)."""
+    return suitability != Suitability.OUT_OF_DISTRIBUTION
+
+
 class ReviewStatus(StrEnum):
     """Where a record stands after its latest review."""
 
@@ -90,7 +153,28 @@ STATUS_AFTER = {
 
 
 class RecordBase(SQLModel):
-    label: str = Field(index=True, max_length=64, description="Most probable class.")
+    # Tumour first: whether a tumour is suspected, then which class is most probable.
+    finding: str | None = Field(
+        default=None,
+        max_length=32,
+        description=(
+            "The tumour-first answer: `tumour_suspected`, `indeterminate` or `no_tumour`, from "
+            "`tumour_probability` and two thresholds the model chose on validation data. "
+            f"{NO_TUMOUR_ANSWER} Null too for records of models before 0.7.0."
+        ),
+    )
+    tumour_probability: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=(
+            "Calibrated probability that any tumour is present (1 - p(no_tumor)). "
+            f"{NO_TUMOUR_ANSWER} Null too for records of models before 0.7.0."
+        ),
+    )
+    label: str = Field(
+        index=True, max_length=64, description=f"Most probable class: one of {CLASSES_TEXT}."
+    )
     probabilities: dict[str, float] = Field(
         description="Probability of each class the model knows; they sum to 1."
     )
@@ -155,6 +239,28 @@ class RecordBase(SQLModel):
     suitability_reason: str | None = Field(
         default=None, max_length=500, description="Why the gate decided so, for a person."
     )
+    # What the recogniser says the image is, tumour answer or not; null before 0.7.0.
+    modality: str | None = Field(
+        default=None,
+        max_length=16,
+        description="DICOM Modality of what the recogniser saw (see `kind`); null before 0.7.0.",
+    )
+    body_part: str | None = Field(
+        default=None,
+        max_length=16,
+        description="Body part of what the recogniser saw (see `kind`); null before 0.7.0.",
+    )
+    kind: str | None = Field(
+        default=None,
+        max_length=32,
+        description=(
+            "The recogniser's most probable kind of image (e.g. `brain_mri`, `chest_xray`), "
+            "which gives `modality` and `body_part`; null for records of models before 0.7.0."
+        ),
+    )
+    kind_probability: float | None = Field(
+        default=None, ge=0, le=1, description="The recogniser's probability of `kind`."
+    )
 
 
 class Record(RecordBase, table=True):
@@ -165,6 +271,9 @@ class Record(RecordBase, table=True):
         Index("ix_record_review_status_created_at_id", "review_status", "created_at", "id"),
         Index("ix_record_model_version_created_at_id", "model_version", "created_at", "id"),
         Index("ix_record_source_system_created_at_id", "source_system", "created_at", "id"),
+        Index("ix_record_finding_created_at_id", "finding", "created_at", "id"),
+        Index("ix_record_modality_created_at_id", "modality", "created_at", "id"),
+        Index("ix_record_body_part_created_at_id", "body_part", "created_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -191,17 +300,35 @@ class Record(RecordBase, table=True):
     def final_label(self) -> str | None:
         if self.review_status == ReviewStatus.UNREVIEWED:
             # Out of distribution: the model's label is not a diagnosis until a person says so.
-            if self.suitability == Suitability.OUT_OF_DISTRIBUTION:
-                return None
-            return self.label
+            return self.label if has_tumour_answer(self.suitability) else None
         if self.review_status == ReviewStatus.REJECTED:
             return None
         return self.reviewed_label
 
 
 class RecordPublic(RecordBase):
-    model_config = {"json_schema_extra": {"examples": [RECORD_EXAMPLE]}}
+    """A record as the API sends it. Out of distribution, it carries no tumour class at all:
+    the model's output for it is kept, but it is no answer (only a brain MRI gets one)."""
 
+    model_config = {
+        "json_schema_extra": {"examples": [RECORD_EXAMPLE, OUT_OF_DISTRIBUTION_EXAMPLE]}
+    }
+
+    finding: Finding | None = Field(
+        default=None, description=RecordBase.model_fields["finding"].description
+    )
+    label: TumourClass | None = Field(
+        default=None,
+        description=f"Most probable class: one of {CLASSES_TEXT}. {NO_TUMOUR_ANSWER}",
+    )
+    probabilities: dict[str, float] | None = Field(
+        default=None,
+        description=(
+            "Calibrated probability of each class the record's model knows (see `classes`); "
+            "they sum to 1. Records of models before 0.7.0 keep their four classes (no "
+            f"`other_tumour`). {NO_TUMOUR_ANSWER}"
+        ),
+    )
     id: int
     created_at: datetime = Field(description="When the image was classified (UTC).")
     review_status: ReviewStatus = Field(description="Outcome of the latest review, if any.")
@@ -209,13 +336,40 @@ class RecordPublic(RecordBase):
         default=None,
         description="The input gate's verdict (see suitability_reason); null before the gate.",
     )
+    modality: Modality | None = Field(
+        default=None, description=RecordBase.model_fields["modality"].description
+    )
+    body_part: BodyPart | None = Field(
+        default=None, description=RecordBase.model_fields["body_part"].description
+    )
+    kind: ImageKind | None = Field(
+        default=None, description=RecordBase.model_fields["kind"].description
+    )
     final_label: str | None = Field(
         description=(
             "The reviewed label when confirmed or corrected, the model's label when "
             "unreviewed, null when a reviewer rejected the result or when it is unreviewed "
-            "and the input gate found the image out of distribution."
+            "and the input gate found the image out of distribution (a radiologist may "
+            "correct such a record to a class; it cannot be confirmed)."
         )
     )
+
+    @model_validator(mode="after")
+    def no_tumour_answer_out_of_distribution(self) -> "RecordPublic":
+        if not has_tumour_answer(self.suitability):
+            self.finding = self.tumour_probability = self.label = self.probabilities = None
+        return self
+
+    @computed_field(
+        description=(
+            "The classes the record's model knew, in its order: four (`glioma`, "
+            "`meningioma`, `no_tumor`, `pituitary`) for models before 0.7.0, five since "
+            "(`other_tumour` added). Null when there is no tumour answer (out of distribution)."
+        )
+    )
+    @property
+    def classes(self) -> list[str] | None:
+        return list(self.probabilities) if self.probabilities is not None else None
 
 
 class RecordsPublic(SQLModel):
@@ -371,7 +525,11 @@ class ReviewBase(SQLModel):
     label: str | None = Field(
         default=None,
         max_length=64,
-        description="The right class; required to correct, not allowed otherwise.",
+        description=(
+            f"The right class ({CLASSES_TEXT}, as far as the record's model knows it: see its "
+            "`classes`); required to correct, not allowed otherwise."
+        ),
+        schema_extra={"examples": ["meningioma", "other_tumour"]},
     )
     note: str | None = Field(
         default=None, max_length=2000, description="Free text for other readers."
@@ -396,6 +554,7 @@ class ReviewCreate(ReviewBase):
             "examples": [
                 {"action": "confirm"},
                 {"action": "correct", "label": "meningioma", "note": "Dural tail."},
+                {"action": "correct", "label": "other_tumour", "note": "Vestibular schwannoma."},
                 {"action": "reject", "note": "Not a brain slice."},
             ]
         },
@@ -512,10 +671,36 @@ class DayCount(SQLModel):
 
 class StatsPublic(SQLModel):
     total: int = Field(description="Records counted.")
-    by_label: dict[str, int] = Field(description="Records per predicted class.")
+    by_finding: dict[str, int] = Field(
+        description=(
+            "Records per tumour-first finding (`tumour_suspected`, `indeterminate`, "
+            "`no_tumour`). Out-of-distribution records and those of models before 0.7.0 "
+            "have none and are not counted."
+        )
+    )
+    by_label: dict[str, int] = Field(
+        description=(
+            "Records per predicted class; out-of-distribution records have none and are not "
+            "counted."
+        )
+    )
     by_final_label: dict[str, int] = Field(
-        description="Records per final label (reviewed, else predicted); rejected ones excluded."
+        description=(
+            "Records per final label (reviewed, else predicted); rejected ones, and "
+            "unreviewed out-of-distribution ones, excluded."
+        )
     )
     by_review_status: dict[str, int] = Field(description="Records per review status.")
-    agreement: list[ClassAgreement] = Field(description="Review agreement per predicted class.")
+    by_modality: dict[str, int] = Field(
+        description=(
+            "Records per modality the recogniser saw (every modality listed), out-of-"
+            "distribution ones included; records of models before 0.7.0 have none."
+        )
+    )
+    by_body_part: dict[str, int] = Field(
+        description="Records per body part the recogniser saw, as `by_modality`."
+    )
+    agreement: list[ClassAgreement] = Field(
+        description="Review agreement per predicted class (out-of-distribution records excluded)."
+    )
     per_day: list[DayCount] = Field(description="Records per UTC day, oldest first.")

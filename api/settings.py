@@ -39,7 +39,7 @@ class Settings(BaseSettings):
         description="Directory where uploaded images are kept, one file per distinct content.",
     )
     model_dir: Path = Field(
-        default=Path("models/brain-tumor-cnn/0.6.1"),
+        default=Path("models/brain-tumor-cnn/0.7.0"),
         description="Exported model directory (SavedModel + metadata.json) loaded at startup.",
     )
     cors_origins: list[str] = Field(

@@ -221,7 +221,8 @@ export async function classify(file, { onProgress } = {}) {
 
 /**
  * One page of records: resolves to {data, count}. `filters` are GET /records filters
- * (label, review_status, created_from, created_to, sort); empty ones are left out.
+ * (label, finding, modality, body_part, review_status, created_from, created_to, sort);
+ * empty ones are left out.
  */
 export function listRecords({ offset = 0, limit = 10, ...filters } = {}) {
   return request(`/records?${recordsQuery({ offset, limit, ...filters })}`);

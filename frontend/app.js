@@ -1,9 +1,9 @@
 // Controller: wires the view's user intents to the API and decides what to show.
 import * as api from "./api.js";
 import { API_URL } from "./config.js";
-import { classDisplayName, dayWindow } from "./format.js";
+import { CLASS_ORDER, dayWindow } from "./format.js";
 import { parseRoute, recordHash } from "./routes.js";
-import { errorTemplate, isAssessable } from "./templates.js";
+import { answerText, errorTemplate, hasClass, isAssessable } from "./templates.js";
 import { SIMILAR_CASES } from "./trust-templates.js";
 import { View } from "./view.js";
 
@@ -26,7 +26,8 @@ export class App {
     this.reviewing = false;
     this.role = null;
     this.current = null; // the record shown in the result panel
-    this.modelCardsAsked = new Set(); // versions whose card is fetched or on its way
+    this.reviewClasses = []; // what the open record may be corrected to
+    this.modelCards = new Map(); // version → promise of its card (null when it failed)
     // Incremented per request kind, so a slow answer cannot overwrite a newer choice.
     this.resultTicket = 0;
     this.recordsTicket = 0;
@@ -42,7 +43,7 @@ export class App {
     this.view.bindFilters((filters) => this.filter(filters));
     this.view.bindReview(
       (intent) => this.review(intent),
-      () => Object.keys(this.current?.probabilities ?? {}),
+      () => ({ classes: this.reviewClasses, canConfirm: Boolean(this.current) && hasClass(this.current) }),
     );
     this.view.bindExport((kind) => this.exportRecord(kind));
     this.view.panels.bindHeatmap((choice) => this.showHeatmap(choice));
@@ -215,8 +216,8 @@ export class App {
     }
     if (shown && !failed.length) {
       const what = items.length === 1 ? `${shown.filename || items[0].name}` : `${items.length} files`;
-      const label = items.length === 1 ? ` as ${classDisplayName(shown.label)}` : "";
-      this.view.showNotice(`Classified ${what}${label} (record #${shown.id}).`);
+      const answer = items.length === 1 ? `: ${answerText(shown)}` : "";
+      this.view.showNotice(`Classified ${what} (record #${shown.id})${answer}.`);
     }
   }
 
@@ -237,6 +238,7 @@ export class App {
 
   show(record) {
     this.current = record;
+    this.reviewClasses = Object.keys(record.probabilities ?? {});
     this.heatmapTicket += 1; // an overlay still on its way belongs to the last record shown
     this.view.renderRecordPanels(record);
     this.view.renderResult(record);
@@ -252,17 +254,35 @@ export class App {
     this.loadModelCard(record);
   }
 
-  /** Each model's card once: what it says beside a result does not change. */
-  async loadModelCard(record) {
-    const version = String(record.model_version);
-    if (this.modelCardsAsked.has(version)) return;
-    this.modelCardsAsked.add(version);
-    try {
-      this.view.showModelCard(await api.getModelCard(version));
-    } catch {
-      // The result stands without the card's note; the next record of that model asks again.
-      this.modelCardsAsked.delete(version);
+  /** Each model's card, asked for once: what it says does not change. null if it failed. */
+  modelCard(version) {
+    const key = String(version);
+    let card = this.modelCards.get(key);
+    if (!card) {
+      card = api.getModelCard(key).catch(() => {
+        // The result stands without the card's note; the next record of that model asks again.
+        this.modelCards.delete(key);
+        return null;
+      });
+      this.modelCards.set(key, card);
     }
+    return card;
+  }
+
+  async loadModelCard(record) {
+    const card = await this.modelCard(record.model_version);
+    if (card) this.view.showModelCard(card);
+  }
+
+  /**
+   * The classes a reviewer may correct the record to: its own probabilities' classes, or,
+   * for an image not read for tumours (which has none), its model's card's classes.
+   */
+  async classesFor(record) {
+    const own = Object.keys(record.probabilities ?? {});
+    if (own.length) return own;
+    const card = await this.modelCard(record.model_version);
+    return card?.classes?.length ? card.classes : [...CLASS_ORDER];
   }
 
   /** The image needs the key, so it is fetched and handed to the view as a Blob. */
@@ -280,14 +300,10 @@ export class App {
 
   async loadReviews(record) {
     try {
-      const reviews = await api.listReviews(record.id);
+      const [reviews, classes] = await Promise.all([api.listReviews(record.id), this.classesFor(record)]);
       if (this.current !== record) return;
-      this.view.renderReview({
-        record,
-        reviews: reviews.data,
-        classes: Object.keys(record.probabilities ?? {}),
-        canReview: this.canReview(),
-      });
+      this.reviewClasses = classes;
+      this.view.renderReview({ record, reviews: reviews.data, classes, canReview: this.canReview() });
     } catch (error) {
       if (this.current === record) this.reportFailure(error);
     }
@@ -296,6 +312,7 @@ export class App {
   // ---- what lets the reader check a result: heatmap and similar cases ------------------
 
   async loadExplanation(record) {
+    if (!isAssessable(record)) return; // no class to map: the panel says so
     try {
       const explanation = await api.getExplanation(record.id);
       if (this.current === record) this.view.panels.renderExplanation(explanation, record);
@@ -369,6 +386,10 @@ export class App {
       this.view.showNotice("That is the model's own class: press C to confirm it instead.");
       return;
     }
+    if (intent.action === "confirm" && !hasClass(record)) {
+      this.view.showNotice("This image has no class to confirm: correct it to a class, or reject it.");
+      return;
+    }
     this.reviewing = true;
     this.view.clearError();
     try {
@@ -390,7 +411,7 @@ export class App {
     await this.loadRecords();
   }
 
-  /** The oldest unreviewed record other than the one open, within the worklist's class. */
+  /** The oldest unreviewed record other than the one open, within the worklist's filters. */
   async openNextUnreviewed() {
     try {
       const page = await api.listRecords({
@@ -398,6 +419,8 @@ export class App {
         sort: "oldest",
         review_status: "unreviewed",
         label: this.filters.label,
+        finding: this.filters.finding,
+        modality: this.filters.modality,
       });
       const next = page.data.find((record) => record.id !== this.current?.id);
       if (next) window.location.hash = recordHash(next.id);

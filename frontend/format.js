@@ -6,7 +6,61 @@ const CLASS_NAMES = Object.freeze({
   meningioma: "Meningioma",
   no_tumor: "No tumour",
   pituitary: "Pituitary",
+  other_tumour: "Other tumour",
 });
+
+/** The classes a reviewer may correct to when a record lists none (out of distribution). */
+export const CLASS_ORDER = Object.freeze(Object.keys(CLASS_NAMES));
+
+// The tumour-first answer (ml/finding.py Finding).
+const FINDING_NAMES = Object.freeze({
+  tumour_suspected: "Tumour suspected",
+  indeterminate: "Indeterminate",
+  no_tumour: "No tumour found",
+});
+
+// What the recogniser can say an image is (ml/labels.py KIND_DESCRIPTIONS).
+const KIND_NAMES = Object.freeze({
+  brain_mri: "Brain MRI",
+  brain_ct: "Brain CT",
+  chest_ct: "Chest CT",
+  abdominal_ct: "Abdominal CT",
+  chest_xray: "Chest X-ray",
+  knee_or_bone_xray: "Knee or bone X-ray",
+  dental_xray: "Dental X-ray",
+  ultrasound: "Ultrasound",
+  fundus: "Fundus photograph",
+  dermoscopy: "Dermoscopy photograph",
+  histopathology: "Histology slide",
+});
+
+// DICOM modality defined terms (PS3.3 C.7.3.1.1.1), as a reader knows them.
+const MODALITY_NAMES = Object.freeze({
+  MR: "MR (magnetic resonance)",
+  CT: "CT (computed tomography)",
+  DX: "DX (digital X-ray)",
+  CR: "CR (computed radiography)",
+  US: "US (ultrasound)",
+  OP: "OP (eye photograph)",
+  XC: "XC (camera photograph)",
+  SM: "SM (slide microscopy)",
+});
+
+const BODY_PART_NAMES = Object.freeze({
+  BRAIN: "Brain",
+  HEAD: "Head",
+  CHEST: "Chest",
+  ABDOMEN: "Abdomen",
+  KNEE: "Knee",
+  TEETH: "Teeth",
+  EYE: "Eye",
+  SKIN: "Skin",
+  TISSUE: "Tissue",
+  OTHER: "Other",
+});
+
+// Keys a count by an optional field may use for records without it.
+const NOT_RECORDED_KEYS = new Set(["", "null", "none", "None", "unknown"]);
 
 /** "no_tumor" -> "No tumour"; an unknown label still reads sensibly ("foo_bar" -> "Foo bar"). */
 export function classDisplayName(label) {
@@ -14,6 +68,46 @@ export function classDisplayName(label) {
   if (Object.hasOwn(CLASS_NAMES, key)) return CLASS_NAMES[key];
   const words = key.replaceAll("_", " ").trim();
   return words ? words[0].toUpperCase() + words.slice(1) : "Unknown";
+}
+
+function humanWords(value) {
+  const words = String(value ?? "").replaceAll("_", " ").trim();
+  return words ? words[0].toUpperCase() + words.slice(1).toLowerCase() : "";
+}
+
+/** "tumour_suspected" -> "Tumour suspected"; null or "" -> "Not recorded". */
+export function findingDisplayName(finding) {
+  const key = String(finding ?? "");
+  if (Object.hasOwn(FINDING_NAMES, key)) return FINDING_NAMES[key];
+  return NOT_RECORDED_KEYS.has(key) ? "Not recorded" : humanWords(key);
+}
+
+/** "chest_xray" -> "Chest X-ray"; an unknown kind still reads sensibly. */
+export function kindDisplayName(kind) {
+  const key = String(kind ?? "");
+  if (Object.hasOwn(KIND_NAMES, key)) return KIND_NAMES[key];
+  return NOT_RECORDED_KEYS.has(key) ? "Not recorded" : humanWords(key);
+}
+
+/** "DX" -> "DX (digital X-ray)"; an unknown code is shown as it is. */
+export function modalityDisplayName(modality) {
+  const key = String(modality ?? "");
+  if (Object.hasOwn(MODALITY_NAMES, key)) return MODALITY_NAMES[key];
+  return NOT_RECORDED_KEYS.has(key) ? "Not recorded" : key;
+}
+
+/** "CHEST" -> "Chest". */
+export function bodyPartDisplayName(part) {
+  const key = String(part ?? "");
+  if (Object.hasOwn(BODY_PART_NAMES, key)) return BODY_PART_NAMES[key];
+  return NOT_RECORDED_KEYS.has(key) ? "Not recorded" : humanWords(key);
+}
+
+/** A probability with two decimals, as the recogniser's reading is given: 0.981 -> "0.98". */
+export function formatScore(fraction) {
+  const value = Number(fraction);
+  if (fraction === null || fraction === undefined || !Number.isFinite(value)) return "—";
+  return Math.min(Math.max(value, 0), 1).toFixed(2);
 }
 
 /** 0.9234 -> "92.3%". Out-of-range or missing values read as "—" rather than a wrong number. */

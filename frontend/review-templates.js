@@ -1,7 +1,7 @@
 // Pure HTML for the review panel: the actions a reviewer may take and the review history.
 import { classDisplayName, formatDateTime } from "./format.js";
 import { shortcutHelp } from "./shortcuts.js";
-import { escapeHtml } from "./templates.js";
+import { escapeHtml, hasClass } from "./templates.js";
 
 const ACTION_NAMES = { confirm: "Confirmed", correct: "Corrected", reject: "Rejected" };
 
@@ -16,18 +16,29 @@ function correctButtons(classes, record) {
     .join("");
 }
 
-/** The review form; classes are the model's, in order, for "correct to". */
+/**
+ * The review form; classes are the model's, in order, for "correct to". A record without a
+ * class (an image not read for tumours) has nothing to confirm: it is corrected or rejected.
+ */
 export function reviewFormTemplate(record, classes) {
+  const canConfirm = hasClass(record);
+  const confirm = canConfirm
+    ? `<button type="button" class="button primary" data-review="confirm" data-testid="review-confirm"><kbd>C</kbd> Confirm</button>`
+    : "";
+  const why = canConfirm
+    ? ""
+    : `<p class="muted review-why" data-testid="review-no-confirm">No class to confirm: this image was not read for tumours. Correct it to a class if it is a brain MRI, or reject it.</p>`;
   return `<form class="review-form" data-testid="review-form" data-record-id="${escapeHtml(record.id)}">
+    ${why}
     <label for="review-note" class="review-note-label">Note (optional)</label>
     <textarea id="review-note" class="review-note" rows="2" maxlength="2000" data-testid="review-note"></textarea>
     <div class="review-actions">
-      <button type="button" class="button primary" data-review="confirm" data-testid="review-confirm"><kbd>C</kbd> Confirm</button>
+      ${confirm}
       <span class="review-correct" role="group" aria-label="Correct to">${correctButtons(classes, record)}</span>
       <button type="button" class="button danger" data-review="reject" data-testid="review-reject"><kbd>R</kbd> Reject</button>
       <button type="button" class="button ghost" data-review="next" data-testid="next-unreviewed"><kbd>N</kbd> Next unreviewed</button>
     </div>
-    <p class="muted review-help">${escapeHtml(shortcutHelp(classes))}</p>
+    <p class="muted review-help">${escapeHtml(shortcutHelp(classes, { canConfirm }))}</p>
   </form>`;
 }
 

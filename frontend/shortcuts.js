@@ -5,14 +5,15 @@ const TYPING_TAGS = new Set(["INPUT", "TEXTAREA", "SELECT"]);
 
 /**
  * keyEvent: {key, ctrlKey, metaKey, altKey, targetTag}; classes: the model's classes in
- * order (1 corrects to the first). Returns {action: "confirm"|"reject"|"next"} or
+ * order (1 corrects to the first); canConfirm: false for a record without a class to
+ * confirm (an image not read for tumours). Returns {action: "confirm"|"reject"|"next"} or
  * {action: "correct", label}, or null.
  */
-export function shortcutFor(keyEvent, classes) {
+export function shortcutFor(keyEvent, classes, { canConfirm = true } = {}) {
   if (keyEvent.ctrlKey || keyEvent.metaKey || keyEvent.altKey) return null;
   if (TYPING_TAGS.has(String(keyEvent.targetTag ?? "").toUpperCase())) return null;
   const key = String(keyEvent.key ?? "").toLowerCase();
-  if (key === "c") return { action: "confirm" };
+  if (key === "c") return canConfirm ? { action: "confirm" } : null;
   if (key === "r") return { action: "reject" };
   if (key === "n") return { action: "next" };
   const index = Number.parseInt(key, 10);
@@ -23,7 +24,8 @@ export function shortcutFor(keyEvent, classes) {
 }
 
 /** The help text shown beside the review buttons. */
-export function shortcutHelp(classes) {
+export function shortcutHelp(classes, { canConfirm = true } = {}) {
+  const confirm = canConfirm ? "C confirm, " : "";
   const numbers = classes.length ? `1–${classes.length} correct to a class, ` : "";
-  return `Keys: C confirm, ${numbers}R reject, N next unreviewed.`;
+  return `Keys: ${confirm}${numbers}R reject, N next unreviewed.`;
 }

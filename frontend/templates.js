@@ -2,11 +2,16 @@
 // so it can be unit-tested in Node. Every interpolated value goes through escapeHtml:
 // filenames and labels come from users and the server, and must render as text.
 import {
+  bodyPartDisplayName,
   clampFraction,
   classDisplayName,
+  findingDisplayName,
   formatDateTime,
   formatDateTimeCompact,
   formatPercent,
+  formatScore,
+  kindDisplayName,
+  modalityDisplayName,
   reviewStatusName,
 } from "./format.js";
 import { DEFAULT_LEVEL, DEFAULT_WINDOW } from "./imaging.js";
@@ -25,12 +30,18 @@ export function escapeHtml(value) {
   return String(value ?? "").replace(/[&<>"'`]/g, (char) => HTML_ESCAPES[char]);
 }
 
-const KNOWN_LABELS = new Set(["glioma", "meningioma", "no_tumor", "pituitary"]);
+const KNOWN_LABELS = new Set(["glioma", "meningioma", "no_tumor", "pituitary", "other_tumour"]);
+const KNOWN_FINDINGS = new Set(["tumour_suspected", "indeterminate", "no_tumour"]);
 
 // A CSS class per known label gives each class a consistent colour; anything else
 // gets a neutral one, so a label from the server can never inject a class name.
 export function labelClass(label) {
   return KNOWN_LABELS.has(label) ? `label-${label}` : "label-other";
+}
+
+/** The same for the tumour-first finding. */
+export function findingClass(finding) {
+  return KNOWN_FINDINGS.has(finding) ? `finding-${finding}` : "finding-other";
 }
 
 function timeTemplate(iso, { timeZone, compact = false } = {}) {
@@ -86,7 +97,7 @@ export function probabilityBarsTemplate(probabilities, predictedLabel) {
 
 function imageTemplate(record, imageSrc, filename) {
   if (!imageSrc) return `<div class="image-placeholder">No image</div>`;
-  const alt = `MRI slice ${filename} (record ${record.id})`;
+  const alt = `Image ${filename} (record ${record.id})`;
   return `<img class="result-img" src="${escapeHtml(imageSrc)}" alt="${escapeHtml(alt)}" draggable="false">`;
 }
 
@@ -121,14 +132,49 @@ const UNNAMED = "(unnamed upload)";
 
 const SUITABILITY_WARNINGS = {
   low_confidence:
-    "Low confidence: the model is unsure about this image. Read it yourself before relying on the class.",
+    "Low confidence: the model is unsure about this image. Read it yourself before relying on its answer.",
   out_of_distribution:
-    "Not assessable: this image does not look like the brain MRI the model was trained on. The model's output is not a finding.",
+    "Not read for tumours: the service reads only brain MRI slices, and this image is not one it can assess.",
 };
 
-/** Is the record's label something to show as the model's class (not out of distribution)? */
+/**
+ * Was the image read for tumours? An out-of-distribution record has no finding and no class,
+ * and none may be shown for it, even where an older record still carries the model's output.
+ */
 export function isAssessable(record) {
-  return record.suitability !== "out_of_distribution";
+  return record?.suitability !== "out_of_distribution";
+}
+
+/** Does the record carry a class to show (and to confirm)? */
+export function hasClass(record) {
+  return isAssessable(record) && record.label !== null && record.label !== undefined && record.label !== "";
+}
+
+/** Does the record carry the tumour-first answer (records of older models do not)? */
+export function hasFinding(record) {
+  return isAssessable(record) && record.finding !== null && record.finding !== undefined && record.finding !== "";
+}
+
+// A finding that says no tumour, for the notes that belong beside such an answer; a record
+// of an older model says it with its class.
+function isNoTumourAnswer(record) {
+  if (!isAssessable(record)) return false;
+  return hasFinding(record) ? record.finding === "no_tumour" : record.label === "no_tumor";
+}
+
+/**
+ * What the record's answer is, in words, for a status line or the upload list:
+ * "Tumour suspected · Glioma", "No tumour found", "Pituitary" (an older record),
+ * "Not assessable (Chest X-ray)".
+ */
+export function answerText(record) {
+  if (!isAssessable(record)) {
+    return record.kind ? `Not assessable (${kindDisplayName(record.kind)})` : "Not assessable";
+  }
+  if (!hasFinding(record)) return classDisplayName(record.label);
+  const finding = findingDisplayName(record.finding);
+  const sameAnswer = record.finding === "no_tumour" && record.label === "no_tumor";
+  return hasClass(record) && !sameAnswer ? `${finding} · ${classDisplayName(record.label)}` : finding;
 }
 
 /** The service's suitability flag, when it says anything but "ok"; "" otherwise. */
@@ -141,19 +187,41 @@ export function suitabilityWarningTemplate(record) {
   )}">${escapeHtml(warning + reason)}</p>`;
 }
 
+/** The card's `known_limitations` that are text (anything else in the list is ignored). */
+export function knownLimitations(card) {
+  const list = card?.known_limitations;
+  if (!Array.isArray(list)) return [];
+  return list.filter((item) => typeof item === "string" && item.trim() !== "");
+}
+
 /**
- * What the model's card says a "No tumour" answer can miss (its `shortcut_probe`), beside
- * such an answer; "" for any other answer or a card that says nothing of it.
+ * What the model's card says it can miss (its `known_limitations`), beside a "no tumour"
+ * answer; "" for any other answer, or a card that lists none.
  */
 export function limitationTemplate(record, card) {
-  const probe = card?.shortcut_probe;
-  if (!probe || !isAssessable(record) || record.label !== "no_tumor") return "";
-  const text =
-    "Nearly every tumour this model learnt from was a contrast-enhanced T1 slice from one " +
-    `source. Trained without tumours that look otherwise, its recipe called ${probe.tumours_called_no_tumor} ` +
-    `of ${probe.tumours} of them "No tumour". On T2, FLAIR or another scanner's images, a ` +
-    "tumour may be missed: read the image, not only this answer.";
-  return `<p class="limitation" role="note" data-testid="model-limitation"><strong>Known limitation.</strong> ${escapeHtml(text)}</p>`;
+  const limitations = knownLimitations(card);
+  if (limitations.length === 0 || !isNoTumourAnswer(record)) return "";
+  const title = limitations.length === 1 ? "Known limitation." : "Known limitations.";
+  const items = limitations
+    .map((text) => `<li data-testid="model-limitation-item">${escapeHtml(text)}</li>`)
+    .join("");
+  return `<div class="limitation" role="note" data-testid="model-limitation"><strong>${title}</strong> <ul>${items}</ul></div>`;
+}
+
+/**
+ * What the image recogniser read the image as: "Brain MRI · 0.99", or for a refused image
+ * "Chest X-ray · 0.98 — not read for tumours". A record from before the recogniser says so.
+ */
+export function recogniserTemplate(record) {
+  const refused = isAssessable(record) ? "" : " — not read for tumours";
+  if (!record.kind) {
+    const text = `No recogniser reading (classified before the recogniser existed)${refused}.`;
+    return `<p class="recogniser muted" data-testid="recogniser" data-kind="">${escapeHtml(text)}</p>`;
+  }
+  const reading = `${kindDisplayName(record.kind)} · ${formatScore(record.kind_probability)}`;
+  return `<p class="recogniser" data-testid="recogniser" data-kind="${escapeHtml(record.kind)}">Recognised as <strong data-testid="recogniser-reading">${escapeHtml(
+    reading,
+  )}</strong>${escapeHtml(refused)}</p>`;
 }
 
 /** Where a PACS record came from, with its FHIR and DICOM SR exports; "" for an upload. */
@@ -168,26 +236,53 @@ export function provenanceTemplate(record) {
     </div>`;
 }
 
-function headlineTemplate(record, label, safe) {
+// The answer, tumour first: the finding with the tumour probability, then the class and its
+// probabilities. A record of an older model leads with its class; an out-of-distribution one
+// shows neither (not even the model's output: a class beside it would read as a diagnosis).
+function answerTemplate(record, label, safe) {
   if (!isAssessable(record)) {
-    return `<p class="eyebrow">Model output</p>
-    <h3 class="result-label label-other" data-testid="result-label" data-label="${safe.label}" data-assessable="false" tabindex="-1">Not assessable</h3>
-    <p class="result-confidence">The model's class scores are not a finding for this image.</p>`;
+    return `<p class="eyebrow">Tumour finding</p>
+    <h3 class="result-headline not-assessable" data-testid="result-not-assessable" tabindex="-1">Not assessable</h3>
+    <p class="result-confidence" data-testid="no-answer">Neither a tumour finding nor a class is given for this image.</p>`;
   }
-  return `<p class="eyebrow">Predicted class</p>
-    <h3 class="result-label ${labelClass(label)}" data-testid="result-label" data-label="${safe.label}" tabindex="-1">${safe.labelName}</h3>
-    <p class="result-confidence"><strong>${safe.confidence}</strong> model probability</p>`;
+  if (!hasFinding(record)) {
+    return `<p class="eyebrow">Predicted class</p>
+    <h3 class="result-headline result-label ${labelClass(label)}" data-testid="result-label" data-label="${safe.label}" tabindex="-1">${safe.labelName}</h3>
+    <p class="result-confidence"><strong>${safe.confidence}</strong> model probability</p>
+    ${probabilityBarsTemplate(record.probabilities, label)}
+    ${olderModelNoteTemplate(record)}`;
+  }
+  const classPart = hasClass(record)
+    ? `<div class="result-class-block" data-testid="result-class">
+      <p class="eyebrow">Most likely class</p>
+      <p class="result-label result-class ${labelClass(label)}" data-testid="result-label" data-label="${safe.label}">${safe.labelName}</p>
+      <p class="result-confidence"><strong>${safe.confidence}</strong> class probability</p>
+      ${probabilityBarsTemplate(record.probabilities, label)}
+    </div>`
+    : "";
+  return `<p class="eyebrow">Tumour finding</p>
+    <h3 class="result-headline result-finding ${findingClass(record.finding)}" data-testid="result-finding" data-finding="${safe.finding}" tabindex="-1">${safe.findingName}</h3>
+    <p class="result-confidence" data-testid="tumour-probability"><strong>${safe.tumourProbability}</strong> probability of a tumour</p>
+    ${classPart}`;
 }
 
-// Out of distribution, the scores stay available to a reviewer who asks, but closed: an
-// open bar chart headed by a class would read as a diagnosis.
-function scoresTemplate(record, label, safe) {
-  const bars = probabilityBarsTemplate(record.probabilities, label);
-  if (isAssessable(record)) return bars;
-  return `<details class="raw-output" data-testid="raw-output">
-      <summary>Model output (not a finding): ${safe.labelName}, ${safe.confidence}</summary>
-      ${bars}
-    </details>`;
+// Older models answered with a class alone, out of their own (four) classes.
+function olderModelNoteTemplate(record) {
+  const classes = Object.keys(record.probabilities ?? {}).length;
+  const text =
+    `Classified by model v${record.model_version ?? "?"} before the tumour-first answer: ` +
+    `a class only${classes ? `, out of its ${classes} classes` : ""}.`;
+  return `<p class="muted older-model-note" data-testid="older-model-note">${escapeHtml(text)}</p>`;
+}
+
+function recognisedMetaTemplate(record) {
+  if (!record.modality && !record.body_part) return "";
+  return `<div><dt>Modality</dt><dd data-testid="result-modality" data-modality="${escapeHtml(
+    record.modality,
+  )}">${escapeHtml(modalityDisplayName(record.modality))}</dd></div>
+      <div><dt>Body part</dt><dd data-testid="result-body-part" data-body-part="${escapeHtml(
+        record.body_part,
+      )}">${escapeHtml(bodyPartDisplayName(record.body_part))}</dd></div>`;
 }
 
 /**
@@ -204,6 +299,9 @@ export function resultTemplate(record, { imageSrc = "", timeZone, modelCard = nu
     label: escapeHtml(label),
     labelName: escapeHtml(classDisplayName(label)),
     confidence: escapeHtml(formatPercent(record.probabilities?.[label])),
+    finding: escapeHtml(record.finding),
+    findingName: escapeHtml(findingDisplayName(record.finding)),
+    tumourProbability: escapeHtml(formatPercent(record.tumour_probability)),
     modelVersion: escapeHtml(record.model_version),
     filename: escapeHtml(filename),
     caption: escapeHtml(`${size} · ${record.media_type || "unknown type"}`),
@@ -218,8 +316,8 @@ export function resultTemplate(record, { imageSrc = "", timeZone, modelCard = nu
   </figure>
   <div class="result-body">
     ${suitabilityWarningTemplate(record)}
-    ${headlineTemplate(record, label, safe)}
-    ${scoresTemplate(record, label, safe)}
+    ${recogniserTemplate(record)}
+    ${answerTemplate(record, label, safe)}
     <div data-slot="limitation">${limitationTemplate(record, modelCard)}</div>
     <dl class="meta">
       <div><dt>Record</dt><dd>#${safe.id}</dd></div>
@@ -227,6 +325,7 @@ export function resultTemplate(record, { imageSrc = "", timeZone, modelCard = nu
       <div class="meta-wide"><dt>File</dt><dd class="filename" data-testid="result-filename">${safe.filename}</dd></div>
       <div><dt>Classified</dt><dd>${timeTemplate(record.created_at, { timeZone })}</dd></div>
       <div><dt>Review</dt><dd data-testid="result-review-status">${safe.status}</dd></div>
+      ${recognisedMetaTemplate(record)}
       <div class="meta-wide"><dt>SHA-256</dt><dd class="mono" title="${safe.sha}">${safe.shortSha}</dd></div>
     </dl>
     ${provenanceTemplate(record)}
@@ -234,33 +333,60 @@ export function resultTemplate(record, { imageSrc = "", timeZone, modelCard = nu
 </article>`;
 }
 
-function predictionPillTemplate(record) {
+// The worklist's answer cell: the finding and, under it, the class; a record of an older
+// model shows its class alone; an out-of-distribution one what the recogniser saw instead.
+// `flag` (a warning sign, or "") follows the first line.
+function answerCellTemplate(record, flag) {
+  const sub = (testId, text) => `<span class="row-sub" data-testid="${testId}">${escapeHtml(text)}</span>`;
   if (!isAssessable(record)) {
-    return `<span class="label-pill label-other" title="Out of distribution">Not assessable</span>`;
+    const seen = record.kind ? sub("row-kind", kindDisplayName(record.kind)) : "";
+    return `<span class="label-pill label-other" data-testid="row-answer" title="Not read for tumours">Not assessable</span>${flag}${seen}`;
   }
   const label = String(record.label ?? "");
-  return `<span class="label-pill ${labelClass(label)}">${escapeHtml(classDisplayName(label))}</span>`;
+  if (!hasFinding(record)) {
+    return `<span class="label-pill ${labelClass(label)}" data-testid="row-answer">${escapeHtml(
+      classDisplayName(label),
+    )}</span>${flag}`;
+  }
+  const finding = `<span class="label-pill finding-pill ${findingClass(record.finding)}" data-testid="row-answer" data-finding="${escapeHtml(
+    record.finding,
+  )}">${escapeHtml(findingDisplayName(record.finding))}</span>${flag}`;
+  const sameAnswer = record.finding === "no_tumour" && label === "no_tumor";
+  if (!hasClass(record) || sameAnswer) return finding;
+  return `${finding}${sub("row-class", classDisplayName(label))}`;
+}
+
+// The probability of what the row leads with: the tumour probability beside a finding, the
+// class's beside an older record's class, none for an image not read for tumours.
+function rowProbabilityTemplate(record) {
+  if (!isAssessable(record)) return `<td class="num">—</td>`;
+  if (hasFinding(record)) {
+    return `<td class="num" title="Probability of a tumour">${escapeHtml(formatPercent(record.tumour_probability))}</td>`;
+  }
+  const label = String(record.label ?? "");
+  return `<td class="num" title="Probability of the class">${escapeHtml(
+    formatPercent(record.probabilities?.[label]),
+  )}</td>`;
 }
 
 /** One table row per record; the filename is a button that opens the record. */
 export function recordRowTemplate(record, { selectedId = null, timeZone } = {}) {
-  const label = String(record.label ?? "");
   const selected = String(record.id) === String(selectedId);
   // Every value below is escaped once, here; the markup uses only these.
   const safe = {
     id: escapeHtml(record.id),
     filename: escapeHtml(record.filename || UNNAMED),
-    confidence: escapeHtml(formatPercent(record.probabilities?.[label])),
     status: escapeHtml(record.review_status ?? "unreviewed"),
     statusName: escapeHtml(reviewStatusName(record.review_status ?? "unreviewed")),
   };
   const selectedAttributes = selected ? ' class="is-selected" aria-current="true"' : "";
-  const flagged = record.suitability && record.suitability !== "ok" ? " ⚠" : "";
+  // "Not assessable" says it already; a low-confidence answer gets a warning sign.
+  const flagged = record.suitability && record.suitability !== "ok" && isAssessable(record) ? " ⚠" : "";
   return `<tr data-testid="record-row" data-record-id="${safe.id}" data-review-status="${safe.status}"${selectedAttributes}>
   <td class="num muted">#${safe.id}</td>
   <td class="file-cell"><a class="row-open" href="#/records/${safe.id}" data-record-id="${safe.id}" title="${safe.filename}">${safe.filename}</a></td>
-  <td>${predictionPillTemplate(record)}${flagged}</td>
-  <td class="num">${safe.confidence}</td>
+  <td class="answer-cell">${answerCellTemplate(record, flagged)}</td>
+  ${rowProbabilityTemplate(record)}
   <td><span class="status status-${safe.status}">${safe.statusName}</span></td>
   <td class="muted">${timeTemplate(record.created_at, { timeZone, compact: true })}</td>
 </tr>`;
@@ -304,7 +430,7 @@ export function uploadQueueTemplate(items) {
         outcome = uploadingTemplate(item, name);
       } else if (item.state === "done") {
         const record = item.record;
-        const shown = isAssessable(record) ? classDisplayName(record.label) : "Not assessable";
+        const shown = answerText(record);
         outcome = `<a class="queue-open" href="#/records/${escapeHtml(record.id)}">${escapeHtml(
           shown,
         )} · record #${escapeHtml(record.id)}</a>`;

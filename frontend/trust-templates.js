@@ -15,18 +15,24 @@ ${similarPanelTemplate(record)}`;
 
 function heatmapPanelTemplate(record, opacity) {
   const percent = Math.round(opacity * 100);
+  // An image not read for tumours has no class to map: no overlay is offered or asked for.
+  const assessable = isAssessable(record);
+  const disabled = assessable ? "" : " disabled";
+  const body = assessable
+    ? `<p class="muted">Checking the map…</p>`
+    : `<p class="muted" data-testid="heatmap-not-made">No heatmap: this image was not read for tumours, so there is no class to map.</p>`;
   return `<section class="panel trust-panel" aria-labelledby="heatmap-heading" data-testid="heatmap-panel" data-record-id="${escapeHtml(record.id)}">
   <h2 id="heatmap-heading" class="panel-title">Heatmap</h2>
   <p class="muted trust-hint">Where the model looked for its class (Grad-CAM), over the image.</p>
   <div class="heatmap-controls">
-    <button type="button" class="button small" data-heatmap="toggle" data-testid="heatmap-toggle" aria-pressed="false">Heatmap overlay</button>
+    <button type="button" class="button small" data-heatmap="toggle" data-testid="heatmap-toggle" aria-pressed="false"${disabled}>Heatmap overlay</button>
     <label class="viewer-slider">Opacity
-      <input type="range" min="0" max="100" step="5" value="${percent}" data-heatmap="opacity" data-testid="heatmap-opacity">
+      <input type="range" min="0" max="100" step="5" value="${percent}" data-heatmap="opacity" data-testid="heatmap-opacity"${disabled}>
     </label>
     <output data-testid="heatmap-opacity-value">${percent}%</output>
   </div>
   <p class="heatmap-status muted" data-testid="heatmap-status" aria-live="polite"></p>
-  <div class="explanation" data-testid="explanation" aria-live="polite"><p class="muted">Checking the map…</p></div>
+  <div class="explanation" data-testid="explanation" aria-live="polite">${body}</div>
 </section>`;
 }
 
@@ -44,9 +50,10 @@ function similarPanelTemplate(record) {
 export function explanationTemplate(explanation, record) {
   const implausible = Boolean(explanation.implausible);
   const verdict = implausible ? "Implausible map" : "Plausible map";
-  const explains = isAssessable(record)
-    ? `Map of the predicted class: ${classDisplayName(explanation.label)}.`
-    : "Map of the model's output, which is not a finding for this image.";
+  const explains =
+    isAssessable(record) && explanation.label
+      ? `Map of the predicted class: ${classDisplayName(explanation.label)}.`
+      : "Map of the model's output, which is not a finding for this image.";
   return `<p data-testid="explanation-mass">Inside the brain: <strong>${escapeHtml(
     formatPercent(explanation.mass_inside_brain, 0),
   )}</strong> of the map's mass</p>
@@ -78,7 +85,7 @@ function similarCaseTemplate({ record, similarity, near_duplicate: nearDuplicate
     id: escapeHtml(record.id),
     filename: escapeHtml(record.filename || "(unnamed upload)"),
     label: escapeHtml(label),
-    labelName: escapeHtml(classDisplayName(label)),
+    labelName: escapeHtml(label ? classDisplayName(label) : "No final label"),
     similarity: escapeHtml(formatSimilarity(similarity)),
   };
   const marks = [

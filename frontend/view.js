@@ -107,16 +107,17 @@ export class View {
     this.filtersForm.addEventListener("submit", (event) => event.preventDefault());
   }
 
-  /** {label, review_status, day, sort} as chosen in the worklist's filters. */
+  /** {label, finding, modality, review_status, day, sort} as chosen in the worklist's filters. */
   readFilters() {
     return Object.fromEntries(new FormData(this.filtersForm));
   }
 
   /**
    * handler({action, label?, note}) for a review button or its shortcut; action "next"
-   * asks for the next unreviewed record. classesOf() gives the open record's classes.
+   * asks for the next unreviewed record. optionsOf() gives {classes, canConfirm} of the
+   * open record: the classes to correct to, and whether it has a class to confirm.
    */
-  bindReview(handler, classesOf) {
+  bindReview(handler, optionsOf) {
     this.reviewActions.addEventListener("click", (event) => {
       const button = event.target.closest("button[data-review]");
       if (button && !button.disabled) {
@@ -125,9 +126,11 @@ export class View {
     });
     this.root.addEventListener("keydown", (event) => {
       if (this.reviewPanel.hidden || event.repeat) return;
+      const { classes, canConfirm } = optionsOf();
       const intent = shortcutFor(
         { ...pick(event, ["key", "ctrlKey", "metaKey", "altKey"]), targetTag: event.target.tagName },
-        classesOf(),
+        classes,
+        { canConfirm },
       );
       if (!intent) return;
       event.preventDefault();
@@ -343,7 +346,7 @@ export class View {
   }
 
   focusResult() {
-    this.result.querySelector(".result-label")?.focus();
+    this.result.querySelector(".result-headline")?.focus();
   }
 
   renderRecords({ records, offset, count, selectedId }) {

@@ -20,4 +20,8 @@ def read_card(model_dir: Path) -> dict:
 
 
 def write_card(model_dir: Path, card: dict) -> None:
+    """The one writer of cards: each is checked against ml.card.ModelCard first."""
+    from ml.card import ModelCard  # pydantic only; imported when a card is written
+
+    ModelCard.model_validate(card)
     (Path(model_dir) / METADATA_FILE).write_text(json.dumps(card, indent=2) + "\n")

@@ -1,7 +1,8 @@
-"""Data audit: exact and near-duplicates, label conflicts, non-MRI suspects, and how far
-each class's look (ml.looks) gives its label away.
+"""Data audit: exact and near-duplicates, label conflicts, and images of the brain-MRI sets
+that are not brain MRI (the CT check before training, and what the served recogniser says).
 
-    python -m ml.audit --data ../shared/datasets --out reports
+    python -m ml.audit --data ../shared/datasets --out reports \
+        --model models/brain-tumor-cnn/0.7.0
 
 Writes data-audit.json (every group, by file) and data-audit.md (the summary).
 """
@@ -19,9 +20,11 @@ import numpy as np
 
 from ml.cache import prepare_grouped
 from ml.datasets import Sample
+from ml.decode import decode_image
 from ml.duplicates import NEAR_CORRELATION, PHASH_MAX_BITS
-from ml.looks import look_counts
-from ml.splits import make_splits, training_pool
+from ml.inference import Classifier
+from ml.kind_check import SUSPECT_PROBABILITY, cached_ct_probability, ct_suspects
+from ml.splits import make_splits
 
 # A colour image whose channels differ this much on average is no greyscale MRI.
 COLOUR_DIFFERENCE = 8.0
@@ -55,9 +58,31 @@ def _non_mri_suspects(samples: list[Sample]) -> list[dict]:
     return suspects
 
 
-def audit(data_dir: Path, cache_dir: Path, seed: int = 1337) -> dict:
+def recogniser_disagreements(samples: list[Sample], model_dir: Path) -> list[dict]:
+    """Images of the brain-MRI sets that the served recogniser does not read as brain MRI."""
+    classifier = Classifier.load(model_dir)
+    found = []
+    brain = [s for s in samples if s.is_brain_mri]
+    for start in range(0, len(brain), 64):
+        chunk = brain[start : start + 64]
+        images = [decode_image(s.path.read_bytes()).pixels for s in chunk]
+        for sample, prediction in zip(chunk, classifier.predict_batch(images), strict=True):
+            if not prediction.kind.is_brain_mri:
+                found.append(
+                    {
+                        "file": sample.key,
+                        "recogniser": prediction.kind.kind,
+                        "probability": round(prediction.kind.probability, 3),
+                        "brain_mri_probability": round(prediction.kind.brain_mri_probability, 3),
+                    }
+                )
+    return found
+
+
+def audit(data_dir: Path, cache_dir: Path, model_dir: Path | None, seed: int = 1337) -> dict:
     data = prepare_grouped(data_dir, cache_dir)
     samples, prepared, groups = data.samples, data.prepared, data.groups
+    ct_probability = cached_ct_probability(data, seed, cache_dir)
     pixel_keys = [hashlib.sha256(image.tobytes()).hexdigest() for image in prepared.images]
     near_groups = _groups_of([str(g) for g in groups])
     splits = make_splits(samples, groups, seed)
@@ -65,7 +90,7 @@ def audit(data_dir: Path, cache_dir: Path, seed: int = 1337) -> dict:
     def describe(group: list[int]) -> dict:
         return {
             "files": [samples[i].key for i in group],
-            "labels": sorted({samples[i].label for i in group}),
+            "labels": sorted({str(samples[i].label or samples[i].kind) for i in group}),
             "parts": sorted({_part(samples[i]) for i in group}),
         }
 
@@ -74,7 +99,7 @@ def audit(data_dir: Path, cache_dir: Path, seed: int = 1337) -> dict:
     return {
         "thresholds": {"phash_max_bits": PHASH_MAX_BITS, "thumbnail_correlation": NEAR_CORRELATION},
         "images": len(samples),
-        "by_part_and_class": dict(Counter(f"{_part(s)}/{s.label}" for s in samples)),
+        "by_part_and_class": dict(Counter(f"{_part(s)}/{s.label or s.kind}" for s in samples)),
         "byte_identical_groups": [describe(g) for g in _groups_of(prepared.sha256)],
         "pixel_identical_after_preprocessing_groups": [describe(g) for g in _groups_of(pixel_keys)],
         "near_duplicate_groups": near,
@@ -90,12 +115,15 @@ def audit(data_dir: Path, cache_dir: Path, seed: int = 1337) -> dict:
             "leak_free": len(splits.test_leak_free),
             "non_test_images_excluded_from_training": len(splits.excluded),
         },
-        "non_mri_suspects": _non_mri_suspects(samples),
-        "looks": {
-            "training_pool": look_counts(samples, training_pool(samples, groups)),
-            "sartaj_testing": look_counts(samples, splits.test),
-            "excluded_near_copies_of_test": look_counts(samples, splits.excluded),
-        },
+        "non_mri_suspects": _non_mri_suspects([s for s in samples if s.is_brain_mri]),
+        "ct_suspects": [
+            {"file": samples[i].key, "ct_probability": round(float(ct_probability[i]), 3)}
+            for i in ct_suspects(data, ct_probability)
+        ],
+        "recogniser_model": str(model_dir) if model_dir else None,
+        "recogniser_disagreements": (
+            recogniser_disagreements(samples, model_dir) if model_dir else []
+        ),
     }
 
 
@@ -123,7 +151,12 @@ def summary(report: dict) -> str:
         f"near-identical to a Training or Nickparvar image, {test['leak_free']} leak-free; "
         f"{test['non_test_images_excluded_from_training']} non-test images excluded from training "
         "as near-copies of test images",
-        f"- Non-MRI suspects: {len(report['non_mri_suspects'])}",
+        f"- Non-MRI suspects (colour or tiny): {len(report['non_mri_suspects'])}",
+        f"- CT suspects in the brain-MRI sets (`ml.kind_check`, cross-fitted CT probability "
+        f"above {SUSPECT_PROBABILITY}; they train as brain CT, never as MRI): "
+        f"{len(report['ct_suspects'])}",
+        f"- Brain-MRI-set images the served recogniser ({report['recogniser_model']}) does "
+        f"not read as brain MRI: {len(report['recogniser_disagreements'])}",
         "",
         "Images by part and class:",
         "",
@@ -131,7 +164,18 @@ def summary(report: dict) -> str:
         "|---|---|",
         *[f"| {k} | {v} |" for k, v in sorted(report["by_part_and_class"].items())],
         "",
-        *_look_lines(report["looks"]),
+        "CT suspects:",
+        "",
+        *[f"- {s['file']} ({s['ct_probability']})" for s in report["ct_suspects"]],
+        "",
+        "Not brain MRI, says the served recogniser:",
+        "",
+        *[
+            f"- {d['file']}: {d['recogniser']} {d['probability']} "
+            f"(brain MRI {d['brain_mri_probability']})"
+            for d in report["recogniser_disagreements"]
+        ],
+        "",
         "First label conflicts:",
         "",
         *[
@@ -143,37 +187,14 @@ def summary(report: dict) -> str:
     return "\n".join(lines)
 
 
-NO_IMAGES = {"figshare_512": 0, "other": 0}
-
-
-def _look_lines(looks: dict) -> list[str]:
-    parts = (looks["training_pool"], looks["excluded_near_copies_of_test"], looks["sartaj_testing"])
-    labels = sorted(set().union(*parts))
-    return [
-        "Images by class and look (`ml.looks`: 512×512 is the figshare tumour set's size). In",
-        "the training pool the look almost decides the class, and the test folder reverses it;",
-        "most non-test tumours of other looks are near-copies of test images, which never train:",
-        "",
-        "| class | pool: 512×512 | pool: other | excluded: 512×512 | excluded: other "
-        "| Testing: 512×512 | Testing: other |",
-        "|---|---|---|---|---|---|---|",
-        *[_look_row(label, [part.get(label, NO_IMAGES) for part in parts]) for label in labels],
-        "",
-    ]
-
-
-def _look_row(label: str, parts: list[dict[str, int]]) -> str:
-    cells = [str(part[look]) for part in parts for look in ("figshare_512", "other")]
-    return f"| {label} | {' | '.join(cells)} |"
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Audit the datasets for duplicates and leaks.")
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path("reports"))
     parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
+    parser.add_argument("--model", type=Path, help="the served model, for its recogniser")
     args = parser.parse_args(argv)
-    report = audit(args.data, args.cache_dir)
+    report = audit(args.data, args.cache_dir, args.model)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "data-audit.json").write_text(json.dumps(report, indent=1) + "\n")
     (args.out / "data-audit.md").write_text(summary(report))

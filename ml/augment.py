@@ -11,7 +11,11 @@ mixed into half the images (global intensity non-linear augmentation, Ouyang et 
 each image gets new, spatially local tissue contrasts, as another sequence would give it,
 while its shapes stay where they are.
 
-"sequence" (an experiment, not yet a served model) adds what differs between sequences
+"sources" (the served model's since 0.7.0) is "scanner" with a wider zoom, a smooth bias
+field on some images, and a lower resolution on some (downscaled, then scaled back up), as
+sources that publish small or re-encoded images send.
+
+"sequence" (an experiment) adds what differs between sequences
 and sources:
 - zooming in as far as a tight crop that cuts into the skull, as some sources send;
 - a random tissue-contrast curve (air stays black): T1, T2 and FLAIR order the same
@@ -31,6 +35,7 @@ CURVE_KNOTS = 4
 NETWORK_LAYERS = 4
 NETWORK_WIDTH = 4
 BIAS_FIELD_STRENGTH = 0.3
+LOW_RESOLUTION_SCALE = (0.3, 0.8)
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class Recipe:
     contrast_curve_probability: float = 0.0
     bias_field_probability: float = 0.0
     random_network_probability: float = 0.0
+    low_resolution_probability: float = 0.0
 
     @property
     def varies_sequence(self) -> bool:
@@ -60,6 +66,12 @@ class Recipe:
                 if self.varies_texture
                 else None
             ),
+            "low_resolution": (
+                f"down to U({LOW_RESOLUTION_SCALE[0]}, {LOW_RESOLUTION_SCALE[1]}) of the size "
+                "and back up"
+                if self.low_resolution_probability
+                else None
+            ),
             "gamma": "exp(U(-0.5, 0.5))",
             "blur_probability": 0.3,
             "noise_sd": "U(0, 0.04)",
@@ -70,6 +82,9 @@ RECIPES = {
     "scanner": Recipe("scanner", zoom=(-0.15, 0.15)),
     "contrast": Recipe("contrast", zoom=(-0.15, 0.15), contrast_curve_probability=0.5),
     "network": Recipe("network", zoom=(-0.15, 0.15), random_network_probability=0.5),
+    "sources": Recipe(
+        "sources", zoom=(-0.25, 0.15), bias_field_probability=0.2, low_resolution_probability=0.3
+    ),
     "sequence": Recipe(
         "sequence", zoom=(-0.35, 0.15), contrast_curve_probability=0.4, bias_field_probability=0.3
     ),
@@ -102,6 +117,9 @@ def random_intensity(images: tf.Tensor, seed: tf.Tensor, recipe: Recipe) -> tf.T
         # A key of its own, so that the other recipes' streams stay as they were drawn.
         network_key = tf.stack([seed, tf.constant(1, tf.int64)])
         images = random_network(images, network_key, recipe.random_network_probability)
+    if recipe.low_resolution_probability:
+        resolution_key = tf.stack([seed, tf.constant(2, tf.int64)])
+        images = random_low_resolution(images, resolution_key, recipe.low_resolution_probability)
     if not recipe.varies_sequence:
         return _scanner_intensity(images, tf.random.experimental.stateless_split(key, 4))
     seeds = tf.random.experimental.stateless_split(key, 6)
@@ -122,6 +140,17 @@ def _scanner_intensity(images: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
     noise_sd = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[3], 0.0, 0.04)
     noise = tf.random.stateless_normal(tf.shape(images), seeds[3] + 1) * noise_sd
     return tf.clip_by_value(images + noise, 0.0, 1.0)
+
+
+def random_low_resolution(images: tf.Tensor, seed: tf.Tensor, probability: float) -> tf.Tensor:
+    """The chosen images of the batch downscaled by one random factor and scaled back up."""
+    batch, size = tf.shape(images)[0], tf.shape(images)[1]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    scale = tf.random.stateless_uniform([], seeds[0], *LOW_RESOLUTION_SCALE)
+    small = tf.cast(tf.cast(size, tf.float32) * scale, tf.int32)
+    blurred = tf.image.resize(tf.image.resize(images, [small, small], antialias=True), [size, size])
+    chosen = _chosen(batch, seeds[1], probability)
+    return chosen * tf.clip_by_value(blurred, 0.0, 1.0) + (1.0 - chosen) * images
 
 
 def random_contrast_curve(images: tf.Tensor, seed: tf.Tensor, probability: float) -> tf.Tensor:

@@ -16,7 +16,7 @@ import tensorflow as tf
 from ml.datasets import Sample, list_samples
 from ml.decode import decode_image
 from ml.duplicates import group_ids, near_duplicate_pairs
-from ml.labels import CLASSES
+from ml.labels import CLASSES, KIND_NAMES, TUMOUR_OF_UNKNOWN_TYPE
 from ml.preprocess import IMAGE_SIZE, preprocess
 
 
@@ -25,6 +25,7 @@ class PreparedSet:
     samples: list[Sample]
     images: np.ndarray  # uint8 [N, IMAGE_SIZE, IMAGE_SIZE]
     sha256: list[str]
+    set_id: str = ""  # a hash of every file's hash, in order: names this set in caches
 
 
 @tf.function(input_signature=[tf.TensorSpec([None, None, 1], tf.uint8)])
@@ -42,7 +43,7 @@ def prepare(samples: list[Sample], cache_dir: Path) -> PreparedSet:
     else:
         images = np.stack([_prepare_one(s.path) for s in samples])
         np.save(cache_file, images)
-    return PreparedSet(samples=samples, images=images, sha256=digests)
+    return PreparedSet(samples=samples, images=images, sha256=digests, set_id=set_id)
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ class GroupedSet:
 
     prepared: PreparedSet
     groups: np.ndarray  # near-duplicate group id per image: splits keep a group whole
-    labels: np.ndarray  # class index per image (ml.labels.CLASSES)
+    labels: np.ndarray  # per image: ml.labels.CLASSES index, UNKNOWN_TYPE or NO_CLASS
+    kinds: np.ndarray  # per image: ml.labels.KIND_NAMES index
 
     @property
     def samples(self) -> list[Sample]:
@@ -63,12 +65,27 @@ class GroupedSet:
 
 
 def prepare_grouped(data_dir: Path, cache_dir: Path) -> GroupedSet:
-    """What the audit, training, cross-validation and re-export all start from."""
+    """What the audit, training and evaluation all start from."""
     samples = list_samples(data_dir)
     prepared = prepare(samples, cache_dir)
     groups = group_ids(len(samples), near_duplicate_pairs(prepared.images))
-    labels = np.array([CLASSES.index(sample.label) for sample in samples])
-    return GroupedSet(prepared=prepared, groups=groups, labels=labels)
+    labels = np.array([label_index(sample.label) for sample in samples])
+    kinds = np.array([KIND_NAMES.index(sample.kind) for sample in samples])
+    return GroupedSet(prepared=prepared, groups=groups, labels=labels, kinds=kinds)
+
+
+# Label indices beyond the classes: a tumour of unlabelled type, and no tumour class at all
+# (an image of another kind, or a lesion that is not a tumour).
+UNKNOWN_TYPE = len(CLASSES)
+NO_CLASS = -1
+
+
+def label_index(label: str | None) -> int:
+    if label is None:
+        return NO_CLASS
+    if label == TUMOUR_OF_UNKNOWN_TYPE:
+        return UNKNOWN_TYPE
+    return CLASSES.index(label)
 
 
 def _prepare_one(path: Path) -> np.ndarray:

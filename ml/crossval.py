@@ -1,17 +1,21 @@
-"""Group-aware k-fold cross-validation of a training recipe on both datasets together.
+"""Group-aware k-fold cross-validation of a model's training recipe, on every source.
 
-    python -m ml.crossval --data ../shared/datasets --fold 0     # one fold: a training run
-    python -m ml.crossval --summary                              # mean ± sd of the folds run
-    python -m ml.crossval --summary --patience 0 --card models/brain-tumor-cnn/0.6.1  # ... card
+    python -m ml.crossval --data ../shared/datasets --model models/brain-tumor-cnn/0.7.0 --fold 0
+    python -m ml.crossval --model models/brain-tumor-cnn/0.7.0 --summary   # into its card
 
 The pool is every image outside the Sartaj Testing folder's near-duplicate groups (as for
-ml.train). It is cut into `--folds` stratified folds with near-duplicate groups kept whole.
-Each fold trains a fresh model with ml.train's recipe on the other folds, stops early (if
-the recipe does) and fits its temperature on 1/8 of them (groups whole again), and is
-scored on its own fold: accuracy, macro-F1 and expected calibration error before and after
-temperature scaling.
-One fold per command, because on two CPUs each takes about as long as a training run;
-results are kept as one JSON file per fold and summarised when asked.
+ml.train), cut into `--folds` folds stratified by origin and class (or kind), near-duplicate
+groups kept whole. Each fold trains the card's recipe (ml.train.train_and_calibrate) on the
+other folds, calibrates it and chooses its finding thresholds on 1/8 of them (groups whole
+again), and is scored on its own fold from the network's outputs (no export, no input gate):
+- the four classes every brain-MRI source types (glioma, meningioma, no_tumor, pituitary):
+  accuracy, macro-F1, and expected calibration error before and after calibration;
+- macro-F1 over all five classes, other_tumour included;
+- tumour sensitivity (tumours, typed or not, at or above the fold's no_tumour threshold)
+  and specificity (normals below it);
+- the recogniser's accuracy over every kind of image.
+One fold per command, since each is a training run; one JSON file per fold, summarised
+(mean and sample sd) into the model's card and evaluation report when asked.
 """
 
 from __future__ import annotations
@@ -25,67 +29,164 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from scipy.special import softmax
+from sklearn.metrics import f1_score
 
-from ml.artifact import read_card
-from ml.cache import prepare_grouped
-from ml.config import TrainConfig, config_from_card, recipe_flags
-from ml.cross_source import save_card_and_report
-from ml.splits import group_folds, hold_out_one_fold, training_pool
-from ml.train import calibration_metrics, look_corrections, predict_logits, train_and_calibrate
+from ml.artifact import read_card, write_card
+from ml.cache import GroupedSet, prepare_grouped
+from ml.config import TrainConfig, config_from_card
+from ml.kind_check import cached_ct_probability, ct_suspects
+from ml.labels import CLASSES, FOUR_CLASSES
+from ml.metrics import expected_calibration_error
+from ml.objective import NO_TUMOR_INDEX, Targets, calibrated_probabilities
+from ml.report import rewrite_markdown
+from ml.splits import group_folds, hold_out_one_fold, make_splits, training_pool
+from ml.train import Plan, predict_logits, train_and_calibrate, training_targets
 
 FOLDS = 5
 INNER_VALIDATION_FOLDS = 8
-SUMMARISED = ("accuracy", "macro_f1", "ece")
-RESULTS_DIR = Path("reports/crossval")
-# The recipe fields ml.crossval takes on its command line.
-CROSSVAL_FLAGS = ("augmentation", "patience", "look_weight", "look_prior")
+RESULTS_DIR = Path("var/experiments/crossval")
+FOUR = [CLASSES.index(name) for name in FOUR_CLASSES]
+# Each fold's figures, summarised over the folds in this order.
+SUMMARISED = (
+    "accuracy_four_classes",
+    "macro_f1_four_classes",
+    "ece_four_classes_before_calibration",
+    "ece_four_classes_after_calibration",
+    "macro_f1_five_classes",
+    "tumour_sensitivity",
+    "specificity",
+    "kind_accuracy",
+)
+
+
+def fold_plan(data: GroupedSet, fold: int, folds: int, seed: int) -> Plan:
+    """Fold `fold` of the pool held out; the rest trains, less an inner 1/8 that calibrates."""
+    samples, groups = data.samples, data.groups
+    pool = training_pool(samples, groups)
+    kept, held_out = group_folds(pool, samples, groups, seed, folds)[fold]
+    train, validation = hold_out_one_fold(kept, samples, groups, seed, INNER_VALIDATION_FOLDS)
+    splits = make_splits(samples, groups, seed)
+    return Plan(
+        train=train,
+        validation=validation,
+        held_out=held_out,
+        test=splits.test,
+        test_leak_free=splits.test_leak_free,
+        excluded=splits.excluded,
+    )
 
 
 def run_fold(data_dir: Path, cache_dir: Path, fold: int, folds: int, config: TrainConfig) -> dict:
     keras.utils.set_random_seed(config.seed)
     started = time.monotonic()
     data = prepare_grouped(data_dir, cache_dir)
-    samples, groups, labels = data.samples, data.groups, data.labels
-    pool = training_pool(samples, groups)
-    kept, held_out = group_folds(pool, samples, groups, config.seed, folds)[fold]
-    train, validation = hold_out_one_fold(
-        kept, samples, groups, config.seed, INNER_VALIDATION_FOLDS
+    targets = training_targets(
+        data, ct_suspects(data, cached_ct_probability(data, config.seed, cache_dir))
     )
-    corrections = look_corrections(samples, labels, train, config)
-    trained = train_and_calibrate(data.images, labels, train, validation, config, corrections)
-    logits = predict_logits(trained.model, data.images[held_out])
+    plan = fold_plan(data, fold, folds, config.seed)
+    trained = train_and_calibrate(data, targets, plan, config)
+    held_out = plan.held_out
+    logits, kind_logits = predict_logits(trained.model, data.images[held_out])
     return {
         "fold": fold,
         "folds": folds,
         "config": asdict(config),
-        "sizes": {"train": len(train), "validation": len(validation), "held_out": len(held_out)},
-        "held_out_sources": _count_by_source(samples, held_out),
+        "sizes": {
+            "train": len(plan.train),
+            "validation": len(plan.validation),
+            "held_out": len(held_out),
+        },
+        "held_out_origins": _count(targets.origins[held_out]),
         "epochs_run": len(trained.history["loss"]),
-        "temperature": trained.temperature,
-        "held_out": calibration_metrics(labels[held_out], logits, trained.temperature),
+        "calibration": trained.calibration.card(),
+        "finding_thresholds": trained.finding,
+        "held_out": fold_figures(
+            targets.labels[held_out],
+            targets.kinds[held_out],
+            logits,
+            kind_logits,
+            calibrated_probabilities(trained.calibration, logits),
+            trained.finding["no_tumour_below"],
+        ),
         "minutes": (time.monotonic() - started) / 60,
     }
 
 
-def _count_by_source(samples, indices: np.ndarray) -> dict[str, int]:
-    sources = [samples[i].source for i in indices]
-    return {source: sources.count(source) for source in sorted(set(sources))}
+def fold_figures(
+    labels: np.ndarray,
+    kinds: np.ndarray,
+    logits: np.ndarray,
+    kind_logits: np.ndarray,
+    calibrated: np.ndarray,
+    no_tumour_below: float,
+) -> dict:
+    """The module docstring's figures for one held-out fold. labels are ml.cache label
+    indices (a class, UNKNOWN_TYPE or NO_CLASS), kinds ml.labels.KIND_NAMES indices."""
+    four = np.isin(labels, FOUR)
+    typed = (labels >= 0) & (labels < len(CLASSES))
+    predicted = calibrated.argmax(axis=1)
+    tumour_probability = 1.0 - calibrated[:, NO_TUMOR_INDEX]
+    tumours, normals = Targets.is_tumour(labels), labels == NO_TUMOR_INDEX
+    return {
+        "images": int(len(labels)),
+        "four_classes": int(four.sum()),
+        "typed": int(typed.sum()),
+        "tumours": int(tumours.sum()),
+        "normals": int(normals.sum()),
+        "accuracy_four_classes": _mean(predicted[four] == labels[four]),
+        "macro_f1_four_classes": _macro_f1(labels[four], predicted[four], FOUR),
+        "ece_four_classes_before_calibration": _ece(labels[four], softmax(logits[four], axis=1)),
+        "ece_four_classes_after_calibration": _ece(labels[four], calibrated[four]),
+        "macro_f1_five_classes": _macro_f1(
+            labels[typed], predicted[typed], sorted(set(labels[typed].tolist()))
+        ),
+        "tumour_sensitivity": _mean(tumour_probability[tumours] >= no_tumour_below),
+        "specificity": _mean(tumour_probability[normals] < no_tumour_below),
+        "kind_accuracy": _mean(kind_logits.argmax(axis=1) == kinds),
+    }
+
+
+def _mean(flags: np.ndarray) -> float | None:
+    return float(np.mean(flags)) if len(flags) else None
+
+
+def _macro_f1(truth: np.ndarray, predicted: np.ndarray, labels: list[int]) -> float | None:
+    if not len(truth):
+        return None
+    return float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0))
+
+
+def _ece(truth: np.ndarray, probabilities: np.ndarray) -> float | None:
+    return expected_calibration_error(truth, probabilities) if len(truth) else None
+
+
+def _count(values: np.ndarray) -> dict[str, int]:
+    names, counts = np.unique(values, return_counts=True)
+    return {str(name): int(count) for name, count in zip(names, counts, strict=True)}
 
 
 def summarise(results: list[dict]) -> dict:
-    """Mean and sample standard deviation over the folds, before and after calibration."""
-    summary: dict = {"folds_run": sorted(r["fold"] for r in results)}
-    for stage in ("before_calibration", "after_calibration"):
-        summary[stage] = {}
-        for name in SUMMARISED:
-            values = [r["held_out"][stage][name] for r in results]
-            sd = statistics.stdev(values) if len(values) > 1 else None
-            summary[stage][name] = {"mean": statistics.fmean(values), "sd": sd}
+    """Flat figures for the card: each of SUMMARISED's mean and sample sd over the folds
+    (sd None for a single fold), and the per-fold macro-F1 on the four classes."""
+    results = sorted(results, key=lambda r: r["fold"])
+    summary: dict = {
+        "folds": results[0]["folds"],
+        "folds_run": ", ".join(str(r["fold"]) for r in results),
+        "held_out_images": sum(r["sizes"]["held_out"] for r in results),
+    }
+    for name in SUMMARISED:
+        values = [r["held_out"][name] for r in results if r["held_out"][name] is not None]
+        summary[f"{name}_mean"] = statistics.fmean(values) if values else None
+        summary[f"{name}_sd"] = statistics.stdev(values) if len(values) > 1 else None
+    summary["macro_f1_four_classes_per_fold"] = ", ".join(
+        f"{r['held_out']['macro_f1_four_classes']:.3f}" for r in results
+    )
     return summary
 
 
-def write_to_card(model_dir: Path, results: list[dict], summary: dict, out_dir: Path) -> None:
-    """The folds' figures into a model's card and evaluation report, if the folds ran the
+def write_to_card(model_dir: Path, results: list[dict], out_dir: Path) -> dict:
+    """The folds' summary into a model's card and evaluation report, if the folds ran the
     recipe that trained that model: they measure the recipe, not the committed weights."""
     card = read_card(model_dir)
     for result in results:
@@ -94,55 +195,24 @@ def write_to_card(model_dir: Path, results: list[dict], summary: dict, out_dir: 
                 f"Fold {result['fold']} ran another recipe than {model_dir} was trained with: "
                 f"{_recipe(result['config'])} against {_recipe(card['config'])}."
             )
-    flags = recipe_flags(card["config"], CROSSVAL_FLAGS)
-    card["cross_validation"] = {
-        "folds": results[0]["folds"],
-        "augmentation": results[0]["config"]["augmentation"],
+    summary = {
+        **summarise(results),
         "results": out_dir.as_posix(),
-        "summary": summary,
-        "per_fold": [_fold_row(result) for result in results],
-        "command": " ".join(["python -m ml.crossval --data ../shared/datasets --fold K", *flags]),
-        "summary_command": " ".join(
-            ["python -m ml.crossval --summary", *flags, "--card", model_dir.as_posix()]
-        ),
+        "command": f"python -m ml.crossval --data ../shared/datasets --model "
+        f"{model_dir.as_posix()} --fold K",
     }
-    save_card_and_report(model_dir, card)
+    card.setdefault("evaluation", {})["cross_validation"] = summary
+    write_card(model_dir, card)
+    rewrite_markdown(model_dir)
+    return summary
 
 
 def _recipe(config: dict) -> dict:
-    # A run's version names its output, not its recipe. A card written before a field
-    # existed was trained with its default (ml.augment reproduces the default recipe).
+    # A run's version names its output, not its recipe; a card written before a field
+    # existed was trained with its default.
     recipe = asdict(config_from_card(config))
     recipe.pop("version")
     return recipe
-
-
-def _fold_row(result: dict) -> dict:
-    before = result["held_out"]["before_calibration"]
-    after = result["held_out"]["after_calibration"]
-    return {
-        "fold": result["fold"],
-        "held_out": after["n"],
-        "epochs": result["epochs_run"],
-        "minutes": result["minutes"],
-        "accuracy": after["accuracy"],
-        "macro_f1": after["macro_f1"],
-        "ece_before_calibration": before["ece"],
-        "ece": after["ece"],
-    }
-
-
-def recipe_name(config: TrainConfig) -> str:
-    """The folder name for a recipe's folds: its augmentation, and how it stops if that is
-    not the default (the served model's folds predate the choice), and its look weight and
-    look prior where it has them."""
-    weighted = f"-look-weight-{config.look_weight:g}" if config.look_weight != 1 else ""
-    weighted += f"-look-prior-{config.look_prior:g}" if config.look_prior else ""
-    if config.patience == TrainConfig.patience:
-        return config.augmentation + weighted
-    if config.patience == 0:
-        return f"{config.augmentation}-no-early-stopping{weighted}"
-    return f"{config.augmentation}-patience-{config.patience}{weighted}"
 
 
 def fold_file(out_dir: Path, fold: int) -> Path:
@@ -151,47 +221,30 @@ def fold_file(out_dir: Path, fold: int) -> Path:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True, help="the model whose recipe")
     parser.add_argument("--data", type=Path, help="the shared datasets folder")
     parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
-    parser.add_argument("--out", type=Path, help="default: reports/crossval/<recipe name>")
+    parser.add_argument("--out", type=Path, help=f"default: {RESULTS_DIR}/<model version>")
     parser.add_argument("--fold", type=int, help="which fold to run, from 0")
     parser.add_argument("--folds", type=int, default=FOLDS)
-    parser.add_argument("--augmentation", default=TrainConfig.augmentation)
     parser.add_argument(
-        "--patience", type=int, default=TrainConfig.patience, help="0: no early stopping"
-    )
-    parser.add_argument(
-        "--look-weight",
-        type=float,
-        default=TrainConfig.look_weight,
-        help="loss weight of the images that contradict the shortcut (ml.looks)",
-    )
-    parser.add_argument(
-        "--look-prior",
-        type=float,
-        default=TrainConfig.look_prior,
-        help="how much of what the look predicts is added to the logits in training (ml.looks)",
-    )
-    parser.add_argument("--summary", action="store_true", help="summarise the folds run so far")
-    parser.add_argument(
-        "--card", type=Path, help="with --summary: a model directory whose card gets the figures"
+        "--summary", action="store_true", help="the folds run so far into the model's card"
     )
     args = parser.parse_args(argv)
-    config = TrainConfig(**{name: getattr(args, name) for name in CROSSVAL_FLAGS})
-    args.out = args.out or RESULTS_DIR / recipe_name(config)
-    args.out.mkdir(parents=True, exist_ok=True)
+    card = read_card(args.model)
+    config = config_from_card({**card["config"], "hold_out_origins": []})
+    out_dir = args.out or RESULTS_DIR / card["version"]
+    out_dir.mkdir(parents=True, exist_ok=True)
     if args.summary:
-        results = [json.loads(path.read_text()) for path in sorted(args.out.glob("fold-*.json"))]
+        results = [json.loads(path.read_text()) for path in sorted(out_dir.glob("fold-*.json"))]
         if not results:
-            raise SystemExit(f"No folds in {args.out} yet: run one with --fold 0.")
-        answer = summarise(results)
-        if args.card is not None:
-            write_to_card(args.card, results, answer, args.out)
+            raise SystemExit(f"No folds in {out_dir} yet: run one with --fold 0.")
+        answer = write_to_card(args.model, results, out_dir)
     else:
         if args.data is None or args.fold is None or not 0 <= args.fold < args.folds:
             parser.error(f"--data and --fold (0 to {args.folds - 1}) are needed to run a fold")
         answer = run_fold(args.data, args.cache_dir, args.fold, args.folds, config)
-        fold_file(args.out, args.fold).write_text(json.dumps(answer, indent=2) + "\n")
+        fold_file(out_dir, args.fold).write_text(json.dumps(answer, indent=2) + "\n")
     print(json.dumps(answer, indent=2))
     return answer
 

@@ -55,9 +55,9 @@ def gate_features(earlier: tf.Tensor, embedding: tf.Tensor) -> tf.Tensor:
 
 def grad_cam(cam_network, batch: tf.Tensor) -> dict[str, tf.Tensor]:
     """Grad-CAM of the predicted class; `cam_network` maps input → (last stage, logits,
-    the gate's earlier stage averaged)."""
+    the gate's earlier stage averaged, kind logits)."""
     with tf.GradientTape() as tape:
-        features, logits, earlier = cam_network(batch, training=False)
+        features, logits, earlier, kind_logits = cam_network(batch, training=False)
         class_index = tf.argmax(logits[0], output_type=tf.int32)
         target = logits[0, class_index]
     gradients = tape.gradient(target, features)
@@ -67,6 +67,7 @@ def grad_cam(cam_network, batch: tf.Tensor) -> dict[str, tf.Tensor]:
     return {
         "cam": cam,
         "logits": logits,
+        "kind_logits": kind_logits,
         "class_index": class_index,
         # The embedding layer is global average pooling of this same stage.
         "embedding": tf.reduce_mean(features, axis=(1, 2)),
@@ -74,13 +75,14 @@ def grad_cam(cam_network, batch: tf.Tensor) -> dict[str, tf.Tensor]:
     }
 
 
-def explain_image(cam_network, image: tf.Tensor, size: int, temperature) -> dict:
-    """One uint8 [H, W, 1] image → probabilities, embedding and a [H, W] map in [0, 1]."""
+def explain_image(cam_network, image: tf.Tensor, size: int, calibrate) -> dict:
+    """One uint8 [H, W, 1] image → probabilities, embedding and a [H, W] map in [0, 1];
+    `calibrate` maps (class logits, kind logits) to the served probabilities."""
     batch = preprocess(image, size)[tf.newaxis]
     result = grad_cam(cam_network, batch)
     square = tf.image.resize(result["cam"][:, :, tf.newaxis], [size, size])[:, :, 0]
     return {
-        "probabilities": tf.nn.softmax(result["logits"] / temperature),
+        **calibrate(result["logits"], result["kind_logits"]),
         "logits": result["logits"],
         "embedding": result["embedding"],
         "gate_features": gate_features(result["earlier"], result["embedding"]),

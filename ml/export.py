@@ -1,12 +1,14 @@
 """Export a trained Keras model as a TensorFlow SavedModel that does its own preprocessing.
 
 The serving signature takes decoded pixels (uint8 [N, H, W, 1]) and returns calibrated
-probabilities, raw logits, the embedding and the input gate's features, so the API never
-resizes or scales.
+class probabilities, the calibrated probability that any tumour is present, the kind of
+image (modality and body part) with its probabilities, raw logits, the embedding and the
+input gate's features, so the API never resizes or scales.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -14,32 +16,64 @@ import tensorflow as tf
 
 from ml.artifact import EXPLAIN_SIGNATURE, PADDED_SIGNATURE, write_card
 from ml.explain import explain_image, gate_features
-from ml.labels import CLASSES
+from ml.labels import CLASSES, KIND_NAMES, NO_TUMOR
 from ml.model import GATE_STAGE
 from ml.preprocess import preprocess, preprocess_batch
 
 INTENDED_USE = (
     "Research and education only. Not a medical device; not for diagnosis or treatment decisions."
 )
+OUTPUTS = (
+    "probabilities",
+    "tumour_probability",
+    "kind_probabilities",
+    "logits",
+    "kind_logits",
+    "embedding",
+    "gate_features",
+)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Bias-corrected temperature scaling of the class logits (Alexandari et al., 2020) and
+    temperature scaling of the kind logits, each fitted on validation images."""
+
+    temperature: float = 1.0
+    bias: tuple[float, ...] = field(default_factory=lambda: (0.0,) * len(CLASSES))
+    kind_temperature: float = 1.0
+
+    def card(self) -> dict:
+        return {
+            "method": "bias-corrected temperature scaling (classes), temperature scaling "
+            "(kinds), fitted on the validation split",
+            "temperature": self.temperature,
+            "bias": list(self.bias),
+            "kind_temperature": self.kind_temperature,
+        }
 
 
 class ServingModule(tf.Module):
-    def __init__(self, model: keras.Model, image_size: int, temperature: float):
+    def __init__(self, model: keras.Model, image_size: int, calibration: Calibration):
         super().__init__()
         earlier = keras.layers.GlobalAveragePooling2D()(model.get_layer(GATE_STAGE).output)
-        self.network = keras.Model(
-            model.inputs, [model.get_layer("embedding").output, model.outputs[0], earlier]
-        )
+        logits, kind_logits = model.outputs
+        embedding = model.get_layer("embedding")
+        self.network = keras.Model(model.inputs, [embedding.output, logits, earlier, kind_logits])
         # The same layers, also handing out the last stage's feature maps for Grad-CAM.
         self.cam_network = keras.Model(
-            model.inputs, [model.get_layer("embedding").input, model.outputs[0], earlier]
+            model.inputs, [embedding.input, logits, earlier, kind_logits]
         )
         self.image_size = image_size
-        self.temperature = tf.Variable(temperature, dtype=tf.float32, trainable=False)
+        self.temperature = tf.Variable(calibration.temperature, dtype=tf.float32, trainable=False)
+        self.bias = tf.Variable(calibration.bias, dtype=tf.float32, trainable=False)
+        self.kind_temperature = tf.Variable(
+            calibration.kind_temperature, dtype=tf.float32, trainable=False
+        )
 
     @tf.function(input_signature=[tf.TensorSpec([1, None, None, 1], tf.uint8, name="image")])
     def explain(self, image):
-        return explain_image(self.cam_network, image[0], self.image_size, self.temperature)
+        return explain_image(self.cam_network, image[0], self.image_size, self.calibrate)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 1], tf.uint8, name="image")])
     def serve(self, image):
@@ -56,11 +90,20 @@ class ServingModule(tf.Module):
         `size` holds its true (height, width), which is cut out before preprocessing."""
         return self._classify(preprocess_padded_batch(image, size, self.image_size))
 
-    def _classify(self, batch):
-        embedding, logits, earlier = self.network(batch, training=False)
+    def calibrate(self, logits, kind_logits) -> dict:
+        probabilities = tf.nn.softmax(logits / self.temperature + self.bias)
         return {
-            "probabilities": tf.nn.softmax(logits / self.temperature),
+            "probabilities": probabilities,
+            "tumour_probability": 1.0 - probabilities[:, CLASSES.index(NO_TUMOR)],
+            "kind_probabilities": tf.nn.softmax(kind_logits / self.kind_temperature),
+        }
+
+    def _classify(self, batch):
+        embedding, logits, earlier, kind_logits = self.network(batch, training=False)
+        return {
+            **self.calibrate(logits, kind_logits),
             "logits": logits,
+            "kind_logits": kind_logits,
             "embedding": embedding,
             "gate_features": gate_features(earlier, embedding),
         }
@@ -77,13 +120,15 @@ def preprocess_padded_batch(images: tf.Tensor, sizes: tf.Tensor, image_size: int
 
 
 def export_model(
-    model: keras.Model, out_dir: Path, metadata: dict, temperature: float = 1.0
+    model: keras.Model, out_dir: Path, metadata: dict, calibration: Calibration = Calibration()
 ) -> Path:
+    """The SavedModel and its card (the card's own fields first, then `metadata`)."""
     out_dir = Path(out_dir)
     image_size = int(model.inputs[0].shape[1])
-    save_serving_module(ServingModule(model, image_size, temperature), out_dir)
+    save_serving_module(ServingModule(model, image_size, calibration), out_dir)
     card = {
         "classes": list(CLASSES),
+        "kinds": list(KIND_NAMES),
         "input": {
             "signature": "serving_default",
             "tensor": "image",
@@ -92,8 +137,9 @@ def export_model(
             "description": "Decoded greyscale slice(s), any size; the model crops, pads and "
             f"resizes to {image_size}x{image_size} itself.",
         },
-        "outputs": ["probabilities", "logits", "embedding", "gate_features"],
-        "temperature": temperature,
+        "outputs": list(OUTPUTS),
+        "temperature": calibration.temperature,
+        "calibration": calibration.card(),
         "intended_use": INTENDED_USE,
         **metadata,
     }
@@ -111,10 +157,20 @@ def save_serving_module(module: ServingModule, out_dir: Path) -> None:
     tf.saved_model.save(module, str(out_dir), signatures=signatures)
 
 
+# Thresholds on tumour_probability for a tiny, untrained test model: real models carry the
+# ones chosen on their validation split (ml.finding).
+TINY_MODEL_FINDING = {"no_tumour_below": 0.3, "tumour_suspected_from": 0.6}
+
+
 def export_tiny_model(out_dir: Path) -> Path:
     """An untrained, tiny model through the real export path: fast API tests."""
     from ml.model import build_model
 
     keras.utils.set_random_seed(0)
     model = build_model(image_size=32, width=4)
-    return export_model(model, out_dir, {"version": "0.0.0-test", "name": "tiny-untrained"})
+    metadata = {
+        "version": "0.0.0-test",
+        "name": "tiny-untrained",
+        "finding_thresholds": TINY_MODEL_FINDING,
+    }
+    return export_model(model, out_dir, metadata)

@@ -10,6 +10,9 @@ import numpy as np
 import tensorflow as tf
 
 from ml.artifact import EXPLAIN_SIGNATURE, PADDED_SIGNATURE, read_card
+from ml.finding import Finding, FindingThresholds
+from ml.kinds import DEFAULT_BRAIN_MRI_LIMIT, KindEstimate
+from ml.labels import BRAIN_MRI, NO_TUMOR
 from ml.ood import FeatureDensity
 
 
@@ -18,8 +21,12 @@ class Prediction:
     label: str
     probabilities: dict[str, float]
     embedding: tuple[float, ...] = ()
-    # What the input gate measures (ml.ood); the embedding alone for older models.
+    # What the input gate measures (ml.ood).
     gate_features: tuple[float, ...] = ()
+    # Calibrated probability that any tumour is present, and the answer it gives.
+    tumour_probability: float | None = None
+    finding: Finding | None = None
+    kind: KindEstimate | None = None
 
 
 @dataclass(frozen=True)
@@ -29,23 +36,25 @@ class Explanation:
     embedding: np.ndarray  # float32 [dim]
     gate_features: np.ndarray  # float32 [gate dim], as Prediction.gate_features
     heatmap: np.ndarray  # float32 [H, W] in [0, 1], on the input pixels' grid
+    kind: KindEstimate | None = None
 
 
 class Classifier:
     def __init__(self, loaded: tf.Module, metadata: dict, density: FeatureDensity | None = None):
         self._serve = loaded.signatures["serving_default"]
-        self._serve_padded = loaded.signatures.get(PADDED_SIGNATURE)
+        self._serve_padded = loaded.signatures[PADDED_SIGNATURE]
         self._loaded = loaded  # keep the SavedModel's variables alive
         self.metadata = metadata
         self.version = str(metadata["version"])
         self.classes = tuple(metadata["classes"])
-        # Models exported before explanations and the input gate have neither.
-        self._explain = loaded.signatures.get(EXPLAIN_SIGNATURE)
+        self.kinds = tuple(metadata["kinds"])
+        self.finding_thresholds = FindingThresholds.from_card(metadata)
+        self.brain_mri_limit = float(
+            metadata.get("recogniser", {}).get("brain_mri_limit", DEFAULT_BRAIN_MRI_LIMIT)
+        )
+        self._explain = loaded.signatures[EXPLAIN_SIGNATURE]
         self.density = density
-        # ml.reexport makes a version from another only around identical weights: records
-        # of either share this model's embeddings, probabilities and heatmaps.
-        source = metadata.get("derived_from", {}).get("version")
-        self.same_weights = frozenset({self.version, *([str(source)] if source else [])})
+        self.same_weights = frozenset({self.version})
 
     @classmethod
     def load(cls, model_dir: Path) -> Classifier:
@@ -55,20 +64,19 @@ class Classifier:
 
     @property
     def can_explain(self) -> bool:
-        return self._explain is not None
+        return True
 
     def explain(self, pixels: np.ndarray) -> Explanation:
-        """Grad-CAM of the predicted class; raises LookupError for a model without it."""
-        if self._explain is None:
-            raise LookupError(f"Model {self.version} was exported without explanations.")
+        """Grad-CAM of the predicted class, on the image's own pixel grid."""
         outputs = self._explain(image=tf.constant(pixels[np.newaxis, :, :, np.newaxis]))
         probabilities = outputs["probabilities"].numpy()[0].astype(float)
         return Explanation(
             label=self.classes[int(outputs["class_index"].numpy())],
             probabilities=dict(zip(self.classes, probabilities.tolist(), strict=True)),
             embedding=outputs["embedding"].numpy()[0],
-            gate_features=_gate_features(outputs)[0],
+            gate_features=outputs["gate_features"].numpy()[0],
             heatmap=outputs["heatmap"].numpy(),
+            kind=self._kind(outputs["kind_probabilities"].numpy()[0]),
         )
 
     def predict(self, pixels: np.ndarray) -> Prediction:
@@ -86,10 +94,9 @@ class Classifier:
 
     def predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:
         """One model call for the whole list: images of one size go in as they are, mixed
-        sizes zero-padded with their true sizes (models exported before the padded
-        signature existed get one call per distinct size instead)."""
+        sizes zero-padded with their true sizes."""
         by_shape = _indices_by_shape(images)
-        if len(by_shape) > 1 and self._serve_padded is not None:
+        if len(by_shape) > 1:
             padded, sizes = _pad_to_largest(images)
             return self._predictions(self._serve_padded(image=padded, size=sizes))
         predictions: list[Prediction] = [None] * len(images)  # type: ignore[list-item]
@@ -101,23 +108,58 @@ class Classifier:
         return predictions
 
     def _predictions(self, outputs: dict[str, tf.Tensor]) -> list[Prediction]:
-        probabilities = outputs["probabilities"].numpy().astype(float)
-        embeddings = outputs["embedding"].numpy().astype(float)
-        gate = _gate_features(outputs).astype(float)
+        columns = zip(
+            outputs["probabilities"].numpy().astype(float),
+            outputs["tumour_probability"].numpy().astype(float),
+            outputs["kind_probabilities"].numpy().astype(float),
+            outputs["embedding"].numpy().astype(float),
+            outputs["gate_features"].numpy().astype(float),
+            strict=True,
+        )
         return [
-            Prediction(
-                label=self.classes[int(np.argmax(row))],
-                probabilities=dict(zip(self.classes, row.tolist(), strict=True)),
-                embedding=tuple(embedding.tolist()),
-                gate_features=tuple(features.tolist()),
-            )
-            for row, embedding, features in zip(probabilities, embeddings, gate, strict=True)
+            self._prediction(row, float(tumour), kinds, embedding, features)
+            for row, tumour, kinds, embedding, features in columns
         ]
 
+    def _prediction(self, row, tumour, kinds, embedding, features) -> Prediction:
+        finding = self._finding(tumour)
+        return Prediction(
+            label=answered_class(self.classes, row, finding),
+            probabilities=dict(zip(self.classes, row.tolist(), strict=True)),
+            embedding=tuple(embedding.tolist()),
+            gate_features=tuple(features.tolist()),
+            tumour_probability=tumour,
+            finding=finding,
+            kind=self._kind(kinds),
+        )
 
-def _gate_features(outputs: dict[str, tf.Tensor]) -> np.ndarray:
-    """Models exported before the gate measured an earlier stage give the embedding."""
-    return outputs.get("gate_features", outputs["embedding"]).numpy()
+    def _finding(self, tumour_probability: float) -> Finding | None:
+        if self.finding_thresholds is None:
+            return None
+        return self.finding_thresholds.finding(tumour_probability)
+
+    def _kind(self, probabilities: np.ndarray) -> KindEstimate:
+        best = int(np.argmax(probabilities))
+        return KindEstimate(
+            kind=self.kinds[best],
+            probability=float(probabilities[best]),
+            brain_mri_probability=float(probabilities[self.kinds.index(BRAIN_MRI)]),
+            probabilities=dict(zip(self.kinds, probabilities.astype(float).tolist(), strict=True)),
+            brain_mri_limit=self.brain_mri_limit,
+        )
+
+
+def answered_class(classes: tuple[str, ...], probabilities: np.ndarray, finding) -> str:
+    """The class a record answers: no_tumor exactly when the finding is no_tumour, else the
+    most probable tumour class, so that the class never contradicts the tumour-first answer
+    (an image the thresholds keep out of no_tumour is never labelled no_tumor). Without
+    finding thresholds, the most probable class."""
+    if finding is None:
+        return classes[int(np.argmax(probabilities))]
+    if finding == Finding.NO_TUMOUR:
+        return NO_TUMOR
+    tumour = [k for k, name in enumerate(classes) if name != NO_TUMOR]
+    return classes[tumour[int(np.argmax(probabilities[tumour]))]]
 
 
 def _indices_by_shape(images: list[np.ndarray]) -> dict[tuple[int, ...], list[int]]:

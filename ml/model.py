@@ -1,4 +1,6 @@
-"""The CNN: a compact residual network trained from scratch on greyscale slices.
+"""The CNN: a compact residual network trained from scratch on greyscale images, with two
+heads on one embedding: the tumour classes, and the recogniser of what kind of image it is
+(modality and body part), so one decode and one network call feed both.
 
 Per-image standardisation is the model's first layer: it removes each scanner's
 global brightness and contrast, which otherwise becomes a shortcut (Sartaj's
@@ -10,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from ml.labels import CLASSES
+from ml.labels import CLASSES, KIND_NAMES
 from ml.preprocess import IMAGE_SIZE
 
 # The input gate (ml/ood.py) also measures this earlier stage, averaged over the image: its
@@ -51,15 +53,18 @@ def build_model(
     width: int = 24,
     num_classes: int = len(CLASSES),
     dropout: float = 0.3,
+    num_kinds: int = len(KIND_NAMES),
 ) -> keras.Model:
-    """Logits out; the penultimate layer is named 'embedding' for similar-case search."""
+    """[class logits, kind logits] out; the penultimate layer is named 'embedding' for
+    similar-case search."""
     inputs = keras.Input((image_size, image_size, 1), name="image")
     x = PerImageStandardization(name="standardize")(inputs)
     x = _conv_bn_relu(x, width, strides=2, name="stem")
     stages = ((1, False), (2, True), (4, True), (8, True))
     for number, (multiplier, downsample) in enumerate(stages, start=1):
         x = _residual_stage(x, width * multiplier, downsample, name=f"stage_{number}")
-    x = layers.GlobalAveragePooling2D(name="embedding")(x)
-    x = layers.Dropout(dropout)(x)
+    embedding = layers.GlobalAveragePooling2D(name="embedding")(x)
+    x = layers.Dropout(dropout)(embedding)
     logits = layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(inputs, logits, name="medimg_cnn")
+    kind_logits = layers.Dense(num_kinds, name="kind_logits")(x)
+    return keras.Model(inputs, [logits, kind_logits], name="medimg_cnn")

@@ -37,6 +37,8 @@ import cv2
 import numpy as np
 
 from ml.decode import DecodedImage, decode_image
+from ml.kinds import KindEstimate
+from ml.labels import KIND_DESCRIPTIONS
 
 OOD_FILE = "ood.npz"
 # Share of in-distribution validation images allowed above the low-confidence limit.
@@ -75,7 +77,7 @@ class GateResult:
     suitability: Suitability
     score: float | None  # FeatureDensity.scores: distance to the training slices; None without
     reason: str
-    cue: str = "features"  # what decided: features, header or colour
+    cue: str = "features"  # what decided: features, kind, header or colour
     # Distance over the limit that applies to this image: above 1 is out_of_distribution.
     relative_score: float | None = None
 
@@ -399,13 +401,42 @@ def _out(reason: str, cue: str) -> GateResult:
     return GateResult(Suitability.OUT_OF_DISTRIBUTION, None, reason, cue)
 
 
+def kind_cue(kind: KindEstimate | None, header: Mapping[str, str] | None) -> GateResult | None:
+    """Out of distribution when the recogniser does not read the pixels as brain MRI, or
+    reads them as another modality than the DICOM header names; else None."""
+    if kind is None:
+        return None
+    if not kind.is_brain_mri:
+        other, probability = kind.most_likely_other
+        return _out(
+            f"Not a brain MRI: it looks like a {KIND_DESCRIPTIONS[other]} ({probability:.2f}; "
+            f"brain MRI {kind.brain_mri_probability:.2f}).",
+            "kind",
+        )
+    modality = _header_text(header, "Modality") if header is not None else ""
+    if modality and modality != kind.modality:
+        return _out(
+            f"The DICOM header says Modality {modality}, but the pixels look like "
+            f"{KIND_DESCRIPTIONS[kind.kind]} ({kind.probability:.2f}): header and image "
+            "disagree.",
+            "header",
+        )
+    return None
+
+
 def assess(
-    data: bytes, features, density: FeatureDensity | None, image: DecodedImage | None = None
+    data: bytes,
+    features,
+    density: FeatureDensity | None,
+    image: DecodedImage | None = None,
+    kind: KindEstimate | None = None,
 ) -> GateResult:
-    """The gate's verdict on one upload: the most severe of its cues, with its reason.
+    """The gate's verdict on one upload: the most severe of its cues, with its reason; on a
+    tie the recogniser's reason comes first, as the one a person understands best.
 
     features are the model's gate features (Prediction.gate_features); image is the upload
-    as `decode_image` made it, decoded from data when not given.
+    as `decode_image` made it, decoded from data when not given; kind is what the
+    recogniser says the image is (Prediction.kind).
     """
     if image is None:
         image = decode_image(data)
@@ -415,8 +446,13 @@ def assess(
         )
     else:
         feature = density.judge(features, framed=is_framed(image.pixels))
-    verdict = feature
-    for cue in (header_cue(image.dicom_header), colour_cue(image.chroma)):
+    cues = (
+        kind_cue(kind, image.dicom_header),
+        header_cue(image.dicom_header),
+        colour_cue(image.chroma),
+    )
+    verdict = next((cue for cue in cues if cue is not None), feature)
+    for cue in (*cues, feature):
         if cue is not None and _more_severe(cue, verdict):
             verdict = cue
     # The score is the model's own, whichever cue decided.

@@ -56,12 +56,17 @@ def group_folds(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(kept, held out) for each fold of a stratified group k-fold over `indices`: every
     index is held out exactly once, and near-duplicate groups never straddle the two."""
-    labels = np.array([samples[i].label for i in indices])
+    labels = np.array([stratum(samples[i]) for i in indices])
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     return [
         (indices[kept], indices[held_out])
         for kept, held_out in splitter.split(indices, labels, groups[indices])
     ]
+
+
+def stratum(sample: Sample) -> str:
+    """What a fold keeps in proportion: each origin's share of each class or kind."""
+    return f"{sample.origin}:{sample.label or sample.kind}"
 
 
 def hold_out_one_fold(

@@ -1,9 +1,17 @@
-"""Train, calibrate, evaluate and export the brain-MRI classifier: one command, fixed seed.
+"""Train, calibrate, evaluate and export the tumour classifier and image-kind recogniser:
+one command, fixed seed.
 
     python -m ml.train --data ../shared/datasets --out models/brain-tumor-cnn
 
-The Sartaj Testing folder and every image near-identical to one in it never train,
-select or calibrate anything; they are only scored, through the exported SavedModel.
+Every source trains: Sartaj Training, Nickparvar (figshare, Br35H and Sartaj copies),
+Br35H (its tumours of unlabelled type teach "a tumour", ml.objective), Feltrin (with the
+fifth class, other_tumour) and the other kinds of image (for the recogniser only).
+The Sartaj Testing folder and every image near-identical to one in it never train, select
+or calibrate anything; they are only scored, through the exported SavedModel. Images of the
+brain-MRI sets that look like CT (ml.kind_check) train as brain CT, never as MRI.
+
+With --hold-out-origins, those origins neither train nor validate and are scored as a new
+hospital would see them (leave-one-source-out; ml.loso runs the four).
 """
 
 from __future__ import annotations
@@ -23,22 +31,32 @@ import numpy as np
 import tensorflow as tf
 
 from ml.augment import RECIPES, build_augmenter, random_intensity
-from ml.cache import prepare_grouped
+from ml.cache import GroupedSet, prepare_grouped
 from ml.config import TRAIN_FLAGS, TrainConfig
 from ml.datasets import Sample
 from ml.evaluate import evaluate_exported
-from ml.export import export_model
-from ml.labels import CLASSES
-from ml.looks import look_log_odds, probe_halves, shortcut_probe
-from ml.metrics import calibrated, classification_metrics, fit_temperature
+from ml.export import Calibration, export_model
+from ml.finding import choose_thresholds
+from ml.gate import fit_input_gate
+from ml.kind_check import cached_ct_probability, ct_suspects
+from ml.labels import BRAIN_MRI, KIND_NAMES
 from ml.model import build_model
+from ml.objective import (
+    NO_TUMOR_INDEX,
+    Targets,
+    TumourAndKindLoss,
+    calibrated_kinds,
+    calibrated_probabilities,
+    encode_targets,
+    fit_calibration,
+    kind_weights,
+    recogniser_limit,
+    tumour_weights,
+)
 from ml.report import write_report
 from ml.splits import make_splits
-from ml.trust_eval import fit_input_gate
 
 MODEL_NAME = "brain-tumor-cnn"
-# Pool images whose look contradicts their label, scored by a run that held them out.
-PROBE_SET = "shortcut_probe_held_out"
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]:
@@ -48,19 +66,31 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
     defaults = TrainConfig()
     numeric = ("seed", "epochs", "batch_size", "width", "learning_rate", "patience")
-    for field in ("version", *numeric, "probe_half", "look_weight", "look_prior"):
+    for field in ("version", *numeric, "kind_loss_weight"):
         value = getattr(defaults, field)
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
-    parser.add_argument("--train-sources", nargs="+", default=list(defaults.train_sources))
     parser.add_argument("--augmentation", choices=sorted(RECIPES), default=defaults.augmentation)
     parser.add_argument(
-        "--hold-out-probe",
-        action="store_true",
-        help="train without the images whose look contradicts their label; score them",
+        "--hold-out-origins",
+        nargs="*",
+        default=list(defaults.hold_out_origins),
+        help="origins that neither train nor validate, scored as unseen sources",
     )
     args = parser.parse_args(argv)
     values = {name: getattr(args, name) for name in TRAIN_FLAGS}
-    return args, TrainConfig(**{**values, "train_sources": tuple(args.train_sources)})
+    return args, TrainConfig(**{**values, "hold_out_origins": tuple(args.hold_out_origins)})
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which images a run trains, validates and holds out."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    held_out: np.ndarray  # the held-out origins' images (no near-copy trains)
+    test: np.ndarray  # the Sartaj Testing folder
+    test_leak_free: np.ndarray
+    excluded: np.ndarray  # near-copies of test images, never used
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -68,215 +98,153 @@ def main(argv: list[str] | None = None) -> Path:
     keras.utils.set_random_seed(config.seed)
     started = time.monotonic()
     data = prepare_grouped(args.data, args.cache_dir)
-    samples, prepared, labels = data.samples, data.prepared, data.labels
-    splits = make_splits(samples, data.groups, config.seed)
-    train_idx, val_idx, probe = recipe_indices(samples, data.groups, splits, config)
-    corrections = look_corrections(samples, labels, train_idx, config)
+    ct_probability = cached_ct_probability(data, config.seed, args.cache_dir)
+    targets = training_targets(data, ct_suspects(data, ct_probability))
+    plan = make_plan(data, config)
     print(
-        f"train {len(train_idx)}  validation {len(val_idx)}  test {len(splits.test)} "
-        f"(leak-free {len(splits.test_leak_free)}, excluded near-copies {len(splits.excluded)})"
+        f"train {len(plan.train)}  validation {len(plan.validation)}  held out "
+        f"{len(plan.held_out)}  test {len(plan.test)} (leak-free {len(plan.test_leak_free)}, "
+        f"excluded near-copies {len(plan.excluded)}); {len(targets.ct_suspects)} CT suspects"
     )
-
-    trained = train_and_calibrate(prepared.images, labels, train_idx, val_idx, config, corrections)
-    model, history, temperature = trained.model, trained.history, trained.temperature
-    validation = trained.validation
+    trained = train_and_calibrate(data, targets, plan, config)
     training_seconds = time.monotonic() - started
 
     out_dir = args.out / config.version
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    metadata = _metadata(
-        model,
-        config,
-        samples,
-        prepared.sha256,
-        splits,
-        train_idx,
-        val_idx,
-        history,
-        training_seconds,
-        validation,
-        temperature,
-    )
-    export_model(model, out_dir, metadata, temperature=temperature)
-    fit_input_gate(out_dir, prepared.images, labels, train_idx, val_idx)
-    evaluation = evaluate_exported(
-        out_dir, samples, splits, config.train_sources, {PROBE_SET: probe} if len(probe) else {}
-    )
-    write_report(out_dir, metadata, evaluation)
+    metadata = _metadata(trained, config, data, targets, plan, training_seconds)
+    export_model(trained.model, out_dir, metadata, trained.calibration)
+    brain_train = plan.train[targets.kinds[plan.train] == KIND_NAMES.index(BRAIN_MRI)]
+    brain_val = plan.validation[targets.kinds[plan.validation] == KIND_NAMES.index(BRAIN_MRI)]
+    fit_input_gate(out_dir, data.images, targets.labels, brain_train, brain_val)
+    evaluation = evaluate_exported(out_dir, data.samples, plan, targets)
+    write_report(out_dir, evaluation)
     print(f"exported {out_dir} in {training_seconds / 60:.1f} min")
     return out_dir
 
 
-def recipe_indices(samples: list[Sample], groups: np.ndarray, splits, config: TrainConfig):
-    """(training, validation, held-out probe) images of a run: its sources' splits, less the
-    probe it holds out and the probe's near-copies, so that no copy of a probe image trains."""
-    probe = held_out_probe(samples, groups, splits, config)
-    held_out = np.flatnonzero(np.isin(groups, groups[probe]))
-    train_idx = _without(_from_sources(splits.train, samples, config.train_sources), held_out)
-    val_idx = _without(_from_sources(splits.validation, samples, config.train_sources), held_out)
-    return train_idx, val_idx, probe
+def training_targets(data: GroupedSet, suspects: np.ndarray) -> Targets:
+    """Each image's class and kind, the CT suspects moved from brain MRI to brain CT."""
+    labels, kinds = data.labels.copy(), data.kinds.copy()
+    labels[suspects] = -1
+    kinds[suspects] = KIND_NAMES.index("brain_ct")
+    origins = np.array([sample.origin for sample in data.samples])
+    return Targets(labels=labels, kinds=kinds, origins=origins, ct_suspects=suspects)
 
 
-def held_out_probe(samples: list[Sample], groups: np.ndarray, splits, config) -> np.ndarray:
-    """The shortcut probe of the pool's sources in use, or the half of it that the run
-    holds out."""
-    if not config.hold_out_probe:
-        return np.array([], dtype=np.int64)
-    pool = np.concatenate([splits.train, splits.validation])
-    probe = shortcut_probe(samples, _from_sources(pool, samples, config.train_sources))
-    if config.probe_half < 0:
-        return probe
-    return probe_halves(probe, samples, groups)[config.probe_half]
-
-
-def _without(indices: np.ndarray, removed: np.ndarray) -> np.ndarray:
-    """`indices` in their order (which seeds the shuffle), less `removed`."""
-    return indices[~np.isin(indices, removed)]
-
-
-def _from_sources(indices: np.ndarray, samples: list[Sample], sources: tuple[str, ...]):
-    return np.array([i for i in indices if samples[i].source in sources], dtype=np.int64)
+def make_plan(data: GroupedSet, config: TrainConfig) -> Plan:
+    """The leak-free split of every source, less the held-out origins and every image in a
+    near-duplicate group with one of theirs."""
+    samples, groups = data.samples, data.groups
+    splits = make_splits(samples, groups, config.seed)
+    held = np.array([s.origin in config.hold_out_origins for s in samples])
+    held_groups = np.isin(groups, groups[held])
+    held_out = np.flatnonzero(held & ~np.isin(np.arange(len(samples)), splits.excluded))
+    held_out = held_out[~np.isin(held_out, splits.test)]
+    return Plan(
+        train=splits.train[~held_groups[splits.train]],
+        validation=splits.validation[~held_groups[splits.validation]],
+        held_out=held_out,
+        test=splits.test,
+        test_leak_free=splits.test_leak_free,
+        excluded=splits.excluded,
+    )
 
 
 @dataclass(frozen=True)
 class Trained:
     model: keras.Model
     history: dict
-    temperature: float
-    validation: dict  # the validation split's metrics before and after calibration
+    calibration: Calibration
+    finding: dict  # FindingThresholds.card()
+    recogniser: dict  # the brain-MRI limit and how it was chosen
 
 
-@dataclass(frozen=True)
-class LookCorrections:
-    """What a run does against the look shortcut (ml.looks); None: nothing."""
-
-    upweighted: np.ndarray | None = None  # images that weigh config.look_weight times
-    prior: np.ndarray | None = None  # [N, classes], added to the logits in training
-
-
-def look_corrections(samples, labels, train_idx, config: TrainConfig) -> LookCorrections:
-    upweighted = shortcut_probe(samples, train_idx) if config.look_weight != 1 else None
-    prior = None
-    if config.look_prior:
-        prior = config.look_prior * look_log_odds(samples, labels, train_idx)
-    return LookCorrections(upweighted, prior)
-
-
-def train_and_calibrate(
-    images: np.ndarray,
-    labels: np.ndarray,
-    train_idx: np.ndarray,
-    val_idx: np.ndarray,
-    config: TrainConfig,
-    corrections: LookCorrections = LookCorrections(),
-) -> Trained:
-    """A fresh model fitted on train_idx, stopped early and temperature-scaled on val_idx,
-    with the corrections in training only: the model's own logits are calibrated."""
+def train_and_calibrate(data: GroupedSet, targets: Targets, plan: Plan, config) -> Trained:
+    """A fresh model fitted on the plan's training images, calibrated on its validation
+    images, with the finding thresholds and recogniser limit chosen there too."""
     model = build_model(width=config.width)
-    history = _fit(model, images, labels, train_idx, val_idx, config, corrections)
-    val_logits = predict_logits(model, images[val_idx])
-    temperature = fit_temperature(val_logits, labels[val_idx])
-    return Trained(
-        model, history, temperature, calibration_metrics(labels[val_idx], val_logits, temperature)
+    history = _fit(model, data.images, targets, plan, config)
+    logits, kind_logits = predict_logits(model, data.images[plan.validation])
+    calibration = fit_calibration(
+        logits, targets.labels[plan.validation], kind_logits, targets.kinds[plan.validation]
     )
+    tumour_probability = 1.0 - calibrated_probabilities(calibration, logits)[:, NO_TUMOR_INDEX]
+    kind_probability = calibrated_kinds(calibration, kind_logits)
+    val_labels = targets.labels[plan.validation]
+    typed = val_labels >= 0
+    thresholds = choose_thresholds(
+        tumour_probability[typed],
+        targets.is_tumour(val_labels[typed]),
+        targets.origins[plan.validation][typed],
+    )
+    is_mri = targets.kinds[plan.validation] == KIND_NAMES.index(BRAIN_MRI)
+    recogniser = recogniser_limit(kind_probability[is_mri, KIND_NAMES.index(BRAIN_MRI)])
+    return Trained(model, history, calibration, thresholds.card(), recogniser)
 
 
-def predict_logits(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """Logits for cached preprocessed uint8 images [N, size, size]."""
-    return model.predict(_as_input(images), batch_size=128, verbose=0)
-
-
-def calibration_metrics(y_true: np.ndarray, logits: np.ndarray, temperature: float) -> dict:
-    return {
-        "before_calibration": classification_metrics(y_true, calibrated(logits, 1.0), CLASSES),
-        "after_calibration": classification_metrics(
-            y_true, calibrated(logits, temperature), CLASSES
-        ),
-    }
+def predict_logits(model: keras.Model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(class logits, kind logits) for cached preprocessed uint8 images [N, size, size]."""
+    logits, kind_logits = model.predict(_as_input(images), batch_size=128, verbose=0)
+    return logits, kind_logits
 
 
 def _as_input(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., np.newaxis]
 
 
-def _fit(model, images, labels, train_idx, val_idx, config, corrections: LookCorrections):
+def _fit(model: keras.Model, images, targets: Targets, plan: Plan, config) -> dict:
     recipe = RECIPES[config.augmentation]
     augmenter = build_augmenter(config.seed, recipe)
-    steps = int(np.ceil(len(train_idx) / config.batch_size))
-    class_weight = _balanced_class_weights(labels[train_idx])
+    steps = int(np.ceil(len(plan.train) / config.batch_size))
 
-    def augment(batch, batch_labels, *rest):
+    def augment(batch, batch_targets):
         seed = tf.cast(tf.random.uniform([], 0, 2**31 - 1, dtype=tf.int32), tf.int64)
-        batch = augmenter(batch, training=True)
-        return random_intensity(batch, seed, recipe), batch_labels, *rest
+        batch = augmenter(tf.cast(batch, tf.float32) / 255.0, training=True)
+        return random_intensity(batch, seed, recipe), batch_targets
 
-    columns = (_as_input(images[train_idx]), labels[train_idx])
-    if corrections.upweighted is not None:
-        # Sample weights replace Keras's class_weight, so they carry the class weights too.
-        weights = sample_weights(labels, train_idx, class_weight, corrections.upweighted, config)
-        columns += (weights,)
-        class_weight = None
-    validation = (
-        _as_input(images[val_idx]),
-        keras.utils.to_categorical(labels[val_idx], len(CLASSES)),
-    )
-    fitted = model
-    if corrections.prior is not None:
-        # The prior rides along as a second input, after the weights if any.
-        columns += (corrections.prior[train_idx],)
-        fitted = _with_prior(model)
-        validation = ((validation[0], corrections.prior[val_idx]), validation[1])
+    encoded = _weighted_targets(targets, plan.train)
     train = (
-        tf.data.Dataset.from_tensor_slices(columns)
-        .shuffle(len(train_idx), seed=config.seed, reshuffle_each_iteration=True)
+        tf.data.Dataset.from_tensor_slices(
+            (images[plan.train][..., np.newaxis], encoded[plan.train])
+        )
+        .shuffle(len(plan.train), seed=config.seed, reshuffle_each_iteration=True)
         .batch(config.batch_size)
         .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-        .map(lambda x, y, *rest: _fit_inputs(x, y, rest, corrections.prior is not None))
         .prefetch(tf.data.AUTOTUNE)
     )
+    # The validation loss weighs its images as training does its own.
+    validation_targets = _weighted_targets(targets, plan.validation)[plan.validation]
+    validation = (_as_input(images[plan.validation]), validation_targets)
+    trained = _joined(model)
     schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=steps * config.epochs, warmup_target=None
+        config.learning_rate, decay_steps=steps * config.epochs
     )
-    fitted.compile(
+    trained.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
-        loss=keras.losses.CategoricalCrossentropy(
-            from_logits=True, label_smoothing=config.label_smoothing
-        ),
-        metrics=["accuracy"],
+        loss=TumourAndKindLoss(config.kind_loss_weight),
     )
-    history = fitted.fit(
+    history = trained.fit(
         train,
         validation_data=validation,
         epochs=config.epochs,
         callbacks=_early_stopping(config.patience),
-        class_weight=class_weight,
         verbose=2,
     )
     return {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
-def _fit_inputs(images, labels, rest: tuple, with_prior: bool) -> tuple:
-    """(inputs, one-hot labels[, sample weights]) as Keras's fit takes them."""
-    targets = tf.one_hot(labels, len(CLASSES))
-    if not with_prior:
-        return (images, targets, *rest)
-    *weights, prior = rest
-    return ((images, prior), targets, *weights)
+def _weighted_targets(targets: Targets, indices: np.ndarray) -> np.ndarray:
+    """Every image's encoded target, weighted as balanced over `indices` (0 elsewhere)."""
+    return encode_targets(
+        targets, tumour_weights(targets, indices), kind_weights(targets.kinds, indices)
+    )
 
 
-def _with_prior(model: keras.Model) -> keras.Model:
-    """The model's logits plus a second input: what it is trained through, sharing its
-    weights."""
+def _joined(model: keras.Model) -> keras.Model:
+    """The model's two heads side by side, as the loss reads them; shares its weights."""
     image = keras.Input(model.input_shape[1:], name="image")
-    prior = keras.Input((len(CLASSES),), name="look_prior")
-    return keras.Model([image, prior], keras.layers.Add()([model(image), prior]))
-
-
-def sample_weights(labels, train_idx, class_weight, upweighted, config) -> np.ndarray:
-    weights = np.array([class_weight[int(k)] for k in labels[train_idx]], dtype=np.float32)
-    weights[np.isin(train_idx, upweighted)] *= config.look_weight
-    return weights
+    return keras.Model(image, keras.layers.Concatenate()(model(image)))
 
 
 def _early_stopping(patience: int) -> list[keras.callbacks.Callback]:
@@ -291,57 +259,41 @@ def _early_stopping(patience: int) -> list[keras.callbacks.Callback]:
     ]
 
 
-def _balanced_class_weights(labels: np.ndarray) -> dict[int, float]:
-    counts = np.bincount(labels, minlength=len(CLASSES))
-    return {k: float(len(labels) / (len(CLASSES) * c)) for k, c in enumerate(counts)}
-
-
 def _digest(samples: list[Sample], sha256: list[str], indices: np.ndarray) -> dict:
     lines = sorted(f"{samples[i].key}:{sha256[i]}" for i in indices)
     return {"files": len(lines), "sha256": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
 
 
-def _metadata(
-    model,
-    config,
-    samples,
-    sha256,
-    splits,
-    train_idx,
-    val_idx,
-    history,
-    seconds,
-    validation,
-    temperature,
-) -> dict:
+def _metadata(trained: Trained, config, data: GroupedSet, targets, plan: Plan, seconds) -> dict:
+    samples, sha256 = data.samples, data.prepared.sha256
     return {
         "name": MODEL_NAME,
         "version": config.version,
-        "architecture": "residual CNN from scratch (no pretrained weights), greyscale 128x128",
-        "parameters": int(model.count_params()),
+        "architecture": "residual CNN from scratch (no pretrained weights), greyscale 128x128, "
+        "two heads: tumour classes and image kind",
+        "parameters": int(trained.model.count_params()),
         "config": asdict(config),
         "augmentation": RECIPES[config.augmentation].card(),
+        "finding_thresholds": trained.finding,
+        "recogniser": trained.recogniser,
         "training": {
             "seconds": round(seconds, 1),
-            "epochs_run": len(history.get("loss", [])),
-            "history": history,
+            "epochs_run": len(trained.history.get("loss", [])),
+            "history": trained.history,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         },
         "data": {
-            "train": _digest(samples, sha256, train_idx),
-            "validation": _digest(samples, sha256, val_idx),
-            "test_sartaj": _digest(samples, sha256, splits.test),
+            "train": _digest(samples, sha256, plan.train),
+            "validation": _digest(samples, sha256, plan.validation),
+            "held_out_origins": _digest(samples, sha256, plan.held_out),
+            "test_sartaj": _digest(samples, sha256, plan.test),
             "test_sartaj_leak_free": {
-                **_digest(samples, sha256, splits.test_leak_free),
-                "keys": sorted(samples[i].key for i in splits.test_leak_free),
+                **_digest(samples, sha256, plan.test_leak_free),
+                "keys": sorted(samples[i].key for i in plan.test_leak_free),
             },
-            "excluded_near_copies_of_test": len(splits.excluded),
+            "excluded_near_copies_of_test": len(plan.excluded),
+            "ct_suspects": sorted(samples[i].key for i in targets.ct_suspects),
         },
-        "calibration": {
-            "method": "temperature scaling on the validation split",
-            "temperature": temperature,
-        },
-        "metrics": {"validation": validation},
         "libraries": {
             "python": platform.python_version(),
             "tensorflow": tf.__version__,

@@ -1,5 +1,12 @@
 """A record as a FHIR R4 Bundle: DiagnosticReport, Observations, Device and Provenance.
 
+Tumour first: the report's first Observation is the finding (`tumour_suspected`,
+`indeterminate` or `no_tumour`) with the probability that any tumour is present and the most
+probable class as its components; one Observation per class probability follows; the last
+says what the recogniser saw (its kind of image, the DICOM modality as a component, the body
+part as bodySite). A record the input gate found out of distribution was not read for
+tumours: its Bundle holds no finding, class or class probability, only what the image is.
+
 Built and validated with `fhir.resources`' R4B package (FHIR 4.3, which keeps R4's shape for
 every resource used here). Follows HL7's "AI Transparency on FHIR" where it applies: every
 resource the model asserted carries the `AIAST` security label, the model is a Device, and a
@@ -15,7 +22,20 @@ from typing import Any
 from fhir.resources.R4B.bundle import Bundle
 
 from api.interop import ModelDevice
-from api.models import Record, Review, ReviewAction, ReviewStatus
+from api.interop.codes import (
+    BODY_PART_SNOMED,
+    CLASS_SNOMED,
+    CLASS_SYSTEM,
+    DICOM_SYSTEM,
+    FINDING_SYSTEM,
+    KIND_SYSTEM,
+    OBSERVATION_SYSTEM,
+    SNOMED_SYSTEM,
+    display,
+    kind_display,
+    modality_display,
+)
+from api.models import Record, Review, ReviewAction, ReviewStatus, has_tumour_answer
 
 FHIR_JSON_MEDIA_TYPE = "application/fhir+json"
 # Stable per record: the same record always gives the same resource ids and fullUrls.
@@ -50,8 +70,6 @@ DIAGNOSTIC_IMAGING_REPORT_CODE = {
     ],
     "text": "Brain MRI slice tumour classification (AI, research use)",
 }
-# medimg's own classes: no standard terminology names "no tumour on this slice".
-CLASS_CODE_SYSTEM = "urn:medimg:brain-mri-class"
 PROVENANCE_PARTICIPANT_SYSTEM = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 DATA_OPERATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 SOP_UID_HASH_SYSTEM = "urn:medimg:sop-instance-uid-hmac-sha256"
@@ -69,10 +87,16 @@ REPORT_STATUS = {
 def record_bundle(record: Record, reviews: list[Review], model: ModelDevice) -> Bundle:
     """The record and its reviews as a validated FHIR `collection` Bundle."""
     device = _device(record, model)
-    observations = [
-        _observation(record, name, probability, device)
-        for name, probability in sorted(record.probabilities.items())
-    ]
+    observations = []
+    if has_tumour_answer(record.suitability):
+        if record.finding is not None:
+            observations.append(_finding_observation(record, device))
+        observations += [
+            _observation(record, name, probability, device)
+            for name, probability in sorted(record.probabilities.items())
+        ]
+    if record.kind is not None:
+        observations.append(_kind_observation(record, device))
     report = _diagnostic_report(record, reviews, observations)
     provenances = [_ai_provenance(record, report, observations, device)]
     provenances += [_review_provenance(record, report, review) for review in reviews]
@@ -103,22 +127,124 @@ def _device(record: Record, model: ModelDevice) -> dict[str, Any]:
     }
 
 
-def _observation(
-    record: Record, class_name: str, probability: float, device: dict[str, Any]
+def _ai_observation(
+    record: Record, part: str, code: dict[str, Any], device: dict[str, Any]
 ) -> dict[str, Any]:
+    """What every Observation the model asserted shares; the caller adds its value."""
     return {
         "resourceType": "Observation",
-        "id": _resource_id(record, f"probability-{class_name}"),
+        "id": _resource_id(record, part),
         "meta": {"security": [AI_ASSERTED_LABEL]},
         "status": "final",
         "category": [IMAGING_CATEGORY],
-        "code": {
-            "coding": [{"system": CLASS_CODE_SYSTEM, "code": class_name}],
-            "text": f"Probability of {_display(class_name)}",
-        },
+        "code": code,
         "effectiveDateTime": _instant(record.created_at),
-        "valueQuantity": {"value": round(float(probability), 6), **PROBABILITY_UNIT},
         "device": {"reference": _full_url(device), "display": device["deviceName"][0]["name"]},
+    }
+
+
+def _finding_observation(record: Record, device: dict[str, Any]) -> dict[str, Any]:
+    """The tumour-first answer: the finding, then the tumour probability and the class."""
+    code = _medimg_code(
+        "tumour-finding", "Tumour finding", "Tumour finding (AI): is any tumour present?"
+    )
+    observation = _ai_observation(record, "finding", code, device)
+    observation["valueCodeableConcept"] = _concept(FINDING_SYSTEM, record.finding)
+    observation["bodySite"] = _body_site("BRAIN")
+    components = []
+    if record.tumour_probability is not None:
+        components.append(
+            {
+                "code": _medimg_code(
+                    "tumour-probability", "Probability that any tumour is present"
+                ),
+                "valueQuantity": _probability(record.tumour_probability),
+            }
+        )
+    components.append(
+        {
+            "code": _medimg_code("tumour-class", "Most probable class"),
+            "valueCodeableConcept": _class_concept(record.label),
+        }
+    )
+    observation["component"] = components
+    return observation
+
+
+def _observation(
+    record: Record, class_name: str, probability: float, device: dict[str, Any]
+) -> dict[str, Any]:
+    code = {
+        "coding": [{"system": CLASS_SYSTEM, "code": class_name}],
+        "text": f"Probability of {display(class_name)}",
+    }
+    observation = _ai_observation(record, f"probability-{class_name}", code, device)
+    observation["valueQuantity"] = _probability(probability)
+    return observation
+
+
+def _kind_observation(record: Record, device: dict[str, Any]) -> dict[str, Any]:
+    """What the recogniser saw: its kind of image, with the DICOM modality and body part."""
+    code = _medimg_code(
+        "image-kind", "Kind of image", "Kind of image (AI recogniser): modality and body part"
+    )
+    observation = _ai_observation(record, "image-kind", code, device)
+    described = kind_display(record.kind)
+    observation["valueCodeableConcept"] = {
+        "coding": [{"system": KIND_SYSTEM, "code": record.kind, "display": described}],
+        "text": described,
+    }
+    if record.body_part is not None:
+        observation["bodySite"] = _body_site(record.body_part)
+    components = []
+    if record.modality is not None:
+        components.append(
+            {
+                "code": {
+                    "coding": [{"system": DICOM_SYSTEM, "code": "121139", "display": "Modality"}]
+                },
+                "valueCodeableConcept": {
+                    "coding": [
+                        {
+                            "system": DICOM_SYSTEM,
+                            "code": record.modality,
+                            "display": modality_display(record.modality),
+                        }
+                    ],
+                    "text": record.modality,
+                },
+            }
+        )
+    if record.kind_probability is not None:
+        components.append(
+            {
+                "code": _medimg_code("kind-probability", f"Probability of {described}"),
+                "valueQuantity": _probability(record.kind_probability),
+            }
+        )
+    if components:
+        observation["component"] = components
+    return observation
+
+
+def _medimg_code(code: str, display_text: str, text: str | None = None) -> dict[str, Any]:
+    return {
+        "coding": [{"system": OBSERVATION_SYSTEM, "code": code, "display": display_text}],
+        "text": text or display_text,
+    }
+
+
+def _probability(value: float) -> dict[str, Any]:
+    return {"value": round(float(value), 6), **PROBABILITY_UNIT}
+
+
+def _body_site(body_part: str) -> dict[str, Any]:
+    concept = BODY_PART_SNOMED.get(body_part)
+    if concept is None:
+        return {"text": f"{body_part.lower()} (no body part recognised)"}
+    return {
+        "coding": [{"system": SNOMED_SYSTEM, "code": concept.code, "display": concept.display}],
+        "text": concept.display,
     }
 
 
@@ -146,21 +272,34 @@ def _diagnostic_report(
 
 
 def _conclusion(record: Record, reviews: list[Review]) -> str:
-    probability = record.probabilities.get(record.label, 0.0)
-    ai_result = (
-        f"AI result ({record.model_version}): {_display(record.label)}, "
-        f"probability {probability:.2f}."
-    )
+    ai_result = f"AI result ({record.model_version}): {_ai_answer(record)}"
     if not reviews:
         return f"{ai_result} Not reviewed by a radiologist. Research use, not diagnosis."
     latest = reviews[-1]
     verdicts = {
         ReviewAction.CONFIRM: "confirmed",
-        ReviewAction.CORRECT: f"corrected to {_display(latest.label or '')}",
+        ReviewAction.CORRECT: f"corrected to {display(latest.label or '')}",
         ReviewAction.REJECT: "rejected the result",
     }
     verdict = verdicts[ReviewAction(latest.action)]
     return f"{ai_result} Radiologist {latest.reviewer_name} {verdict}."
+
+
+def _ai_answer(record: Record) -> str:
+    """The model's answer in words, tumour first; none for an image it did not read."""
+    if not has_tumour_answer(record.suitability):
+        reason = record.suitability_reason or "the input gate found it out of distribution."
+        return f"not read for tumours: {reason}"
+    probability = record.probabilities.get(record.label, 0.0)
+    most_probable = f"{display(record.label)}, probability {probability:.2f}."
+    if record.finding is None:
+        return most_probable
+    tumour = (
+        f" (probability of any tumour {record.tumour_probability:.2f})"
+        if record.tumour_probability is not None
+        else ""
+    )
+    return f"{display(record.finding)}{tumour}; most probable class {most_probable}"
 
 
 def _ai_provenance(
@@ -227,15 +366,18 @@ def _participant(code: str, display: str) -> dict[str, Any]:
 
 
 def _class_concept(class_name: str) -> dict[str, Any]:
-    display = _display(class_name)
-    return {
-        "coding": [{"system": CLASS_CODE_SYSTEM, "code": class_name, "display": display}],
-        "text": display,
-    }
+    """medimg's code first, then SNOMED CT's where one means the same (api.interop.codes)."""
+    words = display(class_name)
+    coding = [{"system": CLASS_SYSTEM, "code": class_name, "display": words}]
+    standard = CLASS_SNOMED.get(class_name)
+    if standard is not None:
+        coding.append({"system": SNOMED_SYSTEM, "code": standard.code, "display": standard.display})
+    return {"coding": coding, "text": words}
 
 
-def _display(class_name: str) -> str:
-    return class_name.replace("_", " ")
+def _concept(system: str, code: str) -> dict[str, Any]:
+    words = display(code)
+    return {"coding": [{"system": system, "code": code, "display": words}], "text": words}
 
 
 def _last_change(record: Record, reviews: list[Review]) -> datetime:

@@ -203,11 +203,8 @@ def _heatmap_or_none(
     pulled: PulledInstance, request: PullRequest, model: ModelDevice, notes: list[str]
 ) -> Dataset | None:
     classifier = request.ingest_context.classifier
-    if not classifier.can_explain or pulled.record.model_version not in classifier.same_weights:
-        note = (
-            "No heatmap pushed for records of a model other than the serving one, or when "
-            "the serving model has no explanations."
-        )
+    if pulled.record.model_version not in classifier.same_weights:
+        note = "No heatmap pushed for records of a model other than the serving one."
         if note not in notes:
             notes.append(note)
         return None

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from api.deps import ActorDep, BlobStoreDep, ClassifierDep, SessionDep, SettingsDep, get_actor
 from api.errors import problem_responses
 from api.ingest import classify, decode_upload, read_upload_within_limit
-from api.models import Record, RecordPublic, ReviewStatus
+from api.models import Record, RecordPublic, ReviewStatus, has_tumour_answer
 from api.routes.classify import UploadSizeLimitedRoute
 from api.routes.records import (
     Actor,
@@ -52,7 +52,13 @@ router = APIRouter(
 class ExplanationPublic(BaseModel):
     record_id: int
     model_version: str = Field(description="The model that made the map (the serving one).")
-    label: str = Field(description="The class the map explains: the model's prediction.")
+    label: str | None = Field(
+        description=(
+            "The class the map explains: the model's prediction; null for a record the input "
+            "gate found out of distribution, which has no tumour answer (the map then shows "
+            "where the model looked, nothing more)."
+        )
+    )
     mass_inside_brain: float = Field(
         description="Share of the map's mass on the brain mask computed from the image, 0-1."
     )
@@ -92,7 +98,7 @@ KQuery = Annotated[int, Query(ge=1, le=MAX_K, description="How many similar case
     response_class=Response,
     responses={
         HTTPStatus.OK: {"description": "A PNG.", "content": {"image/png": {}}},
-        **problem_responses(404, 409, 422),
+        **problem_responses(404, 422),
     },
 )
 def read_heatmap(
@@ -105,7 +111,7 @@ def read_heatmap(
     opacity: Annotated[float, Query(ge=0.0, le=1.0)] = DEFAULT_OPACITY,
     format: Annotated[Literal["overlay", "raw"], Query()] = "overlay",
 ) -> Response:
-    pixels, explanation = _explain_record(
+    _record, pixels, explanation = _explain_record(
         session, actor, blob_store, settings, classifier, record_id
     )
     if format == "raw":
@@ -121,7 +127,7 @@ def read_heatmap(
     "/records/{record_id}/explanation",
     response_model=ExplanationPublic,
     summary="How much of the heatmap lies on the brain, and whether it is plausible",
-    responses=problem_responses(404, 409, 422),
+    responses=problem_responses(404, 422),
 )
 def read_explanation(
     session: SessionDep,
@@ -131,14 +137,14 @@ def read_explanation(
     classifier: ClassifierDep,
     record_id: RecordId,
 ) -> Any:
-    pixels, explanation = _explain_record(
+    record, pixels, explanation = _explain_record(
         session, actor, blob_store, settings, classifier, record_id
     )
     check = check_heatmap(pixels, explanation.heatmap)
     return ExplanationPublic(
         record_id=record_id,
         model_version=classifier.version,
-        label=explanation.label,
+        label=explanation.label if has_tumour_answer(record.suitability) else None,
         mass_inside_brain=check.mass_inside_brain,
         implausible=check.implausible,
         reason=check.reason,
@@ -147,17 +153,11 @@ def read_explanation(
 
 def _explain_record(
     session, actor, blob_store, settings, classifier: Classifier, record_id: int
-) -> tuple[np.ndarray, Explanation]:
-    if not classifier.can_explain:
-        raise HTTPException(
-            HTTPStatus.CONFLICT,
-            f"The serving model {classifier.version} was exported without explanations. "
-            "Serve a model re-exported by `python -m ml.reexport` to get heatmaps.",
-        )
+) -> tuple[Record, np.ndarray, Explanation]:
     record = get_visible_record_or_404(session, actor, record_id)
     stored = read_image_or_404(blob_store, record)
     pixels = decode_image(stored, max_pixels=settings.max_image_pixels).pixels
-    return pixels, classifier.explain(pixels)
+    return record, pixels, classifier.explain(pixels)
 
 
 @router.get(

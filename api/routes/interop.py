@@ -46,9 +46,13 @@ def model_device(classifier: Classifier, model_version: str) -> ModelDevice:
     summary="The record as a FHIR R4 Bundle (DiagnosticReport, Observations, Device, Provenance)",
     description=(
         "A `collection` Bundle: a DiagnosticReport (status from the review state, conclusion "
-        "and conclusionCode from the final label), one Observation per class probability, "
-        "the model as a Device, and a Provenance for the AI result and one per radiologist "
-        "review, following HL7 *AI Transparency on FHIR* (AIAST security labels). "
+        "and conclusionCode from the final label); tumour first, an Observation of the "
+        "finding (components: the probability that any tumour is present, the most probable "
+        "class), then one Observation per class probability, and one of what the recogniser "
+        "saw (kind of image, DICOM modality, body part as bodySite); the model as a Device, "
+        "and a Provenance for the AI result and one per radiologist review, following HL7 "
+        "*AI Transparency on FHIR* (AIAST security labels). A record the input gate found "
+        "out of distribution carries no finding, class or class probability. "
         "See docs/INTEROP.md."
     ),
     response_class=Response,
@@ -80,8 +84,12 @@ def reviews_of(session: Session, record_id: int) -> list[Review]:
     "/{record_id}/sr",
     summary="The AI finding as a DICOM Comprehensive SR (TID 1500)",
     description=(
-        "A Measurement Report with one image-level group: the predicted class as Finding, a "
-        "probability per class, the model as observer device and algorithm. It references "
+        "A Measurement Report with one image-level group, tumour first: the finding "
+        "(`tumour_suspected`, `indeterminate`, `no_tumour`) as Finding, the probability that "
+        "any tumour is present, a probability per class and the most probable class, then "
+        "the recogniser's modality and kind of image; the model as observer device and "
+        "algorithm. A record the input gate found out of distribution gets no finding, class "
+        "or class probability: only what the image is, and the gate's verdict. It references "
         "the stored, de-identified image by its UIDs (the originals are never kept). Only "
         "for records made from DICOM; others get 409."
     ),
@@ -148,12 +156,6 @@ def read_record_heatmap(
 
 
 def check_explainable(classifier: Classifier, record: Record) -> None:
-    if not classifier.can_explain:
-        raise HTTPException(
-            HTTPStatus.CONFLICT,
-            f"The serving model {classifier.version} was exported without explanations; "
-            "re-export it to get heatmaps.",
-        )
     if record.model_version not in classifier.same_weights:
         raise HTTPException(
             HTTPStatus.CONFLICT,

@@ -20,9 +20,21 @@ from api.deps import (
     require_roles,
 )
 from api.errors import problem_responses
-from api.models import Record, RecordPublic, RecordsPublic, Review, ReviewStatus, Role
+from api.models import (
+    BodyPart,
+    Modality,
+    Record,
+    RecordPublic,
+    RecordsPublic,
+    Review,
+    ReviewStatus,
+    Role,
+    TumourClass,
+)
 from api.pagination import Cursor, SortOrder, decode_cursor, encode_cursor
 from api.storage import BlobStore
+from ml.finding import Finding
+from ml.ood import Suitability
 from ml.render import render_png
 
 MAX_PAGE_SIZE = 100
@@ -65,7 +77,17 @@ class RecordQuery(BaseModel):
         default=0, ge=0, description="Records to skip; prefer `cursor` for long lists."
     )
     sort: SortOrder = Field(default="newest", description="`newest` or `oldest` first.")
-    label: str | None = Field(default=None, max_length=64, description="Predicted label.")
+    finding: Finding | None = Field(
+        default=None,
+        description="Tumour-first finding (out-of-distribution records have none).",
+    )
+    label: TumourClass | None = Field(
+        default=None, description="Predicted class (out-of-distribution records have none)."
+    )
+    modality: Modality | None = Field(
+        default=None, description="Modality the recogniser saw (DICOM defined term)."
+    )
+    body_part: BodyPart | None = Field(default=None, description="Body part the recogniser saw.")
     review_status: ReviewStatus | None = Field(default=None)
     model_version: str | None = Field(default=None, max_length=64)
     source_system: str | None = Field(default=None, max_length=128)
@@ -121,17 +143,30 @@ def page_statement(
 
 def filter_conditions(query: RecordQuery) -> list[ColumnElement[bool]]:
     equal_to = {
+        col(Record.finding): query.finding,
         col(Record.label): query.label,
+        col(Record.modality): query.modality,
+        col(Record.body_part): query.body_part,
         col(Record.review_status): query.review_status,
         col(Record.model_version): query.model_version,
         col(Record.source_system): query.source_system,
     }
     conditions = [column == value for column, value in equal_to.items() if value is not None]
+    if query.finding is not None or query.label is not None:
+        # The model's output of an out-of-distribution record is kept but is no answer.
+        conditions.append(with_tumour_answer())
     if query.created_from is not None:
         conditions.append(col(Record.created_at) >= query.created_from)
     if query.created_to is not None:
         conditions.append(col(Record.created_at) < query.created_to)
     return conditions
+
+
+def with_tumour_answer() -> ColumnElement[bool]:
+    """Records with a tumour answer, as `api.models.has_tumour_answer` says: all but those the
+    input gate found out of distribution (RecordPublic sends no finding or class for them)."""
+    suitability = col(Record.suitability)
+    return or_(suitability.is_(None), suitability != Suitability.OUT_OF_DISTRIBUTION)
 
 
 def sort_order(sort: SortOrder) -> tuple[Any, Any]:

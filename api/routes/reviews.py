@@ -18,6 +18,7 @@ from api.models import (
     ReviewPublic,
     ReviewsPublic,
     Role,
+    has_tumour_answer,
 )
 from api.routes.records import (
     RecordId,
@@ -43,15 +44,18 @@ router = APIRouter(
     summary="Confirm, correct or reject a record's classification",
     description=(
         "Appends a review; the latest one sets the record's `review_status` and "
-        "`final_label`. The model's own label and probabilities never change."
+        "`final_label`. The model's own label and probabilities never change. A record the "
+        "input gate found out of distribution has no class to confirm (409): correct it to "
+        "a class, or reject it."
     ),
-    responses=problem_responses(400, 404, 422),
+    responses=problem_responses(400, 404, 409, 422),
 )
 def create_review(
     session: SessionDep, actor: ActorDep, record_id: RecordId, review_in: ReviewCreate
 ) -> Any:
     record = lock_visible_record_or_404(session, actor, record_id)
     check_label_is_a_class(record, review_in)
+    check_there_is_a_class_to_confirm(record, review_in)
     review = Review.model_validate(
         review_in,
         update={
@@ -101,6 +105,17 @@ def check_label_is_a_class(record: Record, review_in: ReviewCreate) -> None:
             HTTPStatus.UNPROCESSABLE_ENTITY,
             f"`{review_in.label}` is not a class of model {record.model_version}; "
             f"use one of: {', '.join(classes)}.",
+        )
+
+
+def check_there_is_a_class_to_confirm(record: Record, review_in: ReviewCreate) -> None:
+    # Confirming would make the model's class of an image it was not built for a diagnosis.
+    if review_in.action == ReviewAction.CONFIRM and not has_tumour_answer(record.suitability):
+        reason = record.suitability_reason or "The input gate found it out of distribution."
+        raise HTTPException(
+            HTTPStatus.CONFLICT,
+            f"Record {record.id} has no class to confirm: it was not read for tumours. "
+            f"{reason} Correct it to a class if it is a brain MRI after all, or reject it.",
         )
 
 

@@ -1,6 +1,8 @@
-"""Dashboard figures over the records the caller may see: classes, reviews, records per day."""
+"""Dashboard figures over the records the caller may see: findings, classes, reviews, what
+the recogniser saw, records per day."""
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Annotated, Any, Self
 
 from fastapi import APIRouter, Depends, Query
@@ -10,8 +12,17 @@ from sqlmodel import Session, col, func, select
 
 from api.deps import ActorDep, ClassifierDep, SessionDep, get_actor
 from api.errors import problem_responses
-from api.models import ClassAgreement, DayCount, Record, ReviewStatus, StatsPublic
-from api.routes.records import visible_to
+from api.models import (
+    ClassAgreement,
+    DayCount,
+    Record,
+    ReviewStatus,
+    StatsPublic,
+    has_tumour_answer,
+)
+from api.routes.records import visible_to, with_tumour_answer
+from ml.finding import Finding
+from ml.labels import BODY_PARTS, MODALITIES
 
 router = APIRouter(
     prefix="/stats",
@@ -43,11 +54,13 @@ class StatsQuery(BaseModel):
 @router.get(
     "",
     response_model=StatsPublic,
-    summary="Counts per class, review agreement per class and records per day",
+    summary="Counts per finding, class, modality and body part; review agreement; records per day",
     description=(
         "Over the records the caller may see (an integration key: only its own), optionally "
-        "within `created_from` (inclusive) and `created_to` (exclusive). Every class of the "
-        "serving model is listed, with zeros where it has no record."
+        "within `created_from` (inclusive) and `created_to` (exclusive). Every finding, every "
+        "class of the serving model, every modality and every body part is listed, with "
+        "zeros where it has no record. Records the input gate found out of distribution are "
+        "counted under their modality and body part, never under a finding or a class."
     ),
     responses=problem_responses(422),
 )
@@ -60,15 +73,21 @@ def read_stats(
     conditions = [visible_to(actor), *window_conditions(query)]
     rows = label_and_status_counts(session, conditions)
     classes = classes_seen(classifier.classes, rows)
+    with_answer = Counter({key: n for key, n in rows.items() if has_tumour_answer(key[3])})
     return StatsPublic(
         total=sum(rows.values()),
-        by_label=count_by(rows, classes, lambda label, _status, _final: label),
+        by_finding=count_per(
+            session, col(Record.finding), [*conditions, with_tumour_answer()], list(Finding)
+        ),
+        by_label=count_by(with_answer, classes, lambda label, _status, _final: label),
         by_final_label=count_by(rows, classes, lambda _label, _status, final: final),
         by_review_status={
-            status.value: sum(n for (_, s, _), n in rows.items() if s == status)
+            status.value: sum(n for (_, s, _, _), n in rows.items() if s == status)
             for status in ReviewStatus
         },
-        agreement=[agreement_for(label, rows) for label in classes],
+        by_modality=count_per(session, col(Record.modality), conditions, MODALITIES),
+        by_body_part=count_per(session, col(Record.body_part), conditions, BODY_PARTS),
+        agreement=[agreement_for(label, with_answer) for label in classes],
         per_day=records_per_day(session, conditions),
     )
 
@@ -82,30 +101,37 @@ def window_conditions(query: StatsQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-# (predicted label, review status, reviewed label) -> number of records.
-LabelStatusCounts = Counter[tuple[str, str, str | None]]
+# (predicted label, review status, reviewed label, suitability) -> number of records.
+LabelStatusCounts = Counter[tuple[str, str, str | None, str | None]]
 
 
 def label_and_status_counts(
     session: Session, conditions: list[ColumnElement[bool]]
 ) -> LabelStatusCounts:
-    key = (col(Record.label), col(Record.review_status), col(Record.reviewed_label))
-    statement = select(*key, func.count()).where(*conditions).group_by(*key)
-    return Counter(
-        {(label, status, reviewed): n for label, status, reviewed, n in session.exec(statement)}
+    key = (
+        col(Record.label),
+        col(Record.review_status),
+        col(Record.reviewed_label),
+        col(Record.suitability),
     )
+    statement = select(*key, func.count()).where(*conditions).group_by(*key)
+    return Counter({tuple(row[:-1]): row[-1] for row in session.exec(statement)})
 
 
 def classes_seen(model_classes: tuple[str, ...], rows: LabelStatusCounts) -> list[str]:
-    """The serving model's classes first, then any other label a record carries."""
-    extra = {label for label, _, _ in rows} | {r for _, _, r in rows if r is not None}
+    """The serving model's classes first, then any other label a record answers with."""
+    predicted = {label for label, _, _, suitability in rows if has_tumour_answer(suitability)}
+    extra = predicted | {r for _, _, r, _ in rows if r is not None}
     return [*model_classes, *sorted(extra - set(model_classes))]
 
 
-def final_label(label: str, status: str, reviewed: str | None) -> str | None:
-    # The same rule as Record.final_label: a rejected record has none.
+def final_label(
+    label: str, status: str, reviewed: str | None, suitability: str | None
+) -> str | None:
+    # The same rule as Record.final_label: a rejected record has none, and neither has an
+    # unreviewed one the input gate refused.
     if status == ReviewStatus.UNREVIEWED:
-        return label
+        return label if has_tumour_answer(suitability) else None
     if status == ReviewStatus.REJECTED:
         return None
     return reviewed
@@ -113,10 +139,27 @@ def final_label(label: str, status: str, reviewed: str | None) -> str | None:
 
 def count_by(rows: LabelStatusCounts, classes: list[str], pick) -> dict[str, int]:
     counts = dict.fromkeys(classes, 0)
-    for (label, status, reviewed), n in rows.items():
-        chosen = pick(label, status, final_label(label, status, reviewed))
+    for (label, status, reviewed, suitability), n in rows.items():
+        chosen = pick(label, status, final_label(label, status, reviewed, suitability))
         if chosen is not None:
             counts[chosen] = counts.get(chosen, 0) + n
+    return counts
+
+
+def count_per(
+    session: Session,
+    column: ColumnElement[str | None],
+    conditions: list[ColumnElement[bool]],
+    every: Iterable[str],
+) -> dict[str, int]:
+    """Records per value of `column`: each of `every` (zero if none), then any other value;
+    records without a value are not counted."""
+    statement = (
+        select(column, func.count()).where(*conditions, column.is_not(None)).group_by(column)
+    )
+    counts = dict.fromkeys((str(value) for value in every), 0)
+    for value, n in session.exec(statement):
+        counts[value] = counts.get(value, 0) + n
     return counts
 
 
@@ -127,7 +170,7 @@ def agreement_for(label: str, rows: LabelStatusCounts) -> ClassAgreement:
     but left out of the rate.
     """
     by_status = Counter()
-    for (predicted, status, _), n in rows.items():
+    for (predicted, status, _, _), n in rows.items():
         if predicted == label:
             by_status[status] += n
     confirmed = by_status[ReviewStatus.CONFIRMED]

@@ -15,8 +15,11 @@ from ml.labels import CLASSES
 PROBLEM_JSON = "application/problem+json"
 RECORD_FIELDS = {
     "id",
+    "finding",
+    "tumour_probability",
     "label",
     "probabilities",
+    "classes",
     "model_version",
     "created_at",
     "filename",
@@ -33,6 +36,10 @@ RECORD_FIELDS = {
     "suitability",
     "suitability_score",
     "suitability_reason",
+    "modality",
+    "body_part",
+    "kind",
+    "kind_probability",
 }
 TINY_MODEL_VERSION = "0.0.0-test"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -84,13 +91,13 @@ def test_classify_returns_201_with_a_complete_record(
     assert record["image_sha256"] == hashlib.sha256(image).hexdigest()
     assert (record["width"], record["height"]) == (96, 96)
     assert record["model_version"] == TINY_MODEL_VERSION
-    assert_probabilities_cover_the_four_classes(record)
+    assert_probabilities_cover_the_models_classes(record)
     created_at = datetime.fromisoformat(record["created_at"])
     assert created_at.utcoffset() == timedelta(0)
     assert before - timedelta(seconds=1) <= created_at <= datetime.now(UTC)
 
 
-def assert_probabilities_cover_the_four_classes(record: dict) -> None:
+def assert_probabilities_cover_the_models_classes(record: dict) -> None:
     probabilities = record["probabilities"]
     assert tuple(sorted(probabilities)) == tuple(sorted(CLASSES))
     assert all(0.0 <= p <= 1.0 for p in probabilities.values())
@@ -107,7 +114,7 @@ def test_classify_accepts_a_real_glioma_slice_from_the_shared_dataset(
     assert response.status_code == 201
     record = response.json()
     assert record["media_type"] == "image/jpeg"
-    assert_probabilities_cover_the_four_classes(record)
+    assert_probabilities_cover_the_models_classes(record)
 
 
 def test_classify_stores_a_record_that_the_list_then_shows(

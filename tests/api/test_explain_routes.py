@@ -1,7 +1,5 @@
 """Heatmaps, similar cases and the input gate, through the API with the tiny model."""
 
-import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -129,6 +127,18 @@ def test_the_explanation_reports_the_share_of_the_map_on_the_brain(
     assert explanation["model_version"] == record["model_version"]
 
 
+def test_the_explanation_of_an_image_not_read_for_tumours_names_no_class(client: TestClient):
+    photo = np.zeros((80, 80, 3), np.uint8)
+    photo[:, :40] = (0, 0, 255)
+    record = classify(client, encode(photo, ".png"))
+    assert record["suitability"] == "out_of_distribution"
+
+    explanation = client.get(f"/records/{record['id']}/explanation")
+
+    assert explanation.status_code == 200
+    assert explanation.json()["label"] is None
+
+
 @pytest.mark.parametrize("query", ["opacity=1.5", "format=jpeg"])
 def test_bad_heatmap_parameters_are_a_422_problem(client: TestClient, png_bytes: bytes, query):
     record = classify(client, png_bytes)
@@ -244,26 +254,3 @@ def test_asking_for_too_many_similar_cases_is_a_422_problem(
 
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM_JSON
-
-
-def reexported(model_dir: Path, into: Path, version: str) -> Path:
-    """The model's directory as ml.reexport leaves it: a new version, the same weights."""
-    copy = shutil.copytree(model_dir, into)
-    card = json.loads((copy / "metadata.json").read_text())
-    source = card["version"]
-    card.update(version=version, derived_from={"version": source, "weights": "identical"})
-    (copy / "metadata.json").write_text(json.dumps(card))
-    return copy
-
-
-def test_records_of_the_version_a_served_model_was_reexported_from_stay_similar_cases(
-    make_client, tiny_model_dir: Path, tmp_path: Path, add_record: Callable[..., int]
-):
-    client = make_client(model_dir=reexported(tiny_model_dir, tmp_path / "m", "0.0.1-test"))
-    query = add_record(embedding=unit(1.0), model_version="0.0.1-test")
-    same_weights = add_record(embedding=unit(1.0, 0.2))  # made by 0.0.0-test, its source
-    add_record(embedding=unit(1.0, 0.1), model_version="0.0.0-other")  # other weights
-
-    cases = client.get(f"/records/{query}/similar").json()["data"]
-
-    assert [c["record"]["id"] for c in cases] == [same_weights]

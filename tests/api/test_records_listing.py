@@ -149,8 +149,23 @@ def test_a_cursor_from_one_sort_order_is_refused_in_the_other(
         {"review_status": "approved"},
         {"sort": "random"},
         {"lable": "glioma"},
+        {"label": "astrocytoma"},
+        {"finding": "maybe"},
+        {"modality": "MRI"},
+        {"body_part": "brain"},
     ],
-    ids=["cursor-and-offset", "empty-window", "naive-time", "status", "sort", "unknown"],
+    ids=[
+        "cursor-and-offset",
+        "empty-window",
+        "naive-time",
+        "status",
+        "sort",
+        "unknown",
+        "label",
+        "finding",
+        "modality",
+        "body-part",
+    ],
 )
 def test_contradictory_or_unknown_query_parameters_get_a_422_problem(
     client: TestClient, params: dict
@@ -166,6 +181,10 @@ def test_contradictory_or_unknown_query_parameters_get_a_422_problem(
     ("field", "value"),
     [
         ("label", "meningioma"),
+        ("label", "other_tumour"),
+        ("finding", "tumour_suspected"),
+        ("modality", "CT"),
+        ("body_part", "CHEST"),
         ("model_version", "0.2.0"),
         ("source_system", "PACS-EAST"),
     ],
@@ -180,6 +199,35 @@ def test_a_filter_keeps_only_matching_records_and_count_counts_them_all(
 
     assert ids_of(page) == [matching[2], matching[1]]
     assert page["count"] == 3
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("finding", "no_tumour"), ("label", "glioma")], ids=["finding", "label"]
+)
+def test_a_finding_or_class_filter_leaves_out_images_not_read_for_tumours(
+    client: TestClient, add_record: Callable[..., int], field: str, value: str
+) -> None:
+    answered = add_record(finding="no_tumour", label="glioma", suitability="ok")
+    before_the_gate = add_record(finding="no_tumour", label="glioma")
+    # The model's output of a refused image is stored, but it is no answer.
+    add_record(finding="no_tumour", label="glioma", suitability="out_of_distribution")
+
+    page = client.get("/records", params={field: value}).json()
+
+    assert sorted(ids_of(page)) == [answered, before_the_gate]
+    assert page["count"] == 2
+
+
+def test_a_modality_filter_lists_images_not_read_for_tumours_too(
+    client: TestClient, add_record: Callable[..., int]
+) -> None:
+    refused = add_record(modality="DX", body_part="CHEST", suitability="out_of_distribution")
+    add_record(modality="MR", body_part="BRAIN", suitability="ok")
+
+    page = client.get("/records", params={"modality": "DX", "body_part": "CHEST"}).json()
+
+    assert ids_of(page) == [refused]
+    assert page["data"][0]["label"] is None
 
 
 def test_filters_combine_and_the_cursor_keeps_them(
@@ -229,6 +277,9 @@ def test_the_created_window_compares_instants_across_time_zones(
         {"review_status": "confirmed"},
         {"model_version": "0.2.0"},
         {"source_system": "PACS-EAST", "sort": "oldest"},
+        {"finding": "tumour_suspected"},
+        {"modality": "CT"},
+        {"body_part": "CHEST", "sort": "oldest"},
     ],
 )
 def test_sqlite_reads_a_page_along_an_index_without_sorting_the_table(

@@ -140,6 +140,67 @@ def test_a_correction_to_an_unknown_class_lists_the_classes_to_choose_from(
     assert "glioma, meningioma, no_tumor, pituitary" in response.json()["detail"]
 
 
+def test_a_record_of_a_five_class_model_may_be_corrected_to_other_tumour(
+    client: TestClient, add_record: Callable[..., int]
+) -> None:
+    five = dict.fromkeys(("glioma", "meningioma", "no_tumor", "pituitary", "other_tumour"), 0.2)
+    record_id = add_record(label="glioma", probabilities=five)
+
+    created = review(client, record_id, action="correct", label="other_tumour")
+
+    assert created["label"] == "other_tumour"
+    assert client.get(f"/records/{record_id}").json()["final_label"] == "other_tumour"
+
+
+def test_a_record_of_a_four_class_model_cannot_be_corrected_to_a_class_it_did_not_know(
+    client: TestClient, record: dict
+) -> None:
+    response = client.post(
+        f"/records/{record['id']}/reviews", json={"action": "correct", "label": "other_tumour"}
+    )
+
+    assert response.status_code == 422
+    assert "glioma, meningioma, no_tumor, pituitary" in response.json()["detail"]
+
+
+@pytest.fixture
+def refused(client: TestClient, add_record: Callable[..., int]) -> dict:
+    """A record the input gate found out of distribution (the model's output kept)."""
+    record_id = add_record(
+        label="glioma",
+        suitability="out_of_distribution",
+        suitability_reason="Not a brain MRI: it looks like a chest X-ray (0.98; brain MRI 0.01).",
+    )
+    return client.get(f"/records/{record_id}").json()
+
+
+def test_an_image_not_read_for_tumours_cannot_be_confirmed_and_the_problem_says_what_to_do(
+    client: TestClient, refused: dict
+) -> None:
+    response = client.post(f"/records/{refused['id']}/reviews", json={"action": "confirm"})
+
+    assert response.status_code == 409
+    assert response.headers["content-type"] == PROBLEM_JSON
+    detail = response.json()["detail"]
+    assert "no class to confirm" in detail and "chest X-ray" in detail
+    assert "Correct it" in detail and "reject it" in detail
+    assert client.get(f"/records/{refused['id']}").json() == refused
+    assert client.get(f"/records/{refused['id']}/reviews").json()["count"] == 0
+
+
+def test_an_image_not_read_for_tumours_may_be_corrected_to_a_class_or_rejected(
+    client: TestClient, refused: dict
+) -> None:
+    review(client, refused["id"], action="correct", label="meningioma")
+    corrected = client.get(f"/records/{refused['id']}").json()
+    review(client, refused["id"], action="reject")
+    rejected = client.get(f"/records/{refused['id']}").json()
+
+    # The radiologist's class is the final label; the model's answer stays unsent.
+    assert (corrected["final_label"], corrected["label"]) == ("meningioma", None)
+    assert (rejected["review_status"], rejected["final_label"]) == ("rejected", None)
+
+
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_reviews_of_a_missing_record_get_a_404_problem(client: TestClient, method: str) -> None:
     response = client.request(method, "/records/999/reviews", json={"action": "confirm"})

@@ -46,13 +46,20 @@ def test_counts_per_predicted_and_final_label_list_every_class_of_the_model(
     body = stats(client)
 
     assert body["total"] == 5
-    assert body["by_label"] == {"glioma": 3, "meningioma": 0, "no_tumor": 0, "pituitary": 2}
+    assert body["by_label"] == {
+        "glioma": 3,
+        "meningioma": 0,
+        "no_tumor": 0,
+        "pituitary": 2,
+        "other_tumour": 0,
+    }
     # The corrected glioma counts as meningioma; the rejected one has no final label.
     assert body["by_final_label"] == {
         "glioma": 1,
         "meningioma": 1,
         "no_tumor": 0,
         "pituitary": 2,
+        "other_tumour": 0,
     }
     assert body["by_review_status"] == {
         "unreviewed": 1,
@@ -96,6 +103,72 @@ def test_a_time_window_narrows_every_figure(client: TestClient) -> None:
     assert body["total"] == 2
     assert body["by_label"]["glioma"] == 0
     assert body["per_day"] == [{"date": "2026-11-25", "count": 2}]
+
+
+@pytest.fixture
+def findings_and_kinds(client: TestClient, add_record: Callable[..., int]) -> None:
+    """Three brain MRIs with a finding, one chest X-ray the gate refused (the model's output
+    for it stored all the same, and a reviewer's correction of it), one record of an older
+    model with neither a finding nor a recogniser's reading."""
+    mri = {"modality": "MR", "body_part": "BRAIN", "kind": "brain_mri", "suitability": "ok"}
+    add_record(label="glioma", finding="tumour_suspected", **mri)
+    add_record(label="other_tumour", finding="tumour_suspected", **mri)
+    add_record(label="no_tumor", finding="no_tumour", **mri)
+    refused = add_record(
+        label="glioma",
+        finding="tumour_suspected",
+        modality="DX",
+        body_part="CHEST",
+        kind="chest_xray",
+        suitability="out_of_distribution",
+    )
+    add_record(label="pituitary")
+    review(client, refused, "correct", "meningioma")
+
+
+@pytest.mark.usefixtures("findings_and_kinds")
+def test_findings_modalities_and_body_parts_are_counted_and_every_one_is_listed(
+    client: TestClient,
+) -> None:
+    body = stats(client)
+
+    assert body["total"] == 5
+    assert body["by_finding"] == {"tumour_suspected": 2, "indeterminate": 0, "no_tumour": 1}
+    assert body["by_modality"] == {"MR": 3, "CT": 0, "DX": 1, "US": 0, "OP": 0, "XC": 0, "SM": 0}
+    assert body["by_body_part"]["BRAIN"] == 3
+    assert body["by_body_part"]["CHEST"] == 1
+    assert set(body["by_body_part"]) >= {"ABDOMEN", "KNEE", "TEETH", "EYE", "SKIN", "TISSUE"}
+
+
+@pytest.mark.usefixtures("findings_and_kinds")
+def test_an_image_not_read_for_tumours_counts_under_no_class_and_no_finding(
+    client: TestClient,
+) -> None:
+    body = stats(client)
+
+    assert body["by_label"] == {
+        "glioma": 1,
+        "meningioma": 0,
+        "no_tumor": 1,
+        "pituitary": 1,
+        "other_tumour": 1,
+    }
+    # A radiologist's correction is a final label: the refused image counts under it there.
+    assert body["by_final_label"]["meningioma"] == 1
+    agreement = {row["label"]: row for row in body["agreement"]}
+    assert agreement["glioma"]["corrected"] == 0
+
+
+def test_an_unreviewed_image_not_read_for_tumours_has_no_final_label_to_count(
+    client: TestClient, add_record: Callable[..., int]
+) -> None:
+    add_record(label="glioma", suitability="out_of_distribution")
+
+    body = stats(client)
+
+    assert body["total"] == 1
+    assert set(body["by_label"].values()) == {0}
+    assert set(body["by_final_label"].values()) == {0}
 
 
 def test_with_no_records_every_count_is_zero_and_no_day_is_listed(client: TestClient) -> None:

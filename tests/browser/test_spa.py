@@ -13,12 +13,18 @@ except ImportError:  # the `browser` fixture skips, or fails under CI, with the 
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-# What the reader sees for each API label (frontend/format.js).
+# What the reader sees for each API label and finding (frontend/format.js).
 DISPLAY_NAMES = {
     "glioma": "Glioma",
     "meningioma": "Meningioma",
     "no_tumor": "No tumour",
     "pituitary": "Pituitary",
+    "other_tumour": "Other tumour",
+}
+FINDING_NAMES = {
+    "tumour_suspected": "Tumour suspected",
+    "indeterminate": "Indeterminate",
+    "no_tumour": "No tumour found",
 }
 PAGE_SIZE = 10
 MARKUP_FILENAME = "<img src=x onerror=alert(1)>.png"
@@ -45,9 +51,30 @@ def upload(page, name: str, data: bytes, mime_type: str) -> None:
 
 
 def shown_record_id(page) -> str:
-    """The id of the record in the result panel, once a result (not a spinner) is shown."""
-    expect(page.get_by_test_id("result-label")).to_be_visible()
+    """The id of the record in the result panel, once a result (not a spinner) is shown.
+
+    Every result leads with a headline: the finding, an older record's class, or "Not
+    assessable" for an image that was not read for tumours.
+    """
+    expect(page.locator(".result-card[data-record-id] .result-headline")).to_be_visible()
     return page.locator(".result-card[data-record-id]").get_attribute("data-record-id")
+
+
+def expect_the_records_answer(page, record: dict) -> None:
+    """The result panel leads with the record's finding (if it has one), then its class."""
+    if record.get("suitability") == "out_of_distribution":
+        expect(page.get_by_test_id("result-not-assessable")).to_be_visible()
+        expect(page.get_by_test_id("result-label")).to_have_count(0)
+        return
+    if record.get("finding") is not None:
+        finding = page.get_by_test_id("result-finding")
+        expect(finding).to_have_attribute("data-finding", record["finding"])
+        expect(finding).to_have_text(FINDING_NAMES[record["finding"]])
+        share = f"{record['tumour_probability'] * 100:.1f}%"
+        expect(page.get_by_test_id("tumour-probability")).to_contain_text(share)
+    label = page.get_by_test_id("result-label")
+    expect(label).to_have_attribute("data-label", record["label"])
+    expect(label).to_have_text(DISPLAY_NAMES[record["label"]])
 
 
 def test_uploading_an_mri_jpeg_shows_the_label_the_api_recorded_and_adds_a_row(
@@ -67,9 +94,7 @@ def test_uploading_an_mri_jpeg_shows_the_label_the_api_recorded_and_adds_a_row(
 
     record_id = shown_record_id(page)
     record = api_get(f"/records/{record_id}")
-    label = page.get_by_test_id("result-label")
-    expect(label).to_have_attribute("data-label", record["label"])
-    expect(label).to_have_text(DISPLAY_NAMES[record["label"]])
+    expect_the_records_answer(page, record)
     expect(page.get_by_test_id("result-model-version")).to_have_text(f"v{record['model_version']}")
 
     count = count_before + 1
@@ -104,7 +129,7 @@ def test_uploading_a_text_file_shows_the_servers_415_message_and_the_page_keeps_
     error = page.get_by_role("alert").get_by_test_id("error-message")
     expect(error).to_contain_text(server_detail)
     expect(error).to_contain_text("Unsupported file type")
-    expect(page.get_by_test_id("result-label")).to_have_count(0)
+    expect(page.locator(".result-headline")).to_have_count(0)
 
     # The page still works: a valid image afterwards is classified and the error clears.
     upload(page, "slice.png", synthetic_png, "image/png")
@@ -217,7 +242,7 @@ def test_signing_in_shows_the_keys_name_and_role_and_signing_out_forgets_the_key
     expect(page.get_by_test_id("sign-in-form")).to_be_visible()
     expect(page.get_by_test_id("session")).to_be_hidden()
     expect(page.get_by_test_id("record-row")).to_have_count(0)
-    expect(page.get_by_test_id("result-label")).to_have_count(0)
+    expect(page.locator(".result-headline")).to_have_count(0)
     assert stored_key(page) is None
     assert page_problems.errors == []
 

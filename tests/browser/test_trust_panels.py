@@ -15,7 +15,7 @@ from pydicom.data import get_testdata_file
 from sklearn.datasets import load_sample_image
 
 from tests.browser.conftest import skip_or_fail
-from tests.browser.test_spa import DISPLAY_NAMES, open_app
+from tests.browser.test_spa import DISPLAY_NAMES, FINDING_NAMES, open_app, shown_record_id
 from tests.browser.test_workspace import blocking_violations, files
 
 try:
@@ -26,6 +26,22 @@ except ImportError:  # the `browser` fixture skips, or fails under CI, with the 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NOT_ASSESSABLE = "Not assessable"
+# Nothing that names a tumour answer may be shown for an image not read for tumours.
+TUMOUR_ANSWERS = [*DISPLAY_NAMES.values(), *FINDING_NAMES.values()]
+# What the SPA calls each kind of image the recogniser knows (frontend/format.js).
+KIND_NAMES = {
+    "brain_mri": "Brain MRI",
+    "brain_ct": "Brain CT",
+    "chest_ct": "Chest CT",
+    "abdominal_ct": "Abdominal CT",
+    "chest_xray": "Chest X-ray",
+    "knee_or_bone_xray": "Knee or bone X-ray",
+    "dental_xray": "Dental X-ray",
+    "ultrasound": "Ultrasound",
+    "fundus": "Fundus photograph",
+    "dermoscopy": "Dermoscopy photograph",
+    "histopathology": "Histology slide",
+}
 # The overlay's opacity the SPA starts with, and the one the test moves the slider to.
 FIRST_OPACITY, SECOND_OPACITY = "0.45", "0.8"
 
@@ -207,6 +223,39 @@ def not_brain_mri() -> list[dict]:
     )
 
 
+def expect_no_tumour_answer(page, record: dict) -> None:
+    """The open record shows the gate's reason and no class, percentage or finding."""
+    expect(result_card(page, record["id"])).to_be_visible()
+    warning = page.get_by_test_id("suitability-warning")
+    expect(warning).to_have_attribute("data-suitability", "out_of_distribution")
+    expect(warning).to_contain_text(record["suitability_reason"])
+    expect(page.get_by_test_id("result-not-assessable")).to_have_text(NOT_ASSESSABLE)
+    expect(page.get_by_test_id("no-answer")).to_contain_text("Neither a tumour finding nor a class")
+    expect(page.get_by_test_id("recogniser")).to_contain_text("not read for tumours")
+    for test_id in ("result-label", "result-finding", "tumour-probability", "raw-output"):
+        expect(page.get_by_test_id(test_id)).to_have_count(0)
+    expect(page.locator(".probabilities")).to_have_count(0)
+    body = page.locator("#result .result-body").inner_text()
+    for name in TUMOUR_ANSWERS:
+        assert name not in body, f"{name!r} shown for record {record['id']}: {body}"
+    assert "%" not in body, body
+    # Nothing to map and no neighbours to compare: both panels say why.
+    expect(page.get_by_test_id("similar-not-searched")).to_be_visible()
+    expect(page.get_by_test_id("similar-case")).to_have_count(0)
+    expect(page.get_by_test_id("heatmap-not-made")).to_be_visible()
+    expect(page.get_by_test_id("heatmap-toggle")).to_be_disabled()
+    # A reviewer can correct or reject it, but there is no class to confirm.
+    expect(page.get_by_test_id("review-form")).to_be_visible()
+    expect(page.get_by_test_id("review-confirm")).to_have_count(0)
+    expect(page.get_by_test_id("review-reject")).to_be_visible()
+    row = page.locator(f"[data-testid='record-row'][data-record-id='{record['id']}']")
+    expect(row).to_contain_text(NOT_ASSESSABLE)
+    row_text = row.inner_text()
+    for name in TUMOUR_ANSWERS:
+        assert name not in row_text, f"{name!r} in the worklist row: {row_text}"
+    assert "%" not in row_text, row_text
+
+
 def test_a_ct_slice_and_a_photo_show_the_warning_and_no_diagnosis(
     page,
     spa_url,
@@ -233,28 +282,63 @@ def test_a_ct_slice_and_a_photo_show_the_warning_and_no_diagnosis(
 
     for record in records:
         page.goto(f"{spa_url}#/records/{record['id']}")
-        expect(result_card(page, record["id"])).to_be_visible()
-        warning = page.get_by_test_id("suitability-warning")
-        expect(warning).to_have_attribute("data-suitability", "out_of_distribution")
-        expect(warning).to_contain_text(record["suitability_reason"])
-        headline = page.get_by_test_id("result-label")
-        expect(headline).to_have_text(NOT_ASSESSABLE)
-        expect(page.locator(".result-confidence")).to_contain_text("not a finding")
-        # The class scores sit behind a closed disclosure, not on show as a finding.
-        expect(page.locator(".probabilities")).to_be_hidden()
-        expect(page.get_by_test_id("raw-output")).to_contain_text(DISPLAY_NAMES[record["label"]])
-        expect(page.get_by_test_id("similar-not-searched")).to_be_visible()
-        expect(page.get_by_test_id("similar-case")).to_have_count(0)
-        expect(page.get_by_test_id("explanation")).to_contain_text("not a finding")
-        row = page.locator(f"[data-testid='record-row'][data-record-id='{record['id']}']")
-        expect(row).to_contain_text(NOT_ASSESSABLE)
-        expect(row).not_to_contain_text(DISPLAY_NAMES[record["label"]])
+        expect_no_tumour_answer(page, record)
     assert blocking_violations(page) == [], "record view of an out-of-distribution image"
     page.screenshot(path=artifacts_dir / "not-assessable.png", full_page=True)
     assert page_problems.errors == []
 
 
-def test_a_no_tumour_answer_shows_the_known_limitation_its_models_card_measured(
+@pytest.fixture
+def chest_xray(dataset_dir: Path) -> Path:
+    """A chest radiograph from the shared non-MRI images, small enough for the test API."""
+    folder = dataset_dir / "other-modalities" / "chest_xray"
+    images = sorted(folder.glob("talo-nih__*")) or sorted(folder.glob("*.*"))
+    images = [p for p in images if p.suffix.lower() in {".png", ".jpg", ".jpeg"}]
+    if not images:
+        skip_or_fail(f"no chest X-ray image in {folder}")
+    return images[0]
+
+
+def test_an_uploaded_chest_xray_shows_what_it_is_why_it_was_refused_and_no_class(
+    page,
+    spa_url,
+    radiologist_key,
+    api: httpx.Client,
+    chest_xray: Path,
+    artifacts_dir: Path,
+    page_problems,
+):
+    open_app(page, spa_url, radiologist_key)
+    mime = "image/png" if chest_xray.suffix.lower() == ".png" else "image/jpeg"
+    page.get_by_test_id("upload-input").set_input_files(
+        files=[{"name": chest_xray.name, "mimeType": mime, "buffer": chest_xray.read_bytes()}]
+    )
+
+    record_id = shown_record_id(page)
+    record = api.get(f"/records/{record_id}").json()
+    assert record["suitability"] == "out_of_distribution", record
+    assert record["label"] is None and record["finding"] is None, record
+    expect(page.get_by_test_id("upload-item")).to_contain_text(NOT_ASSESSABLE)
+    expect_no_tumour_answer(page, record)
+    # The recogniser's reading, with the modality and body part it implies.
+    if record.get("kind") is not None:
+        reading = f"{KIND_NAMES[record['kind']]} · {record['kind_probability']:.2f}"
+        expect(page.get_by_test_id("recogniser-reading")).to_have_text(reading)
+        expect(page.get_by_test_id("recogniser")).to_contain_text(
+            f"{reading} — not read for tumours"
+        )
+        expect(page.get_by_test_id("result-modality")).to_have_attribute(
+            "data-modality", record["modality"]
+        )
+        expect(page.get_by_test_id("result-body-part")).to_have_attribute(
+            "data-body-part", record["body_part"]
+        )
+    page.screenshot(path=artifacts_dir / "not-brain-mri-chest-xray.png", full_page=True)
+    assert blocking_violations(page) == [], "record view of a chest X-ray"
+    assert page_problems.errors == []
+
+
+def test_a_no_tumour_answer_shows_the_known_limitations_its_models_card_lists(
     page,
     spa_url,
     radiologist_key,
@@ -263,21 +347,28 @@ def test_a_no_tumour_answer_shows_the_known_limitation_its_models_card_measured(
     artifacts_dir: Path,
     page_problems,
 ):
-    candidates = sartaj_images(dataset_dir, "no_tumor", 5)
+    def says_no_tumour(record: dict) -> bool:
+        if record.get("finding") is not None:
+            return record["finding"] == "no_tumour"
+        return record["label"] == "no_tumor" and record["suitability"] != "out_of_distribution"
+
+    candidates = sartaj_images(dataset_dir, "no_tumor", 10)
     records = (classify(api, p.name, p.read_bytes(), "image/jpeg") for p in candidates)
-    record = next((r for r in records if r["label"] == "no_tumor"), None)
+    record = next((r for r in records if says_no_tumour(r)), None)
     if record is None:
-        pytest.fail("the served model called none of five no-tumour test slices no_tumor")
-    probe = api.get(f"/models/{record['model_version']}").json().get("shortcut_probe")
-    if probe is None:
-        skip_or_fail(f"model {record['model_version']}'s card has no shortcut probe")
+        pytest.fail("the served model answered no tumour for none of ten no-tumour test slices")
+    card = api.get(f"/models/{record['model_version']}").json()
+    limitations = [item for item in card.get("known_limitations") or [] if isinstance(item, str)]
+    if not limitations:
+        skip_or_fail(f"model {record['model_version']}'s card lists no known_limitations")
 
     open_app(page, f"{spa_url}#/records/{record['id']}", radiologist_key)
 
     note = result_card(page, record["id"]).get_by_test_id("model-limitation")
-    expect(note).to_contain_text(
-        f"called {probe['tumours_called_no_tumor']} of {probe['tumours']} of them"
-    )
+    items = note.get_by_test_id("model-limitation-item")
+    expect(items).to_have_count(len(limitations))
+    for index, text in enumerate(limitations):
+        expect(items.nth(index)).to_have_text(text.strip())
     page.screenshot(path=artifacts_dir / "no-tumour-limitation.png")
-    assert blocking_violations(page) == [], "a No tumour result with its known limitation"
+    assert blocking_violations(page) == [], "a No tumour result with its known limitations"
     assert page_problems.errors == []

@@ -11,7 +11,14 @@ import httpx
 import pytest
 from pydicom.data import get_testdata_file
 
-from tests.browser.test_spa import DISPLAY_NAMES, open_app, shown_record_id, upload
+from tests.browser.conftest import skip_or_fail
+from tests.browser.test_spa import (
+    DISPLAY_NAMES,
+    expect_the_records_answer,
+    open_app,
+    shown_record_id,
+    upload,
+)
 
 try:
     from playwright.sync_api import expect
@@ -20,7 +27,7 @@ except ImportError:  # the `browser` fixture skips, or fails under CI, with the 
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CLASSES = ["glioma", "meningioma", "no_tumor", "pituitary"]
+FINDINGS = ["tumour_suspected", "indeterminate", "no_tumour"]
 NOT_AN_IMAGE = b"Referral letter, plain text.\n"
 # axe-core impacts that fail the scan; "minor" and "moderate" findings are reported only.
 BLOCKING_IMPACTS = {"serious", "critical"}
@@ -43,6 +50,28 @@ def classify_directly(api: httpx.Client, png: bytes, **form) -> dict:
     response = api.post("/classify", files={"file": ("direct.png", png, "image/png")}, data=form)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+@pytest.fixture
+def mri_record(api: httpx.Client, sartaj_test_jpeg: Path) -> dict:
+    """A record of a real brain-MRI slice: one with a class to confirm and to filter by."""
+    response = api.post(
+        "/classify",
+        files={"file": (sartaj_test_jpeg.name, sartaj_test_jpeg.read_bytes(), "image/jpeg")},
+    )
+    assert response.status_code == 201, response.text
+    record = response.json()
+    if record["label"] is None:
+        pytest.fail(f"the served model refused a Sartaj test MRI: {record['suitability_reason']}")
+    return record
+
+
+def model_classes(api: httpx.Client, record: dict) -> list[str]:
+    """The classes the record's model knows, in the order the review buttons number them."""
+    return (
+        list(record["probabilities"])
+        or api.get(f"/models/{record['model_version']}").json()["classes"]
+    )
 
 
 def files(*items: tuple[str, bytes, str]) -> list[dict]:
@@ -68,8 +97,8 @@ def shown_outcome(record: dict) -> str:
     return DISPLAY_NAMES[record["label"]]
 
 
-def other_class(label: str) -> str:
-    return next(name for name in CLASSES if name != label)
+def other_class(classes: list[str], label: str) -> str:
+    return next(name for name in classes if name != label)
 
 
 def test_several_files_at_once_each_get_their_own_result_or_error(
@@ -104,12 +133,15 @@ def test_several_files_at_once_each_get_their_own_result_or_error(
         record = api.get(f"/records/{href.rsplit('/', 1)[1]}").json()
         assert record["media_type"] == media_type
         expect(items.nth(index)).to_contain_text(shown_outcome(record))
-    # The last file classified is the one on screen, with the label the API recorded.
+    # The last file classified is the one on screen, with the answer the API recorded.
     dicom_id = shown_record_id(page)
     dicom = api.get(f"/records/{dicom_id}").json()
-    expect(page.get_by_test_id("result-label")).to_have_attribute("data-label", dicom["label"])
+    expect_the_records_answer(page, dicom)
     expect(page.get_by_test_id("result-model-version")).to_have_text(f"v{dicom['model_version']}")
-    expect(page.locator(".prob")).to_have_count(len(dicom["probabilities"]))
+    if dicom["suitability"] == "out_of_distribution":
+        expect(page.locator(".prob")).to_have_count(0)
+    else:
+        expect(page.locator(".prob")).to_have_count(len(dicom["probabilities"]))
     page.screenshot(path=artifacts_dir / "workspace-uploads.png")
     assert page_problems.errors == []
 
@@ -119,11 +151,11 @@ def test_a_record_is_confirmed_by_button_and_corrected_by_keyboard_with_history(
     spa_url,
     radiologist_key,
     api: httpx.Client,
-    synthetic_png: bytes,
+    mri_record: dict,
     artifacts_dir,
     page_problems,
 ):
-    record = classify_directly(api, synthetic_png)
+    record = mri_record
     open_app(page, f"{spa_url}#/records/{record['id']}", radiologist_key)
     expect(page.locator(f".result-card[data-record-id='{record['id']}']")).to_be_visible()
 
@@ -135,8 +167,9 @@ def test_a_record_is_confirmed_by_button_and_corrected_by_keyboard_with_history(
     expect(page.get_by_test_id("review-item")).to_contain_text("Agree on the enhancing rim.")
     expect(page.get_by_test_id("result-review-status")).to_have_text("Confirmed")
 
-    target = other_class(record["label"])
-    page.locator("body").press(str(CLASSES.index(target) + 1))
+    classes = model_classes(api, record)
+    target = other_class(classes, record["label"])
+    page.locator("body").press(str(classes.index(target) + 1))
 
     expect(page.get_by_test_id("review-item")).to_have_count(2)
     reviews = api.get(f"/records/{record['id']}/reviews").json()["data"]
@@ -169,9 +202,9 @@ def test_n_opens_the_oldest_unreviewed_record_other_than_the_open_one(
 
 
 def test_the_worklist_filters_match_the_api_and_a_deep_link_survives_a_reload(
-    page, spa_url, radiologist_key, api: httpx.Client, synthetic_png: bytes, artifacts_dir
+    page, spa_url, radiologist_key, api: httpx.Client, mri_record: dict, artifacts_dir
 ):
-    rejected = classify_directly(api, synthetic_png)
+    rejected = mri_record
     api.post(f"/records/{rejected['id']}/reviews", json={"action": "reject"}).raise_for_status()
     open_app(page, spa_url, radiologist_key)
     rows = page.get_by_test_id("record-row")
@@ -211,6 +244,42 @@ def test_the_worklist_filters_match_the_api_and_a_deep_link_survives_a_reload(
 
     expect(page).to_have_url(f"{spa_url}/#/records/{record_id}")
     expect(page.locator(f".result-card[data-record-id='{record_id}']")).to_be_visible()
+
+
+def test_the_finding_and_modality_filters_ask_the_api_for_those_records(
+    page, spa_url, radiologist_key, api: httpx.Client, mri_record: dict, artifacts_dir
+):
+    if mri_record.get("finding") is None or mri_record.get("modality") is None:
+        skip_or_fail("the served model gives no finding or modality")
+    finding, modality = mri_record["finding"], mri_record["modality"]
+    open_app(page, spa_url, radiologist_key)
+    rows = page.get_by_test_id("record-row")
+    range_text = page.locator("#records-range")
+    page.get_by_test_id("filter-review-status").select_option("")
+
+    page.get_by_test_id("filter-finding").select_option(finding)
+    page.get_by_test_id("filter-modality").select_option(modality)
+
+    expected = api.get(
+        "/records", params={"finding": finding, "modality": modality, "limit": 10}
+    ).json()
+    assert expected["count"] >= 1
+    expect(range_text).to_have_text(f"1–{len(expected['data'])} of {expected['count']}")
+    expect(rows).to_have_count(len(expected["data"]))
+    for index, record in enumerate(expected["data"]):
+        expect(rows.nth(index)).to_have_attribute("data-record-id", str(record["id"]))
+        expect(rows.nth(index).get_by_test_id("row-answer")).to_have_attribute(
+            "data-finding", finding
+        )
+    page.screenshot(path=artifacts_dir / "worklist-finding-filter.png")
+
+    # A modality nothing here has: an empty list that says so, not an error.
+    other = "OP" if modality != "OP" else "SM"
+    page.get_by_test_id("filter-modality").select_option(other)
+    none = api.get("/records", params={"finding": finding, "modality": other}).json()
+    if none["count"] == 0:
+        expect(page.locator("#records-body")).to_contain_text("No records match")
+    expect(page.get_by_test_id("error-message")).to_have_count(0)
 
 
 def test_zoom_and_window_level_change_how_the_image_is_drawn(
@@ -272,6 +341,16 @@ def test_the_dashboard_shows_the_numbers_the_api_returns(
         expect(
             page.locator(f"[data-testid='day-count'][data-key='{day['date']}']")
         ).to_have_attribute("data-count", str(day["count"]))
+    # What the recogniser saw and the tumour-first answer, where this API counts them.
+    for field, test_id in (
+        ("by_finding", "finding-count"),
+        ("by_modality", "modality-count"),
+        ("by_body_part", "body-part-count"),
+    ):
+        for key, count in stats.get(field, {}).items():
+            expect(page.locator(f"[data-testid='{test_id}'][data-key='{key}']")).to_have_attribute(
+                "data-count", str(count)
+            )
     page.screenshot(path=artifacts_dir / "dashboard.png")
 
     page.reload()

@@ -147,33 +147,59 @@ describe("formatting", () => {
   });
 });
 
-describe("the model card's known limitation beside a result", () => {
-  const card = { version: "0.6.1", shortcut_probe: { tumours: 43, tumours_called_no_tumor: 28 } };
+describe("the model card's known limitations beside a result", () => {
+  const card = {
+    version: "0.7.0",
+    known_limitations: [
+      "Trained on axial slices: coronal and sagittal slices are read less well.",
+      "Tumours under 5 mm are often missed.",
+    ],
+  };
   const noTumour = record({
     label: "no_tumor",
-    probabilities: { glioma: 0.01, meningioma: 0.02, no_tumor: 0.95, pituitary: 0.02 },
+    probabilities: { glioma: 0.01, meningioma: 0.02, no_tumor: 0.95, pituitary: 0.01, other_tumour: 0.01 },
+    finding: "no_tumour",
+    tumour_probability: 0.04,
   });
 
-  test("a No tumour answer carries the card's measured miss rate", () => {
+  test("a no-tumour finding carries every limitation the card lists", () => {
     const html = limitationTemplate(noTumour, card);
     assert.ok(html.includes('data-testid="model-limitation"'), html);
-    assert.ok(html.includes("called 28 of 43 of them &quot;No tumour&quot;"), html);
+    assert.ok(html.includes("Known limitations."), html);
+    assert.equal(html.match(/data-testid="model-limitation-item"/g).length, 2);
+    assert.ok(html.includes("Tumours under 5 mm are often missed."));
   });
 
-  test("a tumour answer, an out-of-distribution image or a card without the probe gets none", () => {
+  test("one limitation is named in the singular", () => {
+    const html = limitationTemplate(noTumour, { known_limitations: ["Only axial slices."] });
+    assert.ok(html.includes("Known limitation.</strong>"), html);
+  });
+
+  test("an older record's No tumour class counts as a no-tumour answer", () => {
+    const older = record({ label: "no_tumor", probabilities: { no_tumor: 0.9, glioma: 0.1 } });
+    assert.ok(limitationTemplate(older, card).includes("model-limitation"));
+  });
+
+  test("a tumour or indeterminate answer, an image not read for tumours, or a card without the list gets none", () => {
     assert.equal(limitationTemplate(record(), card), "");
+    assert.equal(limitationTemplate({ ...noTumour, finding: "indeterminate" }, card), "");
+    assert.equal(limitationTemplate({ ...noTumour, finding: "tumour_suspected" }, card), "");
     assert.equal(limitationTemplate({ ...noTumour, suitability: "out_of_distribution" }, card), "");
-    assert.equal(limitationTemplate(noTumour, { version: "0.2.1" }), "");
+    assert.equal(limitationTemplate(noTumour, { version: "0.6.1", shortcut_probe: { tumours: 43 } }), "");
+    assert.equal(limitationTemplate(noTumour, { known_limitations: [] }), "");
+    assert.equal(limitationTemplate(noTumour, { known_limitations: "not a list" }), "");
     assert.equal(limitationTemplate(noTumour, undefined), "");
   });
 
-  test("the card's figures appear only escaped", () => {
-    const html = limitationTemplate(noTumour, { shortcut_probe: { tumours: MARKUP, tumours_called_no_tumor: 1 } });
+  test("only text items are shown, and only escaped", () => {
+    const html = limitationTemplate(noTumour, { known_limitations: [MARKUP, { text: "object" }, 3, " "] });
     assert.ok(!html.includes("<img src=x"), html);
+    assert.ok(html.includes("&lt;img src=x onerror=alert(1)&gt;"));
+    assert.equal(html.match(/data-testid="model-limitation-item"/g).length, 1);
   });
 
   test("the result shows the note once the model's card is known", () => {
-    assert.ok(resultTemplate(noTumour, { modelCard: card }).includes("Known limitation"));
+    assert.ok(resultTemplate(noTumour, { modelCard: card }).includes("Known limitations"));
     assert.ok(!resultTemplate(noTumour).includes("Known limitation"));
   });
 });

@@ -33,6 +33,15 @@ describe("the record panels", () => {
     assert.match(html, /data-testid="similar-not-searched"/);
     assert.doesNotMatch(html, /Searching the stored cases/);
   });
+
+  test("offer no heatmap for an out-of-distribution record, and say why", () => {
+    const html = recordPanelsTemplate(record({ suitability: "out_of_distribution", label: null }));
+    assert.match(html, /data-testid="heatmap-toggle" aria-pressed="false" disabled>/);
+    assert.match(html, /data-testid="heatmap-opacity" disabled>/);
+    assert.match(html, /data-testid="heatmap-not-made">No heatmap: this image was not read for tumours/);
+    assert.doesNotMatch(html, /Checking the map/);
+    assert.doesNotMatch(recordPanelsTemplate(record()), /disabled/);
+  });
 });
 
 describe("the explanation verdict", () => {
@@ -71,6 +80,13 @@ describe("similar cases", () => {
     assert.match(html, />Pituitary</);
     assert.match(html, /similarity 0\.91/);
     assert.doesNotMatch(html, /mark-reviewed|mark-near-duplicate/);
+  });
+
+  test("a case without a final label says so instead of naming a class", () => {
+    const html = similarCasesTemplate({ data: [similarCase({ record: record({ id: 13, final_label: null }) })] });
+    assert.match(html, /data-final-label=""/);
+    assert.match(html, />No final label</);
+    assert.doesNotMatch(html, /Unknown/);
   });
 
   test("mark reviewed cases and near-duplicates", () => {

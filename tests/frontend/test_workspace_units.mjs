@@ -113,6 +113,17 @@ describe("shortcuts", () => {
   test("the help names every shortcut", () => {
     assert.equal(shortcutHelp(CLASSES), "Keys: C confirm, 1–4 correct to a class, R reject, N next unreviewed.");
   });
+
+  test("without a class to confirm, C does nothing and the help leaves it out", () => {
+    assert.equal(shortcutFor(key("c"), CLASSES, { canConfirm: false }), null);
+    assert.deepEqual(shortcutFor(key("r"), CLASSES, { canConfirm: false }), { action: "reject" });
+    assert.deepEqual(shortcutFor(key("2"), CLASSES, { canConfirm: false }), { action: "correct", label: "meningioma" });
+    assert.equal(shortcutHelp(CLASSES, { canConfirm: false }), "Keys: 1–4 correct to a class, R reject, N next unreviewed.");
+  });
+
+  test("five classes: 5 corrects to Other tumour", () => {
+    assert.deepEqual(shortcutFor(key("5"), [...CLASSES, "other_tumour"]), { action: "correct", label: "other_tumour" });
+  });
 });
 
 describe("formatting for the worklist and dashboard", () => {
@@ -151,17 +162,15 @@ describe("suitability and provenance", () => {
     assert.match(html, /data-testid="result-label"[^>]*>Glioma</);
   });
 
-  test("an out-of-distribution record never presents its label as the finding", () => {
+  test("an older out-of-distribution record that still carries the model's output shows none of it", () => {
     const html = resultTemplate(record({ suitability: "out_of_distribution" }));
-    assert.match(html, /data-testid="result-label"[^>]*>Not assessable</);
-    assert.ok(html.includes("not a finding"));
-    // The scores are behind a closed disclosure, not an open chart headed by the class.
-    assert.match(html, /<details class="raw-output"[^>]*>\s*<summary>Model output \(not a finding\)/);
-    assert.doesNotMatch(html, /<details[^>]* open/);
-    assert.doesNotMatch(resultTemplate(record()), /raw-output/);
+    assert.match(html, /data-testid="result-not-assessable"[^>]*>Not assessable</);
+    assert.ok(html.includes("Neither a tumour finding nor a class is given for this image."));
+    assert.doesNotMatch(html, /Glioma|90\.0%|result-label|class="probabilities"|raw-output/);
     const row = recordRowTemplate(record({ suitability: "out_of_distribution" }));
     assert.ok(row.includes("Not assessable"));
-    assert.ok(!row.includes(">Glioma<"));
+    assert.ok(!row.includes("Glioma"));
+    assert.ok(!row.includes("90.0%"));
   });
 
   test("a PACS record names its source, escaped, and offers FHIR and SR downloads", () => {
@@ -198,6 +207,21 @@ describe("review panel", () => {
     assert.match(html, /data-label="glioma" disabled>/);
     assert.match(html, /data-label="pituitary"><kbd>4<\/kbd> Pituitary/);
     assert.ok(html.includes('<label for="review-note"'));
+  });
+
+  test("an image not read for tumours can only be corrected or rejected, and the form says why", () => {
+    const ood = record({ suitability: "out_of_distribution", label: null, probabilities: null });
+    const html = reviewFormTemplate(ood, [...CLASSES, "other_tumour"]);
+    assert.doesNotMatch(html, /data-review="confirm"/);
+    assert.match(html, /data-testid="review-no-confirm"/);
+    assert.match(html, /data-review="reject"/);
+    // Every class is offered, none disabled: the record has no class of its own.
+    assert.equal(html.match(/data-review="correct"/g).length, 5);
+    assert.doesNotMatch(html, /disabled/);
+    assert.match(html, /<kbd>5<\/kbd> Other tumour/);
+    assert.ok(html.includes("Keys: 1–5 correct to a class, R reject"));
+    // An older out-of-distribution record that still has a label cannot be confirmed either.
+    assert.doesNotMatch(reviewFormTemplate(record({ suitability: "out_of_distribution" }), CLASSES), /data-review="confirm"/);
   });
 
   test("the history lists each review with its reviewer and escaped note", () => {
@@ -238,6 +262,32 @@ describe("dashboard", () => {
     const html = dashboardTemplate(stats);
     assert.match(html, /data-label="glioma">[\s\S]*?data-testid="agreement-rate">50%</);
     assert.match(html, /data-label="no_tumor">[\s\S]*?data-testid="agreement-rate">—</);
+  });
+
+  test("an API without finding or modality counts shows no such sections", () => {
+    const html = dashboardTemplate(stats);
+    assert.doesNotMatch(html, /finding-count|modality-count|body-part-count|Records per finding/);
+  });
+
+  test("counts by finding come in reading order, with modality and body part beside them", () => {
+    const html = dashboardTemplate({
+      ...stats,
+      by_finding: { no_tumour: 4, tumour_suspected: 2, indeterminate: 1 },
+      by_modality: { MR: 7, DX: 2 },
+      by_body_part: { BRAIN: 7, CHEST: 2 },
+    });
+    const keys = [...html.matchAll(/data-testid="finding-count" data-key="([^"]+)"/g)].map((m) => m[1]);
+    assert.deepEqual(keys, ["tumour_suspected", "indeterminate", "no_tumour"]);
+    assert.match(html, /data-key="tumour_suspected" data-count="2">\s*<span class="bar-name">Tumour suspected</);
+    assert.match(html, /data-testid="modality-count" data-key="DX" data-count="2">\s*<span class="bar-name">DX \(digital X-ray\)</);
+    assert.match(html, /data-testid="body-part-count" data-key="CHEST" data-count="2">\s*<span class="bar-name">Chest</);
+    assert.ok(html.indexOf("Records per finding") < html.indexOf("Records per predicted class"));
+  });
+
+  test("a count key from the server is escaped, and an empty count says so", () => {
+    const html = dashboardTemplate({ ...stats, by_modality: { [MARKUP]: 1 }, by_finding: {} });
+    assert.ok(!html.includes("<img src=x"));
+    assert.match(html, /Records per finding<\/h2>\s*<p class="muted">No records yet\.<\/p>/);
   });
 
   test("records per day are listed; with none the dashboard says so", () => {

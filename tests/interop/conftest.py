@@ -23,7 +23,11 @@ from pydantic import SecretStr
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
+# The API tests' tiny models, whose recognisers read every image as brain MRI, or as a chest
+# X-ray.
+from tests.api.conftest import chest_xray_model_dir as chest_xray_model_dir
 from tests.api.conftest import encode, synthetic_head_slice
+from tests.api.conftest import tiny_model_dir as tiny_model_dir
 from tests.conftest import skip_or_fail
 
 ORTHANC_URL_ENV = "MEDIMG_TEST_ORTHANC_URL"

@@ -13,7 +13,11 @@ from fastapi.testclient import TestClient
 from pydicom.sr.codedict import codes
 from pydicom.uid import ComprehensiveSRStorage, SecondaryCaptureImageStorage
 
+from ml.labels import CLASSES
 from tests.interop.conftest import classify_dicom
+
+# The SNOMED CT codes the SR gives the classes that have one (api/interop/codes.py).
+CLASS_CODES = {"glioma": "393564001", "meningioma": "302820008"}
 
 
 @pytest.fixture
@@ -76,7 +80,7 @@ def test_the_sr_references_the_stored_image_and_names_the_model_as_observer(
     assert observer.observer_identifying_attributes.model_name == "tiny-untrained 0.0.0-test"
 
 
-def test_the_sr_states_the_predicted_class_and_every_probability(
+def test_the_sr_states_the_finding_first_then_every_probability_and_the_class(
     client: TestClient, mr_dicom_bytes: bytes
 ) -> None:
     record = classify_dicom(client, mr_dicom_bytes)
@@ -84,12 +88,55 @@ def test_the_sr_states_the_predicted_class_and_every_probability(
     report = hd.sr.srread(io.BytesIO(get_dicom(client, f"/records/{record['id']}/sr")))
 
     [group] = report.content.get_image_measurement_groups()
-    assert group.finding_type.value == record["label"]
-    measured = {m.name.value: m.value for m in group.get_measurements()}
+    assert (group.finding_type.value, group.finding_type.scheme_designator) == (
+        record["finding"],
+        "99MEDIMG",
+    )
+    assert [site.value.value for site in group.finding_sites] == [codes.SCT.Brain.value]
+    measurements = group.get_measurements()
+    assert measurements[0].name.meaning == "Probability that any tumour is present"
+    assert abs(float(measurements[0].value) - record["tumour_probability"]) < 1e-6
+    measured = {m.name.value: m.value for m in measurements[1:]}
     expected = {f"P-{name}": p for name, p in record["probabilities"].items()}
-    assert measured.keys() == expected.keys()
+    assert expected.keys() <= measured.keys()
     for name, probability in expected.items():
         assert abs(float(measured[name]) - probability) < 1e-6
+    evaluations = {e.name.value: e.value for e in group.get_qualitative_evaluations()}
+    assert evaluations["tumour-class"].value == CLASS_CODES.get(record["label"], record["label"])
+    assert evaluations[codes.DCM.Modality.value].value == "MR"
+    assert evaluations["image-kind"].value == "brain_mri"
+
+
+def test_the_sr_names_its_private_coding_scheme(client: TestClient, mr_dicom_bytes: bytes) -> None:
+    record = classify_dicom(client, mr_dicom_bytes)
+
+    report = pydicom.dcmread(io.BytesIO(get_dicom(client, f"/records/{record['id']}/sr")))
+
+    schemes = {item.CodingSchemeDesignator for item in report.CodingSchemeIdentificationSequence}
+    assert "99MEDIMG" in schemes
+
+
+def test_the_sr_of_an_image_not_read_for_tumours_holds_what_it_is_and_no_class(
+    make_client: Callable[..., TestClient], chest_xray_model_dir: Path, mr_dicom_bytes: bytes
+) -> None:
+    client = make_client(model_dir=chest_xray_model_dir)
+    record = classify_dicom(client, mr_dicom_bytes)
+    assert record["suitability"] == "out_of_distribution"
+
+    data = get_dicom(client, f"/records/{record['id']}/sr")
+
+    report = hd.sr.srread(io.BytesIO(data))
+    [group] = report.content.get_image_measurement_groups()
+    assert group.finding_type is None
+    assert [site.value.value for site in group.finding_sites] == [codes.SCT.Chest.value]
+    assert [m.name.value for m in group.get_measurements()] == ["P-image-kind"]
+    evaluations = {e.name.value: e.value.value for e in group.get_qualitative_evaluations()}
+    assert evaluations == {
+        codes.DCM.Modality.value: "DX",
+        "image-kind": "chest_xray",
+        "suitability": "out_of_distribution",
+    }
+    assert not any(name.encode() in data for name in CLASSES)
 
 
 def test_a_png_record_has_no_sr_and_gets_409(client: TestClient, png_bytes: bytes) -> None:

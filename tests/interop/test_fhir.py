@@ -9,10 +9,14 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B.bundle import Bundle
 
 from api.models import Role
+from ml.labels import CLASSES
 from tests.conftest import bearer
 from tests.interop.conftest import classify_dicom
 
 FHIR_JSON = "application/fhir+json"
+CLASS_SYSTEM = "urn:medimg:brain-mri-class"
+SNOMED = "http://snomed.info/sct"
+DICOM = "http://dicom.nema.org/resources/ontology/DCM"
 AIAST = ("http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "AIAST")
 
 
@@ -75,7 +79,11 @@ def test_each_class_probability_is_an_observation_the_report_lists(
     bundle = fhir_bundle(client, record["id"])
 
     observations = resources(bundle, "Observation")
-    values = {obs.code.coding[0].code: obs.valueQuantity.value for obs in observations}
+    values = {
+        obs.code.coding[0].code: obs.valueQuantity.value
+        for obs in observations
+        if obs.code.coding[0].system == CLASS_SYSTEM
+    }
     assert values.keys() == record["probabilities"].keys()
     for name, probability in record["probabilities"].items():
         assert float(values[name]) == round(probability, 6)
@@ -83,6 +91,98 @@ def test_each_class_probability_is_an_observation_the_report_lists(
     listed = {reference.reference for reference in report.result}
     assert listed == {full_url_of(bundle, obs) for obs in observations}
     assert all(AIAST in security_labels(obs) for obs in observations)
+
+
+def codes_of(concept) -> set[tuple[str, str]]:
+    return {(coding.system, coding.code) for coding in concept.coding}
+
+
+def test_the_reports_first_result_is_the_finding_with_the_tumour_probability_then_the_class(
+    client: TestClient, mr_dicom_bytes: bytes
+) -> None:
+    record = classify_dicom(client, mr_dicom_bytes)
+
+    bundle = fhir_bundle(client, record["id"])
+
+    [report] = resources(bundle, "DiagnosticReport")
+    first = next(e.resource for e in bundle.entry if e.fullUrl == report.result[0].reference)
+    assert first.code.coding[0].code == "tumour-finding"
+    assert codes_of(first.valueCodeableConcept) == {
+        ("urn:medimg:tumour-finding", record["finding"])
+    }
+    assert (SNOMED, "12738006") in codes_of(first.bodySite)  # Brain
+    probability, most_probable = first.component
+    assert probability.code.coding[0].code == "tumour-probability"
+    assert float(probability.valueQuantity.value) == round(record["tumour_probability"], 6)
+    assert most_probable.valueCodeableConcept.coding[0].code == record["label"]
+    assert report.conclusion.index(record["finding"].replace("_", " ")) < report.conclusion.index(
+        record["label"].replace("_", " ")
+    )
+
+
+def test_the_recogniser_reading_is_an_observation_with_the_dicom_modality_and_body_site(
+    client: TestClient, mr_dicom_bytes: bytes
+) -> None:
+    record = classify_dicom(client, mr_dicom_bytes)
+
+    bundle = fhir_bundle(client, record["id"])
+
+    [kind] = [
+        obs for obs in resources(bundle, "Observation") if obs.code.coding[0].code == "image-kind"
+    ]
+    assert codes_of(kind.valueCodeableConcept) == {("urn:medimg:image-kind", "brain_mri")}
+    assert codes_of(kind.bodySite) == {(SNOMED, "12738006")}
+    modality, probability = kind.component
+    assert codes_of(modality.code) == {(DICOM, "121139")}
+    assert codes_of(modality.valueCodeableConcept) == {(DICOM, "MR")}
+    assert float(probability.valueQuantity.value) == round(record["kind_probability"], 6)
+
+
+def test_an_image_not_read_for_tumours_has_no_finding_class_or_probability_in_fhir(
+    make_client: Callable[..., TestClient], chest_xray_model_dir: Path, png_bytes: bytes
+) -> None:
+    client = make_client(model_dir=chest_xray_model_dir)
+    record = client.post("/classify", files={"file": ("s.png", png_bytes, "image/png")}).json()
+    assert record["suitability"] == "out_of_distribution"
+
+    response = client.get(f"/records/{record['id']}/fhir")
+    bundle = fhir_bundle(client, record["id"])
+
+    [kind] = resources(bundle, "Observation")
+    assert codes_of(kind.valueCodeableConcept) == {("urn:medimg:image-kind", "chest_xray")}
+    assert codes_of(kind.bodySite) == {(SNOMED, "816094009")}  # Chest
+    assert codes_of(kind.component[0].valueCodeableConcept) == {(DICOM, "DX")}
+    [report] = resources(bundle, "DiagnosticReport")
+    assert report.conclusionCode is None
+    assert "not read for tumours" in report.conclusion
+    assert "chest X-ray" in report.conclusion
+    for name in CLASSES:
+        assert name not in response.text
+        assert name.replace("_", " ") not in response.text
+
+
+def test_glioma_and_meningioma_carry_their_snomed_ct_codes_beside_medimgs_own(
+    client: TestClient, png_bytes: bytes
+) -> None:
+    record = client.post("/classify", files={"file": ("s.png", png_bytes, "image/png")}).json()
+    review(client, record["id"], action="correct", label="meningioma")
+
+    [report] = resources(fhir_bundle(client, record["id"]), "DiagnosticReport")
+
+    assert report.conclusionCode[0].coding[0].code == "meningioma"
+    assert (SNOMED, "302820008") in codes_of(report.conclusionCode[0])
+
+
+def test_a_correction_to_other_tumour_is_coded_in_medimgs_scheme(
+    client: TestClient, png_bytes: bytes
+) -> None:
+    record = client.post("/classify", files={"file": ("s.png", png_bytes, "image/png")}).json()
+    review(client, record["id"], action="correct", label="other_tumour")
+
+    [report] = resources(fhir_bundle(client, record["id"]), "DiagnosticReport")
+
+    assert codes_of(report.conclusionCode[0]) == {(CLASS_SYSTEM, "other_tumour")}
+    assert "corrected to other tumour" in report.conclusion
 
 
 def test_the_model_is_a_device_that_authored_the_ai_result(

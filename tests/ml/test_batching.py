@@ -12,7 +12,7 @@ from ml.decode import decode_image
 from ml.inference import Classifier, Prediction
 
 SARTAJ_TESTING = Path("brain-tumor-mri-sartaj", "Testing")
-COMMITTED_MODEL = Path(__file__).resolve().parents[2] / "models" / "brain-tumor-cnn" / "0.1.0"
+COMMITTED_MODEL = Path(__file__).resolve().parents[2] / "models" / "brain-tumor-cnn" / "0.7.0"
 
 
 @pytest.fixture(scope="module")

@@ -1,29 +1,33 @@
+"""Group-aware cross-validation of the training recipe (ml.crossval): the folds, each fold's
+figures, and the summary that goes into a model's card."""
+
 import json
-import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ml.artifact import METADATA_FILE
-from ml.cache import prepare
-from ml.crossval import main as crossval_main
-from ml.crossval import recipe_name, summarise
-from ml.datasets import Sample, list_samples
-from ml.labels import CLASSES
+from ml.artifact import METADATA_FILE, read_card, write_card
+from ml.cache import NO_CLASS, UNKNOWN_TYPE, GroupedSet, PreparedSet, label_index
+from ml.config import TrainConfig
+from ml.crossval import fold_figures, fold_plan, run_fold, summarise, write_to_card
+from ml.datasets import Sample
+from ml.export import Calibration
+from ml.labels import CLASSES, KIND_NAMES
 from ml.report import REPORT_FILE
 from ml.splits import group_folds, training_pool
-from ml.train import TrainConfig, train_and_calibrate
-from ml.trust_eval import TRUST_HEADING
 
 LABELS = ["glioma", "meningioma", "no_tumor", "pituitary"]
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SERVED_MODEL = REPO_ROOT / "models" / "brain-tumor-cnn" / "0.2.1"
-FOLDS_DIR = REPO_ROOT / "reports" / "crossval" / "scanner"
+GLIOMA, MENINGIOMA, NO_TUMOR, PITUITARY, OTHER = (
+    CLASSES.index(name)
+    for name in ("glioma", "meningioma", "no_tumor", "pituitary", "other_tumour")
+)
+BRAIN, CHEST_XRAY = KIND_NAMES.index("brain_mri"), KIND_NAMES.index("chest_xray")
 
 
 def _sample(i: int, split: str) -> Sample:
-    return Sample(Path(f"/x/{i}.jpg"), LABELS[i % 4], "nickparvar", split)
+    return Sample(Path(f"/x/{i}.jpg"), LABELS[i % 4], "nickparvar", split, origin="figshare")
 
 
 def _pool_with_copies() -> tuple[list[Sample], np.ndarray, np.ndarray]:
@@ -62,139 +66,163 @@ def test_the_test_folder_and_its_near_copies_are_in_no_fold():
     assert not set(pool) & set(range(100, 108))
 
 
+def _grouped(samples: list[Sample], groups: np.ndarray, seed: int = 0) -> GroupedSet:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (len(samples), 128, 128), dtype=np.uint8)
+    prepared = PreparedSet(samples, images, [str(i) for i in range(len(samples))])
+    labels = np.array([label_index(s.label) for s in samples])
+    kinds = np.array([KIND_NAMES.index(s.kind) for s in samples])
+    return GroupedSet(prepared=prepared, groups=groups, labels=labels, kinds=kinds)
+
+
+def test_a_folds_plan_trains_calibrates_and_holds_out_disjoint_parts_of_the_pool():
+    samples, groups, pool = _pool_with_copies()
+
+    plan = fold_plan(_grouped(samples, groups), fold=2, folds=5, seed=0)
+
+    parts = [set(plan.train), set(plan.validation), set(plan.held_out)]
+    assert set().union(*parts) == set(pool)
+    assert sum(map(len, parts)) == len(pool)
+    assert plan.test.tolist() == list(range(100, 108))
+
+
+def _one_hot(rows: list[int], width: int, scale: float = 5.0) -> np.ndarray:
+    return np.eye(width)[rows] * scale
+
+
+def test_a_fold_is_scored_on_the_four_classes_the_five_and_the_tumour_answer():
+    # glioma, meningioma, no_tumor, pituitary, other_tumour, a tumour of unknown type, and a
+    # chest X-ray with no class; the model calls the pituitary tumour a meningioma.
+    labels = np.array([GLIOMA, MENINGIOMA, NO_TUMOR, PITUITARY, OTHER, UNKNOWN_TYPE, NO_CLASS])
+    kinds = np.array([BRAIN] * 6 + [CHEST_XRAY])
+    predicted = [GLIOMA, MENINGIOMA, NO_TUMOR, MENINGIOMA, OTHER, GLIOMA, NO_TUMOR]
+    logits = _one_hot(predicted, len(CLASSES))
+    calibrated = _one_hot(predicted, len(CLASSES), scale=1.0)
+    kind_logits = _one_hot(kinds.tolist(), len(KIND_NAMES))
+
+    figures = fold_figures(labels, kinds, logits, kind_logits, calibrated, no_tumour_below=0.5)
+
+    assert figures["four_classes"] == 4 and figures["typed"] == 5
+    assert figures["accuracy_four_classes"] == pytest.approx(0.75)
+    # F1: glioma 1, meningioma 2/3, no_tumor 1, pituitary 0.
+    assert figures["macro_f1_four_classes"] == pytest.approx((1 + 2 / 3 + 1 + 0) / 4)
+    assert figures["macro_f1_five_classes"] == pytest.approx((1 + 2 / 3 + 1 + 0 + 1) / 5)
+    assert figures["ece_four_classes_after_calibration"] == pytest.approx(0.25)
+    # Every tumour, typed or not, is above the threshold; the normal below it.
+    assert figures["tumours"] == 5 and figures["tumour_sensitivity"] == 1.0
+    assert figures["normals"] == 1 and figures["specificity"] == 1.0
+    assert figures["kind_accuracy"] == 1.0
+
+
+def _fold(k: int, macro_f1: float, ece: float, config: dict | None = None) -> dict:
+    figures = {name: 0.9 for name in ("accuracy_four_classes", "macro_f1_five_classes")}
+    figures.update(
+        macro_f1_four_classes=macro_f1,
+        ece_four_classes_before_calibration=2 * ece,
+        ece_four_classes_after_calibration=ece,
+        tumour_sensitivity=0.97,
+        specificity=None,  # a fold without normals says nothing here
+        kind_accuracy=0.99,
+    )
+    return {
+        "fold": k,
+        "folds": 5,
+        "config": config or asdict(TrainConfig()),
+        "sizes": {"held_out": 100},
+        "held_out": figures,
+    }
+
+
 def test_the_summary_gives_mean_and_sample_sd_of_each_figure():
     folds = [
-        {
-            "fold": k,
-            "held_out": {
-                stage: {"accuracy": a, "macro_f1": a - 0.01, "ece": e}
-                for stage in ("before_calibration", "after_calibration")
-            },
-        }
-        for k, (a, e) in enumerate([(0.90, 0.05), (0.94, 0.03), (0.92, 0.04)])
+        _fold(k, f1, e) for k, (f1, e) in enumerate([(0.90, 0.05), (0.94, 0.03), (0.92, 0.04)])
     ]
 
-    summary = summarise(folds)
+    summary = summarise(folds[::-1])
 
-    assert summary["folds_run"] == [0, 1, 2]
-    accuracy = summary["after_calibration"]["accuracy"]
-    assert accuracy["mean"] == pytest.approx(0.92)
-    assert accuracy["sd"] == pytest.approx(0.02)
-    assert summary["before_calibration"]["ece"]["mean"] == pytest.approx(0.04)
+    assert summary["folds_run"] == "0, 1, 2" and summary["held_out_images"] == 300
+    assert summary["macro_f1_four_classes_mean"] == pytest.approx(0.92)
+    assert summary["macro_f1_four_classes_sd"] == pytest.approx(0.02)
+    assert summary["ece_four_classes_after_calibration_mean"] == pytest.approx(0.04)
+    assert summary["specificity_mean"] is None and summary["specificity_sd"] is None
+    assert summary["macro_f1_four_classes_per_fold"] == "0.900, 0.940, 0.920"
 
 
-def _card_copy(tmp_path: Path) -> Path:
-    """The served model's card and report, without its weights."""
+def _model_dir(tmp_path: Path) -> Path:
     model_dir = tmp_path / "model"
     model_dir.mkdir()
-    for name in (METADATA_FILE, REPORT_FILE):
-        shutil.copy(SERVED_MODEL / name, model_dir / name)
+    card = {
+        "name": "brain-tumor-cnn",
+        "version": "9.9.9",
+        "classes": list(CLASSES),
+        "kinds": list(KIND_NAMES),
+        "input": {
+            "signature": "serving_default",
+            "tensor": "image",
+            "dtype": "uint8",
+            "shape": [None, None, None, 1],
+            "description": "a slice",
+        },
+        "outputs": ["probabilities"],
+        "intended_use": "Research use only; not for diagnosis.",
+        "calibration": Calibration().card(),
+        "config": {**asdict(TrainConfig()), "version": "9.9.9"},
+    }
+    write_card(model_dir, card)
     return model_dir
 
 
-def test_the_committed_folds_go_into_the_card_and_report_of_the_model_their_recipe_trained(
-    tmp_path: Path,
-):
-    model_dir = _card_copy(tmp_path)
-    folds = [json.loads(path.read_text()) for path in sorted(FOLDS_DIR.glob("fold-*.json"))]
+def test_the_folds_of_a_models_recipe_go_into_its_card_and_report(tmp_path: Path):
+    model_dir = _model_dir(tmp_path)
+    folds = [_fold(k, 0.95, 0.02) for k in range(5)]
 
-    crossval_main(["--summary", "--out", str(FOLDS_DIR), "--card", str(model_dir)])
+    write_to_card(model_dir, folds, tmp_path / "folds")
 
-    card = json.loads((model_dir / METADATA_FILE).read_text())
-    rows = card["cross_validation"]["per_fold"]
-    assert [row["fold"] for row in rows] == [fold["fold"] for fold in folds]
-    assert [row["macro_f1"] for row in rows] == [
-        fold["held_out"]["after_calibration"]["macro_f1"] for fold in folds
-    ]
-    report = (model_dir / REPORT_FILE).read_text()
-    assert f"| mean ± sd ({len(folds)} of 5 folds) |" in report
-    # The title and the trust section, which only their own tools write, are kept.
-    assert report.partition("\n")[0] == (SERVED_MODEL / REPORT_FILE).read_text().partition("\n")[0]
-    assert TRUST_HEADING in report
+    cv = read_card(model_dir)["evaluation"]["cross_validation"]
+    assert cv["macro_f1_four_classes_mean"] == pytest.approx(0.95)
+    assert cv["command"].endswith(f"--model {model_dir.as_posix()} --fold K")
+    assert "## Cross-validation" in (model_dir / REPORT_FILE).read_text()
 
 
-@pytest.mark.parametrize(
-    "field, value", [("augmentation", "sequence"), ("patience", 0), ("look_weight", 10.0)]
-)
-def test_folds_of_another_recipe_are_kept_out_of_a_models_card(tmp_path: Path, field: str, value):
-    model_dir = _card_copy(tmp_path)
-    card_before = (model_dir / METADATA_FILE).read_text()
-    report_before = (model_dir / REPORT_FILE).read_text()
-    other = json.loads(next(FOLDS_DIR.glob("fold-*.json")).read_text())
-    other["config"][field] = value
-    (tmp_path / "fold-0.json").write_text(json.dumps(other))
+def test_folds_of_another_recipe_are_kept_out_of_a_models_card(tmp_path: Path):
+    model_dir = _model_dir(tmp_path)
+    before = (model_dir / METADATA_FILE).read_text()
+    other = {**asdict(TrainConfig()), "augmentation": "scanner"}
 
     with pytest.raises(SystemExit, match="another recipe"):
-        crossval_main(["--summary", "--out", str(tmp_path), "--card", str(model_dir)])
+        write_to_card(model_dir, [_fold(0, 0.95, 0.02, other)], tmp_path / "folds")
 
-    assert (model_dir / METADATA_FILE).read_text() == card_before
-    assert (model_dir / REPORT_FILE).read_text() == report_before
-
-
-def test_each_recipe_keeps_its_folds_in_its_own_folder():
-    assert recipe_name(TrainConfig()) == "scanner"
-    assert recipe_name(TrainConfig(patience=0)) == "scanner-no-early-stopping"
-    assert recipe_name(TrainConfig(augmentation="sequence", patience=12)) == (
-        "sequence-patience-12"
-    )
-    assert recipe_name(TrainConfig(patience=0, look_weight=10.0)) == (
-        "scanner-no-early-stopping-look-weight-10"
-    )
+    assert (model_dir / METADATA_FILE).read_text() == before
 
 
-def test_folds_that_record_fields_newer_than_the_card_at_their_defaults_still_match_it(
-    tmp_path: Path,
-):
-    model_dir = _card_copy(tmp_path)
-    for path in sorted(FOLDS_DIR.glob("fold-*.json")):
-        fold = json.loads(path.read_text())
-        fold["config"].update(hold_out_probe=False, probe_half=-1, look_weight=1.0)
-        (tmp_path / path.name).write_text(json.dumps(fold))
-
-    crossval_main(["--summary", "--out", str(tmp_path), "--card", str(model_dir)])
-
-    assert "cross_validation" in json.loads((model_dir / METADATA_FILE).read_text())
-
-
-def test_without_early_stopping_every_epoch_runs_and_the_last_weights_are_kept():
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (48, 128, 128), dtype=np.uint8)
-    labels = np.arange(48) % len(CLASSES)
-    indices = np.arange(48)
+def test_one_fold_trains_the_recipe_and_scores_its_held_out_images(tmp_path: Path, monkeypatch):
+    """A real training run, one epoch on a few made-up images of every label and kind."""
+    labels = [*LABELS, "other_tumour", "tumour"]
+    samples = [
+        Sample(Path(f"/x/{i}.png"), labels[i % 6], "feltrin", "", origin="feltrin")
+        for i in range(60)
+    ]
+    samples += [
+        Sample(Path(f"/o/{i}.png"), None, "other", "", kind="chest_xray", origin="o")
+        for i in range(12)
+    ]
+    samples += [Sample(Path(f"/t/{i}.png"), LABELS[i % 4], "sartaj", "Testing") for i in range(4)]
+    data = _grouped(samples, np.arange(len(samples)))
+    monkeypatch.setattr("ml.crossval.prepare_grouped", lambda *_: data)
+    no_ct = np.zeros(len(samples))
+    monkeypatch.setattr("ml.crossval.cached_ct_probability", lambda *_: no_ct)
     # The recipe's own width: on an AVX-512 Xeon, oneDNN crashed (segfault) while Keras
     # trained narrower networks of 4 or 8 channels (as in tensorflow/tensorflow#57528).
-    config = TrainConfig(epochs=3, batch_size=16, patience=0)
+    config = TrainConfig(epochs=1, batch_size=16)
 
-    trained = train_and_calibrate(images, labels, indices[:32], indices[32:], config)
+    result = run_fold(tmp_path, tmp_path, fold=0, folds=3, config=config)
 
-    assert len(trained.history["loss"]) == 3
-    validation_loss = trained.model.evaluate(
-        images[32:].astype(np.float32)[..., np.newaxis] / 255.0,
-        np.eye(len(CLASSES))[labels[32:]],
-        verbose=0,
-    )[0]
-    assert validation_loss == pytest.approx(trained.history["val_loss"][-1], abs=1e-4)
-
-
-@pytest.mark.dataset
-def test_one_epoch_of_the_training_recipe_runs_on_real_slices_and_is_calibrated(
-    dataset_dir: Path, tmp_path: Path
-):
-    chosen = _a_few_per_class(list_samples(dataset_dir), per_class=16)
-    prepared = prepare(chosen, tmp_path / "cache")
-    labels = np.array([CLASSES.index(s.label) for s in chosen])
-    indices = np.arange(len(chosen))
-    config = TrainConfig(epochs=1, batch_size=16)  # the recipe's width, as above
-
-    trained = train_and_calibrate(prepared.images, labels, indices[::2], indices[1::2], config)
-
-    assert len(trained.history["loss"]) == 1
-    assert trained.temperature > 0
-    after = trained.validation["after_calibration"]
-    assert after["n"] == len(indices[1::2])
-    assert 0.0 <= after["ece"] <= 1.0
-
-
-def _a_few_per_class(samples: list[Sample], per_class: int) -> list[Sample]:
-    training = [s for s in samples if s.source == "sartaj" and s.split == "Training"]
-    return [s for label in CLASSES for s in [t for t in training if t.label == label][:per_class]]
+    json.dumps(result)  # a fold file
+    assert result["epochs_run"] == 1
+    held_out = result["held_out"]
+    assert result["sizes"]["held_out"] == held_out["images"]
+    assert sum(result["held_out_origins"].values()) == held_out["images"]
+    assert held_out["tumours"] > 0 and held_out["normals"] > 0
+    assert 0.0 <= held_out["macro_f1_four_classes"] <= 1.0
+    assert 0.0 <= held_out["tumour_sensitivity"] <= 1.0
+    assert result["calibration"]["temperature"] > 0

@@ -5,17 +5,15 @@ from pathlib import Path
 import cv2
 import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from ml.datasets import list_samples
 from ml.decode import decode_image
-from ml.export import ServingModule, export_model
+from ml.export import Calibration, ServingModule, export_model
 from ml.inference import Classifier
 from ml.labels import CLASSES
 from ml.model import GATE_STAGE, build_model
 from ml.preprocess import CROP_MARGIN, HEAD_THRESHOLD, crop_to_head, preprocess
-from ml.reexport import resave_graph
 
 
 def _slice(height: int, width: int) -> np.ndarray:
@@ -26,16 +24,22 @@ def _slice(height: int, width: int) -> np.ndarray:
     return np.clip(image + noise * (image > 0), 0, 255).astype(np.uint8)
 
 
+def _card(version: str) -> dict:
+    return {"name": "parity-test", "version": version}
+
+
 def test_the_exported_model_equals_training_preprocessing_plus_the_keras_model(tmp_path: Path):
     keras.utils.set_random_seed(3)
     model = build_model(image_size=32, width=4)
-    model_dir = export_model(model, tmp_path / "m", {"version": "parity"}, temperature=1.7)
+    bias = (0.1, -0.2, 0.3, 0.0, -0.2)
+    calibration = Calibration(temperature=1.7, bias=bias)
+    model_dir = export_model(model, tmp_path / "m", _card("parity"), calibration)
     classifier = Classifier.load(model_dir)
     for shape in [(64, 64), (120, 90), (37, 200)]:
         pixels = _slice(*shape)
         training_input = preprocess(tf.constant(pixels[:, :, None]), 32)[None]
-        logits = model(training_input, training=False).numpy()[0]
-        expected = tf.nn.softmax(logits / 1.7).numpy()
+        logits = model(training_input, training=False)[0].numpy()[0]
+        expected = tf.nn.softmax(logits / 1.7 + np.array(bias, np.float32)).numpy()
         served = classifier.predict(pixels).probabilities
         np.testing.assert_allclose([served[c] for c in CLASSES], expected, atol=1e-5)
 
@@ -43,7 +47,7 @@ def test_the_exported_model_equals_training_preprocessing_plus_the_keras_model(t
 def test_the_gate_features_are_the_third_stage_averaged_then_the_embedding(tmp_path: Path):
     keras.utils.set_random_seed(4)
     model = build_model(image_size=32, width=4)
-    classifier = Classifier.load(export_model(model, tmp_path / "m", {"version": "gate"}))
+    classifier = Classifier.load(export_model(model, tmp_path / "m", _card("gate")))
     pixels = _slice(120, 90)
     training_input = preprocess(tf.constant(pixels[:, :, None]), 32)[None]
     stage = keras.Model(model.inputs, model.get_layer(GATE_STAGE).output)
@@ -59,7 +63,7 @@ def test_the_gate_features_are_the_third_stage_averaged_then_the_embedding(tmp_p
 
 
 def test_the_model_card_holds_version_classes_input_spec_and_intended_use(tmp_path: Path):
-    model_dir = export_model(build_model(image_size=32, width=4), tmp_path / "m", {"version": "9"})
+    model_dir = export_model(build_model(image_size=32, width=4), tmp_path / "m", _card("9"))
     card = Classifier.load(model_dir).metadata
     assert card["version"] == "9"
     assert card["classes"] == list(CLASSES)
@@ -120,45 +124,6 @@ def test_a_blank_image_is_kept_whole_rather_than_cropped_to_nothing():
 
 
 def test_the_serving_signature_takes_any_size_of_uint8_greyscale():
-    module = ServingModule(build_model(image_size=32, width=4), 32, 1.0)
+    module = ServingModule(build_model(image_size=32, width=4), 32, Calibration())
     spec = module.serve.input_signature[0]
     assert spec.dtype == tf.uint8 and spec.shape.as_list() == [None, None, None, 1]
-
-
-def _exported_for_rebuilding(model_dir: Path) -> Path:
-    keras.utils.set_random_seed(5)
-    model = build_model(image_size=32, width=4)
-    card = {"version": "resave", "config": {"width": 4, "image_size": 32}}
-    return export_model(model, model_dir, card, temperature=1.3)
-
-
-def _weights(model_dir: Path) -> np.ndarray:
-    """Every stored variable's values, in the checkpoint's order of keys."""
-    reader = tf.train.load_checkpoint(str(model_dir / "variables" / "variables"))
-    names = sorted(n for n in reader.get_variable_to_shape_map() if "ATTRIBUTES" in n)
-    return np.concatenate([np.ravel(reader.get_tensor(n)) for n in names])
-
-
-def test_saving_the_graph_again_keeps_the_weights_and_every_probability(tmp_path: Path):
-    model_dir = _exported_for_rebuilding(tmp_path / "m")
-    weights = _weights(model_dir)
-    images = [_slice(*shape) for shape in [(64, 64), (120, 90), (37, 200)]]
-    before = [Classifier.load(model_dir).predict(pixels).probabilities for pixels in images]
-
-    assert resave_graph(model_dir, images) == 0.0
-
-    after = Classifier.load(model_dir)
-    assert [after.predict(pixels).probabilities for pixels in images] == before
-    np.testing.assert_array_equal(_weights(model_dir), weights)
-    assert after.metadata["graph_resaved"]["max_probability_difference"] == 0.0
-
-
-def test_a_graph_that_computes_something_else_is_not_saved(tmp_path: Path, monkeypatch):
-    model_dir = _exported_for_rebuilding(tmp_path / "m")
-    graph = (model_dir / "saved_model.pb").read_bytes()
-    monkeypatch.setattr("ml.preprocess.HEAD_THRESHOLD", 0.95)  # a much tighter crop
-
-    with pytest.raises(ValueError, match="differs"):
-        resave_graph(model_dir, [_slice(120, 90), _slice(37, 200)])
-    assert (model_dir / "saved_model.pb").read_bytes() == graph
-    assert "graph_resaved" not in Classifier.load(model_dir).metadata

@@ -10,6 +10,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from sklearn.datasets import load_sample_images
 
+from api.settings import Settings
 from ml.datasets import list_samples
 from ml.decode import DecodedImage, decode_image
 from ml.inference import Classifier
@@ -28,7 +29,7 @@ from ml.ood import (
     tight_crops,
 )
 
-GATED_MODEL = Path("models/brain-tumor-cnn/0.6.1")
+GATED_MODEL = Settings(_env_file=None).model_dir  # the served model
 
 
 def clusters(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -253,15 +254,15 @@ def test_without_statistics_the_gate_still_applies_the_header_and_colour_cues():
 @pytest.mark.slow
 def test_the_gated_model_calls_random_noise_out_of_distribution():
     if not (GATED_MODEL / "ood.npz").exists():
-        pytest.skip(f"{GATED_MODEL} not exported yet: run python -m ml.reexport")
+        pytest.skip(f"{GATED_MODEL} has no gate statistics: train it with python -m ml.train")
     classifier = Classifier.load(GATED_MODEL)
     rng = np.random.default_rng(5)
 
     for _ in range(3):
         noise = cv2.imencode(".png", rng.integers(0, 256, (256, 256), dtype=np.uint8))[1]
         data = noise.tobytes()
-        features = classifier.predict(decode_image(data).pixels).gate_features
-        verdict = assess(data, features, classifier.density)
+        prediction = classifier.predict(decode_image(data).pixels)
+        verdict = assess(data, prediction.gate_features, classifier.density, kind=prediction.kind)
         assert verdict.suitability == Suitability.OUT_OF_DISTRIBUTION, verdict.reason
 
 
