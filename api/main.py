@@ -47,7 +47,7 @@ API_VERSION = "0.1.0"
 THREADS_FOR_OTHER_WORK = 16
 DESCRIPTION = (
     "Reads brain-MRI slices tumour first: whether a tumour is suspected (`finding`, with the "
-    "probability that any tumour is present), then its most probable class: glioma, "
+    "probability that any tumour is present), then its class: glioma, "
     "meningioma, pituitary tumour, other tumour or no tumour. Refuses images that are not "
     "brain MRI: every upload is stored with what a recogniser says it is (modality and "
     "body part), and anything else gets no tumour answer. Every result is kept with its "

@@ -153,7 +153,7 @@ STATUS_AFTER = {
 
 
 class RecordBase(SQLModel):
-    # Tumour first: whether a tumour is suspected, then which class is most probable.
+    # Tumour first: whether a tumour is suspected, then which class.
     finding: str | None = Field(
         default=None,
         max_length=32,
@@ -172,9 +172,7 @@ class RecordBase(SQLModel):
             f"{NO_TUMOUR_ANSWER} Null too for records of models before 0.7.0."
         ),
     )
-    label: str = Field(
-        index=True, max_length=64, description=f"Most probable class: one of {CLASSES_TEXT}."
-    )
+    label: str = Field(index=True, max_length=64, description=f"The class: one of {CLASSES_TEXT}.")
     probabilities: dict[str, float] = Field(
         description="Probability of each class the model knows; they sum to 1."
     )
@@ -267,11 +265,21 @@ class Record(RecordBase, table=True):
     # Keyset pagination orders by (created_at, id), alone or after one equality filter.
     __table_args__ = (
         Index("ix_record_created_at_id", "created_at", "id"),
-        Index("ix_record_label_created_at_id", "label", "created_at", "id"),
+        # Filtering on a class or a finding leaves out what the gate refused (suitability):
+        # with it in the index, counting those records reads no table row.
+        Index(
+            "ix_record_label_created_at_id_suitability", "label", "created_at", "id", "suitability"
+        ),
         Index("ix_record_review_status_created_at_id", "review_status", "created_at", "id"),
         Index("ix_record_model_version_created_at_id", "model_version", "created_at", "id"),
         Index("ix_record_source_system_created_at_id", "source_system", "created_at", "id"),
-        Index("ix_record_finding_created_at_id", "finding", "created_at", "id"),
+        Index(
+            "ix_record_finding_created_at_id_suitability",
+            "finding",
+            "created_at",
+            "id",
+            "suitability",
+        ),
         Index("ix_record_modality_created_at_id", "modality", "created_at", "id"),
         Index("ix_record_body_part_created_at_id", "body_part", "created_at", "id"),
     )
@@ -319,7 +327,12 @@ class RecordPublic(RecordBase):
     )
     label: TumourClass | None = Field(
         default=None,
-        description=f"Most probable class: one of {CLASSES_TEXT}. {NO_TUMOUR_ANSWER}",
+        description=(
+            f"The class, one of {CLASSES_TEXT}: `no_tumor` exactly when `finding` is "
+            "`no_tumour`, else the most probable tumour class, so that it never contradicts "
+            "the finding (records of models before 0.7.0: the most probable class). "
+            f"{NO_TUMOUR_ANSWER}"
+        ),
     )
     probabilities: dict[str, float] | None = Field(
         default=None,

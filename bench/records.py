@@ -17,17 +17,22 @@ from sqlmodel import select
 from api.deps import Actor
 from api.models import Record, ReviewStatus, Role
 from api.routes.records import RecordQuery, filter_conditions, page_statement, visible_to
-from ml.labels import CLASSES
+from ml.finding import Finding
+from ml.labels import BRAIN_MRI, CLASSES, KIND_NAMES, KINDS
 
 RECORDS = 100_000
 INSERT_CHUNK = 10_000
 PAGE = 50
 RUNS_PER_QUERY = 100
 SOURCES = ("pacs-west", "pacs-east", "ris", None)
+BRAIN_MRI_SHARE = 0.9
+OTHER_KINDS = [kind for kind in KIND_NAMES if kind != BRAIN_MRI]
 # Each query as the SPA sends it: the HTTP query string and the route's RecordQuery.
 QUERIES = {
     "newest page, no filter": {},
     "label=glioma": {"label": "glioma"},
+    "finding=tumour_suspected": {"finding": "tumour_suspected"},
+    "modality=CT": {"modality": "CT"},
     "review_status=confirmed": {"review_status": "confirmed"},
     "source_system=ris, last 30 days": {"source_system": "ris", "created_from": "LAST_30_DAYS"},
 }
@@ -53,7 +58,12 @@ def add_records(engine: Engine, count: int = RECORDS, seed: int = 0) -> None:
 
 def _random_record(rng: random.Random, now: datetime) -> dict[str, object]:
     label = rng.choice(CLASSES)
+    # Most uploads are brain MRI; the rest are refused as what the recogniser says they are.
+    kind = BRAIN_MRI if rng.random() < BRAIN_MRI_SHARE else rng.choice(OTHER_KINDS)
+    modality, body_part = KINDS[kind]
     return {
+        "finding": rng.choice(list(Finding)).value,
+        "tumour_probability": rng.random(),
         "label": label,
         "probabilities": {name: 0.97 if name == label else 0.01 for name in CLASSES},
         "model_version": "0.1.0",
@@ -64,6 +74,11 @@ def _random_record(rng: random.Random, now: datetime) -> dict[str, object]:
         "source_system": rng.choice(SOURCES),
         "created_at": now - timedelta(seconds=rng.uniform(0, 365 * 86400)),
         "review_status": rng.choice(list(ReviewStatus)).value,
+        "suitability": "ok" if kind == BRAIN_MRI else "out_of_distribution",
+        "modality": modality,
+        "body_part": body_part,
+        "kind": kind,
+        "kind_probability": rng.uniform(0.5, 1.0),
     }
 
 

@@ -36,14 +36,14 @@ const KIND_NAMES = Object.freeze({
 
 // DICOM modality defined terms (PS3.3 C.7.3.1.1.1), as a reader knows them.
 const MODALITY_NAMES = Object.freeze({
-  MR: "MR (magnetic resonance)",
-  CT: "CT (computed tomography)",
-  DX: "DX (digital X-ray)",
-  CR: "CR (computed radiography)",
+  MR: "MR",
+  CT: "CT",
+  DX: "DX (X-ray)",
+  CR: "CR (X-ray)",
   US: "US (ultrasound)",
-  OP: "OP (eye photograph)",
-  XC: "XC (camera photograph)",
-  SM: "SM (slide microscopy)",
+  OP: "OP (eye photo)",
+  XC: "XC (photo)",
+  SM: "SM (microscopy)",
 });
 
 const BODY_PART_NAMES = Object.freeze({
@@ -89,7 +89,7 @@ export function kindDisplayName(kind) {
   return NOT_RECORDED_KEYS.has(key) ? "Not recorded" : humanWords(key);
 }
 
-/** "DX" -> "DX (digital X-ray)"; an unknown code is shown as it is. */
+/** "DX" -> "DX (X-ray)"; an unknown code is shown as it is. */
 export function modalityDisplayName(modality) {
   const key = String(modality ?? "");
   if (Object.hasOwn(MODALITY_NAMES, key)) return MODALITY_NAMES[key];

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 class TrainConfig:
     version: str = "0.7.0"
     seed: int = 1337
-    epochs: int = 24
+    epochs: int = 14
     batch_size: int = 64
     width: int = 16
     learning_rate: float = 2e-3

@@ -60,10 +60,12 @@ SUMMARISED = (
 )
 
 
-def fold_plan(data: GroupedSet, fold: int, folds: int, seed: int) -> Plan:
-    """Fold `fold` of the pool held out; the rest trains, less an inner 1/8 that calibrates."""
+def fold_plan(data: GroupedSet, fold: int, folds: int, seed: int, set_aside=()) -> Plan:
+    """Fold `fold` of the pool held out; the rest trains, less an inner 1/8 that calibrates.
+    The images `set_aside` (CT suspects of the brain-MRI sets) are in no part, as in ml.train."""
     samples, groups = data.samples, data.groups
     pool = training_pool(samples, groups)
+    pool = pool[~np.isin(pool, set_aside)]
     kept, held_out = group_folds(pool, samples, groups, seed, folds)[fold]
     train, validation = hold_out_one_fold(kept, samples, groups, seed, INNER_VALIDATION_FOLDS)
     splits = make_splits(samples, groups, seed)
@@ -84,7 +86,7 @@ def run_fold(data_dir: Path, cache_dir: Path, fold: int, folds: int, config: Tra
     targets = training_targets(
         data, ct_suspects(data, cached_ct_probability(data, config.seed, cache_dir))
     )
-    plan = fold_plan(data, fold, folds, config.seed)
+    plan = fold_plan(data, fold, folds, config.seed, targets.ct_suspects)
     trained = train_and_calibrate(data, targets, plan, config)
     held_out = plan.held_out
     logits, kind_logits = predict_logits(trained.model, data.images[held_out])

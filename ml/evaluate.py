@@ -25,7 +25,7 @@ from ml.datasets import Sample
 from ml.decode import decode_image
 from ml.finding import Finding
 from ml.inference import Classifier
-from ml.labels import CLASSES, NO_TUMOR, TUMOUR_OF_UNKNOWN_TYPE, body_part_of, modality_of
+from ml.labels import CLASSES, NO_TUMOR, body_part_of, modality_of
 from ml.metrics import expected_calibration_error
 from ml.ood import Suitability, assess
 
@@ -159,23 +159,25 @@ def figures_by(rows: list[Row], attribute: str) -> dict:
 
 
 def evaluate_exported(model_dir: Path, samples: list[Sample], plan, targets) -> dict:
-    """The served model's figures: Sartaj Testing (whole and leak-free), the validation
-    split's other kinds, and each held-out origin."""
-    from ml.labels import KIND_NAMES
-
+    """The served model's figures: Sartaj Testing (whole and leak-free, every image as the
+    brain MRI its folder says), its CT suspects as CT, the validation split by origin and
+    by kind, and each held-out origin."""
     classifier = Classifier.load(model_dir)
-    kinds = np.array(KIND_NAMES)[targets.kinds]
 
-    def rows_of(indices: np.ndarray) -> list[Row]:
-        return score_files(classifier, [samples[i] for i in indices], kinds[indices])
+    def rows_of(indices, kinds=None) -> list[Row]:
+        return score_files(classifier, [samples[i] for i in indices], kinds)
 
     test_rows = rows_of(plan.test)
-    leak_free = set(samples[i].key for i in plan.test_leak_free)
-    test_mri = [r for r in test_rows if r.kind == "brain_mri"]
+    leak_free = {samples[i].key for i in plan.test_leak_free}
+    suspects = np.intersect1d(plan.test, targets.ct_suspects)
+    suspect_keys = {samples[i].key for i in suspects}
     evaluation = {
-        "sartaj_testing": tumour_figures(test_mri),
-        "sartaj_testing_leak_free": tumour_figures([r for r in test_mri if r.key in leak_free]),
-        "sartaj_testing_ct_suspects": kind_figures([r for r in test_rows if r.kind != "brain_mri"]),
+        "sartaj_testing": tumour_figures(test_rows),
+        "sartaj_testing_mri_refused": tumour_figures(
+            [r for r in test_rows if r.key not in suspect_keys]
+        )["refused"],
+        "sartaj_testing_leak_free": tumour_figures([r for r in test_rows if r.key in leak_free]),
+        "sartaj_testing_ct_suspects": kind_figures(rows_of(suspects, ["brain_ct"] * len(suspects))),
     }
     validation_rows = rows_of(plan.validation)
     evaluation["validation_by_origin"] = figures_by(validation_rows, "origin")
@@ -184,5 +186,4 @@ def evaluate_exported(model_dir: Path, samples: list[Sample], plan, targets) -> 
         held_rows = rows_of(plan.held_out)
         evaluation["held_out_by_origin"] = figures_by(held_rows, "origin")
         evaluation["held_out_by_kind"] = figures_by(held_rows, "kind")
-    evaluation["unlabelled_tumour_label"] = TUMOUR_OF_UNKNOWN_TYPE
     return evaluation

@@ -70,8 +70,9 @@ class Classifier:
         """Grad-CAM of the predicted class, on the image's own pixel grid."""
         outputs = self._explain(image=tf.constant(pixels[np.newaxis, :, :, np.newaxis]))
         probabilities = outputs["probabilities"].numpy()[0].astype(float)
+        finding = self._finding(float(outputs["tumour_probability"].numpy()[0]))
         return Explanation(
-            label=self.classes[int(outputs["class_index"].numpy())],
+            label=answered_class(self.classes, probabilities, finding),
             probabilities=dict(zip(self.classes, probabilities.tolist(), strict=True)),
             embedding=outputs["embedding"].numpy()[0],
             gate_features=outputs["gate_features"].numpy()[0],

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> Path:
     data = prepare_grouped(args.data, args.cache_dir)
     ct_probability = cached_ct_probability(data, config.seed, args.cache_dir)
     targets = training_targets(data, ct_suspects(data, ct_probability))
-    plan = make_plan(data, config)
+    plan = make_plan(data, config, targets.ct_suspects)
     print(
         f"train {len(plan.train)}  validation {len(plan.validation)}  held out "
         f"{len(plan.held_out)}  test {len(plan.test)} (leak-free {len(plan.test_leak_free)}, "
@@ -124,26 +124,24 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 def training_targets(data: GroupedSet, suspects: np.ndarray) -> Targets:
-    """Each image's class and kind, the CT suspects moved from brain MRI to brain CT."""
-    labels, kinds = data.labels.copy(), data.kinds.copy()
-    labels[suspects] = -1
-    kinds[suspects] = KIND_NAMES.index("brain_ct")
+    """Each image's class, kind and origin, and the CT suspects that train nothing."""
     origins = np.array([sample.origin for sample in data.samples])
-    return Targets(labels=labels, kinds=kinds, origins=origins, ct_suspects=suspects)
+    return Targets(data.labels, data.kinds, origins, ct_suspects=suspects)
 
 
-def make_plan(data: GroupedSet, config: TrainConfig) -> Plan:
+def make_plan(data: GroupedSet, config: TrainConfig, set_aside=()) -> Plan:
     """The leak-free split of every source, less the held-out origins and every image in a
-    near-duplicate group with one of theirs."""
+    near-duplicate group with one of theirs, less the images `set_aside` (CT suspects)."""
     samples, groups = data.samples, data.groups
     splits = make_splits(samples, groups, config.seed)
     held = np.array([s.origin in config.hold_out_origins for s in samples])
     held_groups = np.isin(groups, groups[held])
     held_out = np.flatnonzero(held & ~np.isin(np.arange(len(samples)), splits.excluded))
     held_out = held_out[~np.isin(held_out, splits.test)]
+    dropped = held_groups | np.isin(np.arange(len(samples)), set_aside)
     return Plan(
-        train=splits.train[~held_groups[splits.train]],
-        validation=splits.validation[~held_groups[splits.validation]],
+        train=splits.train[~dropped[splits.train]],
+        validation=splits.validation[~dropped[splits.validation]],
         held_out=held_out,
         test=splits.test,
         test_leak_free=splits.test_leak_free,

@@ -1,8 +1,8 @@
 """A record as a FHIR R4 Bundle: DiagnosticReport, Observations, Device and Provenance.
 
 Tumour first: the report's first Observation is the finding (`tumour_suspected`,
-`indeterminate` or `no_tumour`) with the probability that any tumour is present and the most
-probable class as its components; one Observation per class probability follows; the last
+`indeterminate` or `no_tumour`) with the probability that any tumour is present and the
+class as its components; one Observation per class probability follows; the last
 says what the recogniser saw (its kind of image, the DICOM modality as a component, the body
 part as bodySite). A record the input gate found out of distribution was not read for
 tumours: its Bundle holds no finding, class or class probability, only what the image is.
@@ -163,7 +163,7 @@ def _finding_observation(record: Record, device: dict[str, Any]) -> dict[str, An
         )
     components.append(
         {
-            "code": _medimg_code("tumour-class", "Most probable class"),
+            "code": _medimg_code("tumour-class", "Tumour class"),
             "valueCodeableConcept": _class_concept(record.label),
         }
     )
@@ -291,15 +291,15 @@ def _ai_answer(record: Record) -> str:
         reason = record.suitability_reason or "the input gate found it out of distribution."
         return f"not read for tumours: {reason}"
     probability = record.probabilities.get(record.label, 0.0)
-    most_probable = f"{display(record.label)}, probability {probability:.2f}."
+    the_class = f"{display(record.label)}, probability {probability:.2f}."
     if record.finding is None:
-        return most_probable
+        return the_class
     tumour = (
         f" (probability of any tumour {record.tumour_probability:.2f})"
         if record.tumour_probability is not None
         else ""
     )
-    return f"{display(record.finding)}{tumour}; most probable class {most_probable}"
+    return f"{display(record.finding)}{tumour}; class {the_class}"
 
 
 def _ai_provenance(

@@ -38,7 +38,7 @@ from api.interop import (
     to_part10,
 )
 from api.interop.pacs import PacsClient, PacsInstance
-from api.models import Record
+from api.models import Record, has_tumour_answer
 from api.routes.records import visible_to
 from ml.deidentify import salted_uid_hash
 
@@ -203,10 +203,12 @@ def _heatmap_or_none(
     pulled: PulledInstance, request: PullRequest, model: ModelDevice, notes: list[str]
 ) -> Dataset | None:
     classifier = request.ingest_context.classifier
+    if not has_tumour_answer(pulled.record.suitability):
+        # No tumour answer to explain: an overlay in the PACS would look like a finding.
+        _note_once(notes, "No heatmap pushed for images not read for tumours.")
+        return None
     if pulled.record.model_version not in classifier.same_weights:
-        note = "No heatmap pushed for records of a model other than the serving one."
-        if note not in notes:
-            notes.append(note)
+        _note_once(notes, "No heatmap pushed for records of a model other than the serving one.")
         return None
     image = decode_upload(to_part10(pulled.dataset), request.ingest_context.max_image_pixels)
     explanation = classifier.explain(image.pixels)
@@ -215,3 +217,8 @@ def _heatmap_or_none(
     except NoOrientationError as error:
         notes.append(f"No heatmap for sop_uid_hash {pulled.sop_uid_hash}: {error}")
         return None
+
+
+def _note_once(notes: list[str], note: str) -> None:
+    if note not in notes:
+        notes.append(note)

@@ -3,8 +3,8 @@
 One TID 1501 measurement group for the whole image, tumour first: its "Finding" is the
 tumour-first finding (`tumour_suspected`, `indeterminate`, `no_tumour`; for records of models
 before it, the predicted class), the first measurement the probability that any tumour is
-present, then one "Probability of <class>" per class, and the most probable class as a
-qualitative evaluation. The recogniser's reading follows as qualitative evaluations (the
+present, then one "Probability of <class>" per class, and the class as a qualitative
+evaluation. The recogniser's reading follows as qualitative evaluations (the
 image's DICOM modality, its kind) and its probability. The model is the observer device and
 the algorithm.
 
@@ -42,7 +42,7 @@ SR_DESCRIPTION = "medimg AI classification (research use, not diagnosis)"
 TUMOUR_PROBABILITY = hd.sr.CodedConcept(
     "P-any-tumour", PRIVATE_SCHEME, "Probability that any tumour is present"
 )
-TUMOUR_CLASS = hd.sr.CodedConcept("tumour-class", PRIVATE_SCHEME, "Most probable tumour class")
+TUMOUR_CLASS = hd.sr.CodedConcept("tumour-class", PRIVATE_SCHEME, "Tumour class")
 IMAGE_KIND = hd.sr.CodedConcept("image-kind", PRIVATE_SCHEME, "Kind of image (AI recogniser)")
 KIND_PROBABILITY = hd.sr.CodedConcept(
     "P-image-kind", PRIVATE_SCHEME, "Probability of the kind of image"

@@ -123,6 +123,13 @@ Upload one PNG, JPEG or DICOM slice as the multipart field `file`. The type is r
 the file's bytes, not its name or declared type. The image is classified, stored, and
 returned as a new record. Research use, not diagnosis.
 
+**Tumour first, brain MRI only:** the record says what a recogniser sees (`kind`,
+`modality`, `body_part`, `kind_probability`) and, for a brain MRI, whether a tumour is
+suspected (`finding`, `tumour_probability`), then its class (`label`, `probabilities`).
+Anything else, or a DICOM file whose header names another modality than its pixels show, is
+stored as `out_of_distribution`, with a `suitability_reason` that says what it looks like,
+and carries no finding, class or probability.
+
 **DICOM:** Part-10 files, uncompressed or JPEG baseline/lossless, JPEG-LS, JPEG 2000 or
 RLE. The modality LUT and the file's VOI window are applied. *Frame policy:* of a
 multi-frame file, only the **middle frame** (index `frames // 2`) is classified and shown.

@@ -47,9 +47,9 @@ def model_device(classifier: Classifier, model_version: str) -> ModelDevice:
     description=(
         "A `collection` Bundle: a DiagnosticReport (status from the review state, conclusion "
         "and conclusionCode from the final label); tumour first, an Observation of the "
-        "finding (components: the probability that any tumour is present, the most probable "
-        "class), then one Observation per class probability, and one of what the recogniser "
-        "saw (kind of image, DICOM modality, body part as bodySite); the model as a Device, "
+        "finding (components: the probability that any tumour is present, the class), "
+        "then one Observation per class probability, and one of what the recogniser saw "
+        "(kind of image, DICOM modality, body part as bodySite); the model as a Device, "
         "and a Provenance for the AI result and one per radiologist review, following HL7 "
         "*AI Transparency on FHIR* (AIAST security labels). A record the input gate found "
         "out of distribution carries no finding, class or class probability. "
@@ -86,7 +86,7 @@ def reviews_of(session: Session, record_id: int) -> list[Review]:
     description=(
         "A Measurement Report with one image-level group, tumour first: the finding "
         "(`tumour_suspected`, `indeterminate`, `no_tumour`) as Finding, the probability that "
-        "any tumour is present, a probability per class and the most probable class, then "
+        "any tumour is present, a probability per class and the class, then "
         "the recogniser's modality and kind of image; the model as observer device and "
         "algorithm. A record the input gate found out of distribution gets no finding, class "
         "or class probability: only what the image is, and the gate's verdict. It references "

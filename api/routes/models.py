@@ -17,13 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import ClassifierDep, SettingsDep, get_actor
 from api.errors import problem_responses
 from ml.artifact import METADATA_FILE
+from ml.labels import CLASSES, KIND_NAMES
 
 logger = logging.getLogger(__name__)
 
 MODEL_CARD_EXAMPLE = {
     "name": "brain-tumor-cnn",
-    "version": "0.1.0",
-    "classes": ["glioma", "meningioma", "no_tumor", "pituitary"],
+    "version": "0.7.0",
+    "classes": list(CLASSES),
+    "kinds": list(KIND_NAMES),
+    "finding_thresholds": {"no_tumour_below": 0.08, "tumour_suspected_from": 0.5},
     "intended_use": "Research and education only. Not a medical device.",
     "metrics": {"test": {"accuracy": 0.81, "macro_f1": 0.79}},
 }
@@ -58,7 +61,10 @@ class ModelCard(BaseModel):
 
     name: str | None = None
     version: str
-    classes: list[str] = Field(default_factory=list)
+    classes: list[str] = Field(
+        default_factory=list,
+        description="The tumour classes it answers (four before 0.7.0, `other_tumour` since).",
+    )
     intended_use: str | None = None
 
 

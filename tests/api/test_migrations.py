@@ -195,7 +195,7 @@ def test_downgrading_past_findings_drops_their_columns_and_indexes_and_keeps_the
     make_record(empty_engine)
     columns, indexes = record_columns_and_indexes(empty_engine)
     assert columns >= FINDING_COLUMNS
-    assert "ix_record_finding_created_at_id" in indexes
+    assert "ix_record_finding_created_at_id_suitability" in indexes
 
     with empty_engine.begin() as connection:
         command.downgrade(migrations_config(connection), BEFORE_FINDINGS)
@@ -205,6 +205,7 @@ def test_downgrading_past_findings_drops_their_columns_and_indexes_and_keeps_the
     assert not any(
         name in index for index in indexes for name in ("finding", "modality", "body_part")
     )
+    assert "ix_record_label_created_at_id" in indexes
     with empty_engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM record")).scalar_one() == 1
 

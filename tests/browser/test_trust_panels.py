@@ -352,15 +352,17 @@ def test_a_no_tumour_answer_shows_the_known_limitations_its_models_card_lists(
             return record["finding"] == "no_tumour"
         return record["label"] == "no_tumor" and record["suitability"] != "out_of_distribution"
 
-    candidates = sartaj_images(dataset_dir, "no_tumor", 10)
+    serving = next(m for m in api.get("/models").json()["data"] if m["serving"])
+    card = api.get(f"/models/{serving['version']}").json()
+    limitations = [item for item in card.get("known_limitations") or [] if isinstance(item, str)]
+    if not limitations:
+        # A card may list none (the SPA then shows nothing); the unit tests cover the note.
+        pytest.skip(f"model {serving['version']}'s card lists no known_limitations")
+    candidates = sartaj_images(dataset_dir, "no_tumor", 20)
     records = (classify(api, p.name, p.read_bytes(), "image/jpeg") for p in candidates)
     record = next((r for r in records if says_no_tumour(r)), None)
     if record is None:
-        pytest.fail("the served model answered no tumour for none of ten no-tumour test slices")
-    card = api.get(f"/models/{record['model_version']}").json()
-    limitations = [item for item in card.get("known_limitations") or [] if isinstance(item, str)]
-    if not limitations:
-        skip_or_fail(f"model {record['model_version']}'s card lists no known_limitations")
+        pytest.fail("the served model answered no tumour for none of 20 no-tumour test slices")
 
     open_app(page, f"{spa_url}#/records/{record['id']}", radiologist_key)
 

@@ -97,7 +97,7 @@ describe("names", () => {
     assert.equal(kindDisplayName("chest_xray"), "Chest X-ray");
     assert.equal(kindDisplayName("brain_mri"), "Brain MRI");
     assert.equal(kindDisplayName("mammogram"), "Mammogram");
-    assert.equal(modalityDisplayName("DX"), "DX (digital X-ray)");
+    assert.equal(modalityDisplayName("DX"), "DX (X-ray)");
     assert.equal(modalityDisplayName("PT"), "PT");
     assert.equal(bodyPartDisplayName("CHEST"), "Chest");
   });
@@ -210,7 +210,7 @@ describe("the recogniser's reading", () => {
       '<p class="recogniser" data-testid="recogniser" data-kind="brain_mri">Recognised as <strong data-testid="recogniser-reading">Brain MRI · 0.99</strong></p>',
     );
     const html = resultTemplate(record());
-    assert.match(html, /data-testid="result-modality" data-modality="MR">MR \(magnetic resonance\)</);
+    assert.match(html, /data-testid="result-modality" data-modality="MR">MR</);
     assert.match(html, /data-testid="result-body-part" data-body-part="BRAIN">Brain</);
   });
 
@@ -218,7 +218,7 @@ describe("the recogniser's reading", () => {
     const html = recogniserTemplate(refused());
     assert.match(html, /Recognised as <strong data-testid="recogniser-reading">Chest X-ray · 0\.98<\/strong> — not read for tumours<\/p>/);
     const result = resultTemplate(refused());
-    assert.match(result, /data-testid="result-modality" data-modality="DX">DX \(digital X-ray\)</);
+    assert.match(result, /data-testid="result-modality" data-modality="DX">DX \(X-ray\)</);
     assert.match(result, /data-testid="result-body-part" data-body-part="CHEST">Chest</);
   });
 

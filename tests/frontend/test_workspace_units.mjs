@@ -279,7 +279,7 @@ describe("dashboard", () => {
     const keys = [...html.matchAll(/data-testid="finding-count" data-key="([^"]+)"/g)].map((m) => m[1]);
     assert.deepEqual(keys, ["tumour_suspected", "indeterminate", "no_tumour"]);
     assert.match(html, /data-key="tumour_suspected" data-count="2">\s*<span class="bar-name">Tumour suspected</);
-    assert.match(html, /data-testid="modality-count" data-key="DX" data-count="2">\s*<span class="bar-name">DX \(digital X-ray\)</);
+    assert.match(html, /data-testid="modality-count" data-key="DX" data-count="2">\s*<span class="bar-name">DX \(X-ray\)</);
     assert.match(html, /data-testid="body-part-count" data-key="CHEST" data-count="2">\s*<span class="bar-name">Chest</);
     assert.ok(html.indexOf("Records per finding") < html.indexOf("Records per predicted class"));
   });

@@ -117,7 +117,10 @@ def test_the_sr_names_its_private_coding_scheme(client: TestClient, mr_dicom_byt
 
 
 def test_the_sr_of_an_image_not_read_for_tumours_holds_what_it_is_and_no_class(
-    make_client: Callable[..., TestClient], chest_xray_model_dir: Path, mr_dicom_bytes: bytes
+    make_client: Callable[..., TestClient],
+    chest_xray_model_dir: Path,
+    mr_dicom_bytes: bytes,
+    dciodvfy: Callable[[bytes], list[str]],
 ) -> None:
     client = make_client(model_dir=chest_xray_model_dir)
     record = classify_dicom(client, mr_dicom_bytes)
@@ -137,6 +140,7 @@ def test_the_sr_of_an_image_not_read_for_tumours_holds_what_it_is_and_no_class(
         "suitability": "out_of_distribution",
     }
     assert not any(name.encode() in data for name in CLASSES)
+    assert dciodvfy(data) == []
 
 
 def test_a_png_record_has_no_sr_and_gets_409(client: TestClient, png_bytes: bytes) -> None:

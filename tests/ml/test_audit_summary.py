@@ -1,9 +1,9 @@
-"""The audit's human summary: the class-by-look table, the excluded near-copies included."""
+"""The audit's human summary: the CT suspects and the recogniser's disagreements are listed."""
 
 from ml.audit import summary
 
 
-def _report(looks: dict) -> dict:
+def _report(ct_suspects: list[dict], disagreements: list[dict]) -> dict:
     return {
         "thresholds": {"phash_max_bits": 6, "thumbnail_correlation": 0.93},
         "images": 10,
@@ -22,19 +22,25 @@ def _report(looks: dict) -> dict:
         },
         "non_mri_suspects": [],
         "by_part_and_class": {"sartaj/Training/glioma": 5},
-        "looks": looks,
+        "ct_suspects": ct_suspects,
+        "recogniser_model": "models/brain-tumor-cnn/0.7.0",
+        "recogniser_disagreements": disagreements,
     }
 
 
-def test_each_class_gets_its_pool_excluded_and_testing_counts_by_look():
-    looks = {
-        "training_pool": {"glioma": {"figshare_512": 5, "other": 0}},
-        "excluded_near_copies_of_test": {"meningioma": {"figshare_512": 0, "other": 2}},
-        "sartaj_testing": {"glioma": {"figshare_512": 1, "other": 2}},
-    }
+def test_the_summary_lists_each_ct_suspect_and_each_image_the_recogniser_calls_another_kind():
+    suspects = [{"file": "sartaj/Training/no_tumor/1.jpg", "ct_probability": 0.97}]
+    disagreements = [
+        {
+            "file": "sartaj/Testing/no_tumor/image(13).jpg",
+            "recogniser": "brain_ct",
+            "probability": 0.93,
+            "brain_mri_probability": 0.05,
+        }
+    ]
 
-    text = summary(_report(looks))
+    text = summary(_report(suspects, disagreements))
 
-    assert "| glioma | 5 | 0 | 0 | 0 | 1 | 2 |" in text
-    assert "| meningioma | 0 | 0 | 0 | 2 | 0 | 0 |" in text
-    assert "excluded: other" in text
+    assert "CT suspects in the brain-MRI sets" in text and ": 1" in text
+    assert "- sartaj/Training/no_tumor/1.jpg (0.97)" in text
+    assert "- sartaj/Testing/no_tumor/image(13).jpg: brain_ct 0.93 (brain MRI 0.05)" in text

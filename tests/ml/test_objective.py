@@ -57,7 +57,9 @@ def test_every_class_weighs_the_same_in_all_whatever_its_sources_counts():
     glioma, normal = weights[:100].sum(), weights[100:].sum()
     assert glioma == pytest.approx(normal, rel=1e-5)
     # Within glioma, source b (10 images) gets sqrt(10) / (sqrt(90) + sqrt(10)) of it.
-    assert weights[90:100].sum() / glioma == pytest.approx(np.sqrt(10) / (np.sqrt(90) + np.sqrt(10)))
+    assert weights[90:100].sum() / glioma == pytest.approx(
+        np.sqrt(10) / (np.sqrt(90) + np.sqrt(10))
+    )
 
 
 def test_kind_weights_are_zero_outside_training_and_average_one_inside():
