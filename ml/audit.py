@@ -153,7 +153,7 @@ def summary(report: dict) -> str:
         "as near-copies of test images",
         f"- Non-MRI suspects (colour or tiny): {len(report['non_mri_suspects'])}",
         f"- CT suspects in the brain-MRI sets (`ml.kind_check`, cross-fitted CT probability "
-        f"above {SUSPECT_PROBABILITY}; they train as brain CT, never as MRI): "
+        f"above {SUSPECT_PROBABILITY}, Sartaj only; they train nothing): "
         f"{len(report['ct_suspects'])}",
         f"- Brain-MRI-set images the served recogniser ({report['recogniser_model']}) does "
         f"not read as brain MRI: {len(report['recogniser_disagreements'])}",
