@@ -126,7 +126,15 @@ def export_model(
     out_dir = Path(out_dir)
     image_size = int(model.inputs[0].shape[1])
     save_serving_module(ServingModule(model, image_size, calibration), out_dir)
-    card = {
+    card = {**base_card(image_size, calibration), **metadata}
+    write_card(out_dir, card)
+    return out_dir
+
+
+def base_card(image_size: int, calibration: Calibration = Calibration()) -> dict:
+    """What every card says of its SavedModel: classes, kinds, input, outputs, calibration
+    and intended use (ml.card.ModelCard); a trained model's run adds the rest."""
+    return {
         "classes": list(CLASSES),
         "kinds": list(KIND_NAMES),
         "input": {
@@ -141,10 +149,7 @@ def export_model(
         "temperature": calibration.temperature,
         "calibration": calibration.card(),
         "intended_use": INTENDED_USE,
-        **metadata,
     }
-    write_card(out_dir, card)
-    return out_dir
 
 
 def save_serving_module(module: ServingModule, out_dir: Path) -> None:

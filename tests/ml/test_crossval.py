@@ -13,7 +13,7 @@ from ml.cache import NO_CLASS, UNKNOWN_TYPE, GroupedSet, PreparedSet, label_inde
 from ml.config import TrainConfig
 from ml.crossval import fold_figures, fold_plan, run_fold, summarise, write_to_card
 from ml.datasets import Sample
-from ml.export import Calibration
+from ml.export import base_card
 from ml.labels import CLASSES, KIND_NAMES
 from ml.report import REPORT_FILE
 from ml.splits import group_folds, training_pool
@@ -154,20 +154,9 @@ def _model_dir(tmp_path: Path) -> Path:
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     card = {
+        **base_card(image_size=32),
         "name": "brain-tumor-cnn",
         "version": "9.9.9",
-        "classes": list(CLASSES),
-        "kinds": list(KIND_NAMES),
-        "input": {
-            "signature": "serving_default",
-            "tensor": "image",
-            "dtype": "uint8",
-            "shape": [None, None, None, 1],
-            "description": "a slice",
-        },
-        "outputs": ["probabilities"],
-        "intended_use": "Research use only; not for diagnosis.",
-        "calibration": Calibration().card(),
         "config": {**asdict(TrainConfig()), "version": "9.9.9"},
     }
     write_card(model_dir, card)

@@ -12,10 +12,10 @@ from ml.artifact import read_card, write_card
 from ml.cache import GroupedSet, label_index, prepare
 from ml.config import TrainConfig
 from ml.datasets import Sample
-from ml.export import Calibration, export_tiny_model
+from ml.export import base_card, export_tiny_model
 from ml.gate import Probe, evaluation_probes, fit_input_gate
 from ml.inference import Classifier
-from ml.labels import CLASSES, FOUR_CLASSES, KIND_NAMES
+from ml.labels import FOUR_CLASSES
 from ml.ood import GateResult, Suitability
 from ml.report import REPORT_FILE
 from ml.trust_eval import TRUST_HEADING, gate_figures, gate_rows, write_figures
@@ -107,20 +107,9 @@ def _model_dir(tmp_path: Path) -> Path:
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     card = {
+        **base_card(image_size=32),
         "name": "brain-tumor-cnn",
         "version": "9.9.9",
-        "classes": list(CLASSES),
-        "kinds": list(KIND_NAMES),
-        "input": {
-            "signature": "serving_default",
-            "tensor": "image",
-            "dtype": "uint8",
-            "shape": [None, None, None, 1],
-            "description": "a slice",
-        },
-        "outputs": ["probabilities"],
-        "intended_use": "Research use only; not for diagnosis.",
-        "calibration": Calibration().card(),
         "config": asdict(TrainConfig()),
     }
     write_card(model_dir, card)
