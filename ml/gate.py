@@ -36,7 +36,7 @@ class Probe:
 
 
 def development_probes() -> list[Probe]:
-    """Non-MRI images that may set the gate's limits (ml.reexport); never evaluated on."""
+    """Non-MRI images that may set the gate's limits (fit_input_gate); never evaluated on."""
     files = [p for p in [*_dicom_probes(), *_photo_probes()] if is_development(p)]
     return [*files, *_noise_probes(DEVELOPMENT_NOISE_SEED)]
 
