@@ -7,7 +7,8 @@ Four cues, the worst one wins:
   nearest class mean (Lee et al., 2018), summed over two blocks of features, each in units
   of its median validation distance: the third stage averaged over the image, and the
   embedding (the fourth). The embedding alone told tight crops of MRI slices from unframed
-  non-MRI images worse (AUROC 0.984 against 0.996 on development data; research/RECORD.md, "Input gate").
+  non-MRI images worse (AUROC 0.984 against 0.996 on development data; research/RECORD.md,
+  "Input gate").
 - the background: a brain-MRI slice shows a head on a dark background, so most of the
   image's border is dark. Photos, radiographs and noise have no such frame. The frame alone
   decides nothing (3 % of validation slices are cropped tight); it sets which distance
