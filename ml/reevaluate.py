@@ -12,14 +12,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from ml.artifact import read_card
 from ml.cache import prepare_grouped
-from ml.config import config_from_card
 from ml.evaluate import evaluate_exported
 from ml.report import write_report
-from ml.train import make_plan, training_targets
+from ml.train import card_plan, training_targets
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -30,10 +27,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     card = read_card(args.model)
     data = prepare_grouped(args.data, args.cache_dir)
-    index = {sample.key: i for i, sample in enumerate(data.samples)}
-    suspects = np.array([index[key] for key in card["data"]["ct_suspects"]], dtype=np.int64)
+    plan, suspects = card_plan(data, card)
     targets = training_targets(data, suspects)
-    plan = make_plan(data, config_from_card(card["config"]), suspects)
     evaluation = evaluate_exported(args.model, data.samples, plan, targets)
     write_report(args.model, evaluation)
     return evaluation

@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from ml.augment import RECIPES, build_augmenter, random_intensity
 from ml.cache import GroupedSet, prepare_grouped
-from ml.config import TRAIN_FLAGS, TrainConfig
+from ml.config import TRAIN_FLAGS, TrainConfig, config_from_card
 from ml.datasets import Sample
 from ml.evaluate import evaluate_exported
 from ml.export import Calibration, export_model
@@ -147,6 +147,14 @@ def make_plan(data: GroupedSet, config: TrainConfig, set_aside=()) -> Plan:
         test_leak_free=splits.test_leak_free,
         excluded=splits.excluded,
     )
+
+
+def card_plan(data: GroupedSet, card: dict) -> tuple[Plan, np.ndarray]:
+    """The plan an exported run made, and its CT suspects: the card's recipe, and the
+    suspects by the keys the card lists."""
+    index = {sample.key: i for i, sample in enumerate(data.samples)}
+    suspects = np.array([index[key] for key in card["data"]["ct_suspects"]], dtype=np.int64)
+    return make_plan(data, config_from_card(card["config"]), suspects), suspects
 
 
 @dataclass(frozen=True)

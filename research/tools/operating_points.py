@@ -14,10 +14,9 @@ from sklearn.metrics import roc_auc_score
 
 from ml.artifact import read_card
 from ml.cache import prepare_grouped
-from ml.config import config_from_card
 from ml.evaluate import score_files
 from ml.inference import Classifier
-from ml.train import make_plan
+from ml.train import card_plan
 
 THRESHOLDS = (0.06, 0.2, 0.5, 0.8)
 
@@ -25,9 +24,7 @@ THRESHOLDS = (0.06, 0.2, 0.5, 0.8)
 def main(model: Path, data_dir: Path = Path("../shared/datasets")) -> None:
     card = read_card(model)
     data = prepare_grouped(data_dir, Path("var/cache"))
-    index = {sample.key: i for i, sample in enumerate(data.samples)}
-    suspects = np.array([index[key] for key in card["data"]["ct_suspects"]], dtype=np.int64)
-    plan = make_plan(data, config_from_card(card["config"]), suspects)
+    plan, _ = card_plan(data, card)
     classifier = Classifier.load(model)
     typed_mri = [
         data.samples[i]
