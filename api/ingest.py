@@ -211,6 +211,8 @@ def _prediction_and_gate(
             context.classifier.density,
             image,
             kind=prediction.kind,
+            finding=prediction.finding,
+            tumour_probability=prediction.tumour_probability,
         )
     return prediction, gate
 

@@ -20,6 +20,7 @@ class InputSpec(BaseModel):
 class FindingThresholdsCard(BaseModel):
     no_tumour_below: float = Field(ge=0, le=1)
     tumour_suspected_from: float = Field(ge=0, le=1)
+    label_no_tumor_below: float | None = Field(default=None, ge=0, le=1)
 
 
 class CalibrationCard(BaseModel):

@@ -5,8 +5,11 @@ by `ml.ood.assess`, exactly as the API does, so the reported figures are the ser
 model's figures: what a radiologist would have been shown.
 
 Per image: the finding, the class, the recogniser's kind and the gate's suitability. Per set:
-- tumour sensitivity: tumours whose finding is not `no_tumour` (among all the set's tumours);
-- specificity: normals whose finding is `no_tumour`;
+- tumour sensitivity: tumours labelled a tumour class (among all the set's tumours);
+- specificity: normals labelled no_tumor (the label leans inside the indeterminate band,
+  ml.finding; for models without a label threshold it is no_tumor exactly when the finding
+  is `no_tumour`);
+- rule-out sensitivity: tumours whose finding is not `no_tumour`;
 - confident misses: tumours answered `no_tumour`, or labelled no_tumor with suitability ok;
 - refused: images the gate called out_of_distribution;
 - class accuracy and macro-F1 over the typed images (the four classes of Sartaj Testing);
@@ -61,7 +64,13 @@ def score_files(classifier: Classifier, samples: list[Sample], kinds=None) -> li
             zip(chunk, raw, images, predictions, strict=True)
         ):
             gate = assess(
-                data, prediction.gate_features, classifier.density, image, kind=prediction.kind
+                data,
+                prediction.gate_features,
+                classifier.density,
+                image,
+                kind=prediction.kind,
+                finding=prediction.finding,
+                tumour_probability=prediction.tumour_probability,
             )
             rows.append(
                 Row(
@@ -103,8 +112,9 @@ def tumour_figures(rows: list[Row]) -> dict:
         "images": len(rows),
         "tumours": len(tumours),
         "normals": len(normals),
-        "sensitivity": _share([r.finding != Finding.NO_TUMOUR for r in tumours]),
-        "specificity": _share([r.finding == Finding.NO_TUMOUR for r in normals]),
+        "sensitivity": _share([r.label != NO_TUMOR for r in tumours]),
+        "specificity": _share([r.label == NO_TUMOR for r in normals]),
+        "rule_out_sensitivity": _share([r.finding != Finding.NO_TUMOUR for r in tumours]),
         "confident_miss_rate": _share([_confident_miss(r) for r in tumours]),
         "indeterminate": _share([r.finding == Finding.INDETERMINATE for r in rows]),
         "refused": _share([r.suitability == Suitability.OUT_OF_DISTRIBUTION for r in rows]),

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
+from ml.model import mirror_averaged_logits
 from ml.preprocess import head_box, preprocess
 
 # A map with less than this share of its mass on the brain points at background, skull
@@ -53,12 +54,11 @@ def gate_features(earlier: tf.Tensor, embedding: tf.Tensor) -> tf.Tensor:
     return tf.concat([earlier, embedding], axis=-1)
 
 
-def grad_cam(cam_network, batch: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Grad-CAM of the predicted class; `cam_network` maps input → (last stage, logits,
-    the gate's earlier stage averaged, kind logits)."""
+def grad_cam(cam_network, batch: tf.Tensor, class_index: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Grad-CAM of class `class_index`; `cam_network` maps input → (last stage, the gate's
+    earlier stage averaged, class logits, kind logits)."""
     with tf.GradientTape() as tape:
-        features, logits, earlier, kind_logits = cam_network(batch, training=False)
-        class_index = tf.argmax(logits[0], output_type=tf.int32)
+        features, earlier, logits, _ = cam_network(batch, training=False)
         target = logits[0, class_index]
     gradients = tape.gradient(target, features)
     weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
@@ -66,9 +66,6 @@ def grad_cam(cam_network, batch: tf.Tensor) -> dict[str, tf.Tensor]:
     cam = cam / tf.maximum(tf.reduce_max(cam), 1e-12)
     return {
         "cam": cam,
-        "logits": logits,
-        "kind_logits": kind_logits,
-        "class_index": class_index,
         # The embedding layer is global average pooling of this same stage.
         "embedding": tf.reduce_mean(features, axis=(1, 2)),
         "earlier": earlier,
@@ -79,14 +76,18 @@ def explain_image(cam_network, image: tf.Tensor, size: int, calibrate) -> dict:
     """One uint8 [H, W, 1] image → probabilities, embedding and a [H, W] map in [0, 1];
     `calibrate` maps (class logits, kind logits) to the served probabilities."""
     batch = preprocess(image, size)[tf.newaxis]
-    result = grad_cam(cam_network, batch)
+    # The class and probabilities the classify signature gives (mirror-averaged); the map is
+    # the unmirrored slice's, so it sits where the radiologist sees the slice.
+    *_, logits, kind_logits = mirror_averaged_logits(cam_network, batch)
+    class_index = tf.argmax(logits[0], output_type=tf.int32)
+    result = grad_cam(cam_network, batch, class_index)
     square = tf.image.resize(result["cam"][:, :, tf.newaxis], [size, size])[:, :, 0]
     return {
-        **calibrate(result["logits"], result["kind_logits"]),
-        "logits": result["logits"],
+        **calibrate(logits, kind_logits),
+        "logits": logits,
         "embedding": result["embedding"],
         "gate_features": gate_features(result["earlier"], result["embedding"]),
-        "class_index": result["class_index"],
+        "class_index": class_index,
         "heatmap": square_to_input(square, image, size),
     }
 

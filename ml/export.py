@@ -1,7 +1,7 @@
 """Export a trained Keras model as a TensorFlow SavedModel that does its own preprocessing.
 
 The serving signature takes decoded pixels (uint8 [N, H, W, 1]) and returns calibrated
-class probabilities, the calibrated probability that any tumour is present, the kind of
+class probabilities (each head averaged over the slice and its mirror, as in calibration), the calibrated probability that any tumour is present, the kind of
 image (modality and body part) with its probabilities, raw logits, the embedding and the
 input gate's features, so the API never resizes or scales.
 """
@@ -17,7 +17,7 @@ import tensorflow as tf
 from ml.artifact import EXPLAIN_SIGNATURE, PADDED_SIGNATURE, write_card
 from ml.explain import explain_image, gate_features
 from ml.labels import CLASSES, KIND_NAMES, NO_TUMOR
-from ml.model import GATE_STAGE
+from ml.model import GATE_STAGE, mirror_averaged_logits
 from ml.preprocess import preprocess, preprocess_batch
 
 INTENDED_USE = (
@@ -59,10 +59,10 @@ class ServingModule(tf.Module):
         earlier = keras.layers.GlobalAveragePooling2D()(model.get_layer(GATE_STAGE).output)
         logits, kind_logits = model.outputs
         embedding = model.get_layer("embedding")
-        self.network = keras.Model(model.inputs, [embedding.output, logits, earlier, kind_logits])
+        self.network = keras.Model(model.inputs, [embedding.output, earlier, logits, kind_logits])
         # The same layers, also handing out the last stage's feature maps for Grad-CAM.
         self.cam_network = keras.Model(
-            model.inputs, [embedding.input, logits, earlier, kind_logits]
+            model.inputs, [embedding.input, earlier, logits, kind_logits]
         )
         self.image_size = image_size
         self.temperature = tf.Variable(calibration.temperature, dtype=tf.float32, trainable=False)
@@ -99,7 +99,7 @@ class ServingModule(tf.Module):
         }
 
     def _classify(self, batch):
-        embedding, logits, earlier, kind_logits = self.network(batch, training=False)
+        embedding, earlier, logits, kind_logits = mirror_averaged_logits(self.network, batch)
         return {
             **self.calibrate(logits, kind_logits),
             "logits": logits,

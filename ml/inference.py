@@ -72,7 +72,7 @@ class Classifier:
         probabilities = outputs["probabilities"].numpy()[0].astype(float)
         finding = self._finding(float(outputs["tumour_probability"].numpy()[0]))
         return Explanation(
-            label=answered_class(self.classes, probabilities, finding),
+            label=answered_class(self.classes, probabilities, self.finding_thresholds),
             probabilities=dict(zip(self.classes, probabilities.tolist(), strict=True)),
             embedding=outputs["embedding"].numpy()[0],
             gate_features=outputs["gate_features"].numpy()[0],
@@ -125,7 +125,7 @@ class Classifier:
     def _prediction(self, row, tumour, kinds, embedding, features) -> Prediction:
         finding = self._finding(tumour)
         return Prediction(
-            label=answered_class(self.classes, row, finding),
+            label=answered_class(self.classes, row, self.finding_thresholds),
             probabilities=dict(zip(self.classes, row.tolist(), strict=True)),
             embedding=tuple(embedding.tolist()),
             gate_features=tuple(features.tolist()),
@@ -150,14 +150,15 @@ class Classifier:
         )
 
 
-def answered_class(classes: tuple[str, ...], probabilities: np.ndarray, finding) -> str:
-    """The class a record answers: no_tumor exactly when the finding is no_tumour, else the
-    most probable tumour class, so that the class never contradicts the tumour-first answer
-    (an image the thresholds keep out of no_tumour is never labelled no_tumor). Without
-    finding thresholds, the most probable class."""
-    if finding is None:
+def answered_class(
+    classes: tuple[str, ...], probabilities: np.ndarray, thresholds: FindingThresholds | None
+) -> str:
+    """The class a record answers: no_tumor when the thresholds' label leans that way (never
+    when the finding is tumour_suspected, always when it is no_tumour), else the most
+    probable tumour class. Without thresholds, the most probable class."""
+    if thresholds is None:
         return classes[int(np.argmax(probabilities))]
-    if finding == Finding.NO_TUMOUR:
+    if thresholds.labels_no_tumor(1.0 - float(probabilities[classes.index(NO_TUMOR)])):
         return NO_TUMOR
     tumour = [k for k, name in enumerate(classes) if name != NO_TUMOR]
     return classes[tumour[int(np.argmax(probabilities[tumour]))]]

@@ -17,6 +17,9 @@ Four cues, the worst one wins:
   a head or brain.
 - colour: MRI is greyscale, so a colour photo, an ultrasound Doppler or a screenshot is not.
 
+Beside them the recogniser (kind_cue) refuses what it reads as another kind of image, and
+an indeterminate finding (ml.finding) makes an answer low_confidence at least.
+
 Limits: low_confidence above the validation split's 97.5th percentile. out_of_distribution:
 - for an image without a dark frame, above the 99th percentile of tight crops of the
   validation slices (their skull cut away, as some sources send them) but below every
@@ -38,6 +41,7 @@ import cv2
 import numpy as np
 
 from ml.decode import DecodedImage, decode_image
+from ml.finding import Finding
 from ml.kinds import KindEstimate
 from ml.labels import KIND_DESCRIPTIONS
 
@@ -425,19 +429,36 @@ def kind_cue(kind: KindEstimate | None, header: Mapping[str, str] | None) -> Gat
     return None
 
 
+def finding_cue(finding: Finding | None, tumour_probability: float | None) -> GateResult | None:
+    """Low confidence when the model cannot tell whether a tumour is present: its class label
+    inside that band only leans, so it must never read as a confident answer."""
+    if finding != Finding.INDETERMINATE:
+        return None
+    return GateResult(
+        Suitability.LOW_CONFIDENCE,
+        None,
+        f"The model cannot tell whether a tumour is present (tumour probability "
+        f"{tumour_probability:.2f}): read the image yourself.",
+        "finding",
+    )
+
+
 def assess(
     data: bytes,
     features,
     density: FeatureDensity | None,
     image: DecodedImage | None = None,
     kind: KindEstimate | None = None,
+    finding: Finding | None = None,
+    tumour_probability: float | None = None,
 ) -> GateResult:
     """The gate's verdict on one upload: the most severe of its cues, with its reason; on a
     tie the recogniser's reason comes first, as the one a person understands best.
 
     features are the model's gate features (Prediction.gate_features); image is the upload
     as `decode_image` made it, decoded from data when not given; kind is what the
-    recogniser says the image is (Prediction.kind).
+    recogniser says the image is (Prediction.kind); finding and tumour_probability are the
+    model's (Prediction), an indeterminate finding being a low-confidence answer.
     """
     if image is None:
         image = decode_image(data)
@@ -451,6 +472,7 @@ def assess(
         kind_cue(kind, image.dicom_header),
         header_cue(image.dicom_header),
         colour_cue(image.chroma),
+        finding_cue(finding, tumour_probability),
     )
     verdict = next((cue for cue in cues if cue is not None), feature)
     for cue in (*cues, feature):

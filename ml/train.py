@@ -40,7 +40,7 @@ from ml.finding import choose_thresholds
 from ml.gate import fit_input_gate
 from ml.kind_check import cached_ct_probability, ct_suspects
 from ml.labels import BRAIN_MRI, KIND_NAMES
-from ml.model import build_model
+from ml.model import build_model, mirror_averaged_logits
 from ml.objective import (
     NO_TUMOR_INDEX,
     Targets,
@@ -190,9 +190,14 @@ def train_and_calibrate(data: GroupedSet, targets: Targets, plan: Plan, config) 
 
 
 def predict_logits(model: keras.Model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(class logits, kind logits) for cached preprocessed uint8 images [N, size, size]."""
-    logits, kind_logits = model.predict(_as_input(images), batch_size=128, verbose=0)
-    return logits, kind_logits
+    """(class logits, kind logits) for cached preprocessed uint8 images [N, size, size],
+    averaged over each image and its mirror as the exported model does."""
+    averaged = tf.function(lambda batch: mirror_averaged_logits(model, batch))
+    chunks = [
+        averaged(tf.constant(_as_input(images[start : start + 128])))
+        for start in range(0, len(images), 128)
+    ]
+    return tuple(np.concatenate([c[k].numpy() for c in chunks]) for k in (0, 1))
 
 
 def _as_input(images: np.ndarray) -> np.ndarray:

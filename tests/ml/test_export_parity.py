@@ -14,6 +14,7 @@ from ml.inference import Classifier
 from ml.labels import CLASSES
 from ml.model import GATE_STAGE, build_model
 from ml.preprocess import CROP_MARGIN, HEAD_THRESHOLD, crop_to_head, preprocess
+from ml.train import predict_logits
 
 
 def _slice(height: int, width: int) -> np.ndarray:
@@ -28,7 +29,9 @@ def _card(version: str) -> dict:
     return {"name": "parity-test", "version": version}
 
 
-def test_the_exported_model_equals_training_preprocessing_plus_the_keras_model(tmp_path: Path):
+def test_the_exported_model_equals_training_preprocessing_plus_the_mirror_averaged_model(
+    tmp_path: Path,
+):
     keras.utils.set_random_seed(3)
     model = build_model(image_size=32, width=4)
     bias = (0.1, -0.2, 0.3, 0.0, -0.2)
@@ -38,10 +41,15 @@ def test_the_exported_model_equals_training_preprocessing_plus_the_keras_model(t
     for shape in [(64, 64), (120, 90), (37, 200)]:
         pixels = _slice(*shape)
         training_input = preprocess(tf.constant(pixels[:, :, None]), 32)[None]
-        logits = model(training_input, training=False)[0].numpy()[0]
-        expected = tf.nn.softmax(logits / 1.7 + np.array(bias, np.float32)).numpy()
+        mirrored_input = training_input[:, :, ::-1, :]
+        logits = (model(training_input, training=False)[0] + model(mirrored_input)[0]) / 2
+        expected = tf.nn.softmax(logits.numpy()[0] / 1.7 + np.array(bias, np.float32)).numpy()
         served = classifier.predict(pixels).probabilities
         np.testing.assert_allclose([served[c] for c in CLASSES], expected, atol=1e-5)
+        # Training calibrates on the same mirror-averaged logits (ml.train.predict_logits).
+        cached = np.round(training_input.numpy()[..., 0] * 255).astype(np.uint8)
+        calibrated_on = predict_logits(model, cached)[0][0]
+        np.testing.assert_allclose(calibrated_on, logits.numpy()[0], atol=0.05)
 
 
 def test_the_gate_features_are_the_third_stage_averaged_then_the_embedding(tmp_path: Path):

@@ -13,6 +13,7 @@ from sklearn.datasets import load_sample_images
 from api.settings import Settings
 from ml.datasets import list_samples
 from ml.decode import DecodedImage, decode_image
+from ml.finding import Finding
 from ml.inference import Classifier
 from ml.ood import (
     OUTLIERS_FLAGGED,
@@ -249,6 +250,27 @@ def test_without_statistics_the_gate_still_applies_the_header_and_colour_cues():
     assert assess(dicom_bytes("CT_small.dcm"), np.zeros(8), None).suitability == (
         Suitability.OUT_OF_DISTRIBUTION
     )
+
+
+def test_an_indeterminate_finding_makes_an_otherwise_ok_answer_low_confidence():
+    grey = jpeg(np.full((32, 32), 90, np.uint8))
+    unsure = assess(grey, np.zeros(8), None, finding=Finding.INDETERMINATE, tumour_probability=0.4)
+    assert unsure.suitability == Suitability.LOW_CONFIDENCE
+    assert unsure.cue == "finding" and "0.40" in unsure.reason
+    for clear in (Finding.NO_TUMOUR, Finding.TUMOUR_SUSPECTED):
+        verdict = assess(grey, np.zeros(8), None, finding=clear, tumour_probability=0.4)
+        assert verdict.suitability == Suitability.OK
+
+
+def test_an_indeterminate_finding_never_softens_a_refusal():
+    verdict = assess(
+        dicom_bytes("CT_small.dcm"),
+        np.zeros(8),
+        None,
+        finding=Finding.INDETERMINATE,
+        tumour_probability=0.4,
+    )
+    assert verdict.suitability == Suitability.OUT_OF_DISTRIBUTION
 
 
 @pytest.mark.slow
