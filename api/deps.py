@@ -5,7 +5,6 @@ tests swap any of them with `app.dependency_overrides`.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Annotated
 
@@ -18,7 +17,8 @@ from api.db import get_session
 from api.key_cache import VerifiedKeys
 from api.metrics import Metrics
 from api.models import Role
-from api.security import find_active_key, hash_key
+from api.security import Actor, find_active_key, hash_key
+from api.services.similar import SimilarCaseIndex
 from api.settings import Settings
 from api.storage import BlobStore
 from ml.inference import Classifier
@@ -59,13 +59,8 @@ async def get_verified_keys(request: Request) -> VerifiedKeys:
     return request.app.state.verified_keys
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who is calling: the API key's id, name and role."""
-
-    key_id: int | None
-    name: str
-    role: Role
+async def get_similar_index(request: Request) -> SimilarCaseIndex:
+    return request.app.state.similar_index
 
 
 # auto_error=False: a missing key must get our problem+json 401, not FastAPI's own 403.
@@ -146,3 +141,4 @@ BlobStoreDep = Annotated[BlobStore, Depends(get_blob_store)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 VerifiedKeysDep = Annotated[VerifiedKeys, Depends(get_verified_keys)]
+SimilarIndexDep = Annotated[SimilarCaseIndex, Depends(get_similar_index)]

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import make_transient
 from sqlmodel import Session, SQLModel
 
-from ml.batching import take_waiting
+from api.batching import take_waiting
 
 # More saves than this wait for the next group: a group's transaction stays short.
 MAX_GROUP = 64

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from api.admission import Admission
 from api.audit import AuditMiddleware
+from api.batching import DynamicBatcher
 from api.consistency import check_storage_consistency
 from api.db import create_db_and_tables, create_db_engine, sqlite_file_path
 from api.errors import register_error_handlers
@@ -34,12 +35,13 @@ from api.routes import (
     pacs,
     records,
     reviews,
+    similar,
     stats,
 )
 from api.security import bootstrap_admin_key
+from api.services.similar import build_similar_index
 from api.settings import Settings, get_settings
 from api.storage import BlobStore
-from ml.batching import DynamicBatcher
 from ml.inference import Classifier
 
 API_VERSION = "0.1.0"
@@ -70,6 +72,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     check_storage_consistency(engine, app.state.blob_store)
     # Loaded once: a SavedModel takes seconds to load and is safe to share between threads.
     classifier = TimedClassifier(Classifier.load(settings.model_dir), app.state.metrics)
+    # Every stored embedding of these weights, read now rather than by the first search.
+    app.state.similar_index = build_similar_index(engine, classifier.same_weights)
     # Requests reach the model only through the batcher: one worker thread, one model call
     # at a time for every image waiting, a bounded queue (503 beyond it).
     batcher = DynamicBatcher(
@@ -128,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(classify.router)
     app.include_router(records.router)
     app.include_router(explain.router)
+    app.include_router(similar.router)
     app.include_router(reviews.router)
     app.include_router(models.router)
     app.include_router(me.router)

@@ -22,6 +22,15 @@ BOOTSTRAP_ADMIN_NAME = "bootstrap-admin"
 
 
 @dataclass(frozen=True)
+class Actor:
+    """Who is calling: the API key's id, name and role."""
+
+    key_id: int | None
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True)
 class IssuedKey:
     """A key just created: the stored row and the only copy of the key itself."""
 

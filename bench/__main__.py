@@ -29,10 +29,10 @@ from bench.flops import measured_peak_flops, model_flops
 from bench.lean import lean_load
 from bench.load import LoadResult, run_load, warm_up
 from bench.model import time_model
-from bench.replicas import replicas
 from bench.report import Report
 from bench.servers import baseline_server, our_server, resident_memory_mib
 from bench.stages import time_stages
+from medimg_testing.replicas import replicas
 
 RESULTS = Path(__file__).with_name("results.md")
 UPLOADS = 256

@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from api.deps import Actor
 from api.models import Record, ReviewStatus, Role
-from api.routes.records import RecordQuery, filter_conditions, page_statement, visible_to
+from api.services.records import RecordQuery, filter_conditions, page_statement, visible_to
 from ml.finding import Finding
 from ml.labels import BRAIN_MRI, CLASSES, KIND_NAMES, KINDS
 

@@ -31,22 +31,21 @@ import psutil
 from api.settings import Settings
 from bench.data import BenchUpload, real_uploads
 from bench.load import run_load, warm_up
-from tests.reliability.bombs import MIB, deflated_dicom_bomb, hundred_megapixel_png
-from tests.reliability.corpus import make_corpus
-from tests.reliability.server import (
-    ForkServer,
-    LiveServer,
-    drop_postgres_schema,
-    isolated_postgres_url,
-)
-from tests.reliability.test_concurrency import distinct_pngs, post_all_at_once
-from tests.reliability.test_crash_consistency import (
+from medimg_testing.bombs import MIB, deflated_dicom_bomb, hundred_megapixel_png
+from medimg_testing.corpus import make_corpus
+from medimg_testing.crashes import (
     UploadStream,
     age_stored_files,
     integrity_problems,
     stored_records,
 )
-from tests.reliability.test_fuzz import post_corpus
+from medimg_testing.server import (
+    ForkServer,
+    LiveServer,
+    drop_postgres_schema,
+    isolated_postgres_url,
+)
+from medimg_testing.uploads import distinct_pngs, post_all_at_once, post_corpus
 
 REPORT = Path(__file__).with_name("reliability.md")
 MODEL_DIR = Settings(_env_file=None).model_dir

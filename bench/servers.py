@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.reliability.server import REPO_ROOT, LiveServer, free_loopback_port
+from medimg_testing.server import REPO_ROOT, LiveServer, free_loopback_port
 
 READY_TIMEOUT_S = 120
 

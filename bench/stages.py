@@ -21,8 +21,8 @@ import tensorflow as tf
 from sqlmodel import Session
 
 from api.db import create_db_and_tables, create_db_engine
-from api.ingest import _bytes_to_store
 from api.models import Record
+from api.services.ingest import _bytes_to_store
 from api.settings import DEFAULT_UID_HASH_SALT
 from api.storage import BlobStore
 from bench.data import BenchUpload

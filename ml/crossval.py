@@ -11,11 +11,13 @@ again), and is scored on its own fold from the network's outputs (no export, no 
 - the four classes every brain-MRI source types (glioma, meningioma, no_tumor, pituitary):
   accuracy, macro-F1, and expected calibration error before and after calibration;
 - macro-F1 over all five classes, other_tumour included;
-- tumour sensitivity (tumours, typed or not, at or above the fold's no_tumour threshold)
-  and specificity (normals below it);
+- tumour sensitivity (tumours, typed or not, labelled a tumour class by the fold's own
+  thresholds, ml.finding) and specificity (normals labelled no_tumor);
 - the recogniser's accuracy over every kind of image.
+Classes are the answered labels (ml.inference.answered_class), as the API gives them.
 One fold per command, since each is a training run; one JSON file per fold, summarised
-(mean and sample sd) into the model's card and evaluation report when asked.
+(mean and sample sd) into the model's card and evaluation report when asked. `--epochs`
+shortens every fold's schedule for time; the summary says so.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import argparse
 import json
 import statistics
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import keras
@@ -35,6 +37,8 @@ from sklearn.metrics import f1_score
 from ml.artifact import read_card, write_card
 from ml.cache import GroupedSet, prepare_grouped
 from ml.config import TrainConfig, config_from_card
+from ml.finding import FindingThresholds
+from ml.inference import answered_class
 from ml.kind_check import cached_ct_probability, ct_suspects
 from ml.labels import CLASSES, FOUR_CLASSES
 from ml.metrics import expected_calibration_error
@@ -56,6 +60,7 @@ SUMMARISED = (
     "macro_f1_five_classes",
     "tumour_sensitivity",
     "specificity",
+    "confident_miss_rate",
     "kind_accuracy",
 )
 
@@ -109,7 +114,7 @@ def run_fold(data_dir: Path, cache_dir: Path, fold: int, folds: int, config: Tra
             logits,
             kind_logits,
             calibrated_probabilities(trained.calibration, logits),
-            trained.finding["no_tumour_below"],
+            FindingThresholds(**trained.finding),
         ),
         "minutes": (time.monotonic() - started) / 60,
     }
@@ -121,13 +126,14 @@ def fold_figures(
     logits: np.ndarray,
     kind_logits: np.ndarray,
     calibrated: np.ndarray,
-    no_tumour_below: float,
+    thresholds: FindingThresholds,
 ) -> dict:
     """The module docstring's figures for one held-out fold. labels are ml.cache label
     indices (a class, UNKNOWN_TYPE or NO_CLASS), kinds ml.labels.KIND_NAMES indices."""
     four = np.isin(labels, FOUR)
     typed = (labels >= 0) & (labels < len(CLASSES))
-    predicted = calibrated.argmax(axis=1)
+    answered = [answered_class(CLASSES, row, thresholds) for row in calibrated]
+    predicted = np.array([CLASSES.index(label) for label in answered])
     tumour_probability = 1.0 - calibrated[:, NO_TUMOR_INDEX]
     tumours, normals = Targets.is_tumour(labels), labels == NO_TUMOR_INDEX
     return {
@@ -143,8 +149,9 @@ def fold_figures(
         "macro_f1_five_classes": _macro_f1(
             labels[typed], predicted[typed], sorted(set(labels[typed].tolist()))
         ),
-        "tumour_sensitivity": _mean(tumour_probability[tumours] >= no_tumour_below),
-        "specificity": _mean(tumour_probability[normals] < no_tumour_below),
+        "tumour_sensitivity": _mean(predicted[tumours] != NO_TUMOR_INDEX),
+        "specificity": _mean(predicted[normals] == NO_TUMOR_INDEX),
+        "confident_miss_rate": _mean(tumour_probability[tumours] < thresholds.no_tumour_below),
         "kind_accuracy": _mean(kind_logits.argmax(axis=1) == kinds),
     }
 
@@ -199,6 +206,7 @@ def write_to_card(model_dir: Path, results: list[dict], out_dir: Path) -> dict:
             )
     summary = {
         **summarise(results),
+        "epochs_per_fold": sorted({r["config"]["epochs"] for r in results}),
         "results": out_dir.as_posix(),
         "command": f"python -m ml.crossval --data ../shared/datasets --model "
         f"{model_dir.as_posix()} --fold K",
@@ -214,6 +222,7 @@ def _recipe(config: dict) -> dict:
     # existed was trained with its default.
     recipe = asdict(config_from_card(config))
     recipe.pop("version")
+    recipe.pop("epochs")  # a shortened schedule is said in the summary, not refused
     return recipe
 
 
@@ -229,12 +238,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, help=f"default: {RESULTS_DIR}/<model version>")
     parser.add_argument("--fold", type=int, help="which fold to run, from 0")
     parser.add_argument("--folds", type=int, default=FOLDS)
+    parser.add_argument("--epochs", type=int, help="default: the card's; fewer for time")
     parser.add_argument(
         "--summary", action="store_true", help="the folds run so far into the model's card"
     )
     args = parser.parse_args(argv)
     card = read_card(args.model)
     config = config_from_card({**card["config"], "hold_out_origins": []})
+    if args.epochs:
+        config = replace(config, epochs=args.epochs)
     out_dir = args.out or RESULTS_DIR / card["version"]
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.summary:

@@ -10,6 +10,8 @@ Per image: the finding, the class, the recogniser's kind and the gate's suitabil
   ml.finding; for models without a label threshold it is no_tumor exactly when the finding
   is `no_tumour`);
 - rule-out sensitivity: tumours whose finding is not `no_tumour`;
+- tumour AUROC: how well the tumour probability ranks tumours above normals, whatever the
+  thresholds;
 - confident misses: tumours answered `no_tumour`, or labelled no_tumor with suitability ok;
 - refused: images the gate called out_of_distribution;
 - class accuracy and macro-F1 over the typed images (the four classes of Sartaj Testing);
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import f1_score
+from sklearn.metrics import f1_score, roc_auc_score
 
 from ml.datasets import Sample
 from ml.decode import decode_image
@@ -119,10 +121,18 @@ def tumour_figures(rows: list[Row]) -> dict:
         "indeterminate": _share([r.finding == Finding.INDETERMINATE for r in rows]),
         "refused": _share([r.suitability == Suitability.OUT_OF_DISTRIBUTION for r in rows]),
         "findings": {f.value: sum(r.finding == f for r in rows) for f in Finding},
+        "tumour_auroc": _auroc(tumours, normals),
     }
     if typed:
         figures.update(class_figures(typed))
     return figures
+
+
+def _auroc(tumours: list[Row], normals: list[Row]) -> float | None:
+    if not tumours or not normals:
+        return None
+    scores = [r.tumour_probability for r in tumours + normals]
+    return float(roc_auc_score([1] * len(tumours) + [0] * len(normals), scores))
 
 
 def class_figures(rows: list[Row]) -> dict:

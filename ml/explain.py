@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
-from ml.model import mirror_averaged_logits
+from ml.mirror import mirror_averaged_logits
 from ml.preprocess import head_box, preprocess
 
 # A map with less than this share of its mass on the brain points at background, skull

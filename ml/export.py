@@ -1,9 +1,10 @@
 """Export a trained Keras model as a TensorFlow SavedModel that does its own preprocessing.
 
 The serving signature takes decoded pixels (uint8 [N, H, W, 1]) and returns calibrated
-class probabilities (each head averaged over the slice and its mirror, as in calibration), the calibrated probability that any tumour is present, the kind of
-image (modality and body part) with its probabilities, raw logits, the embedding and the
-input gate's features, so the API never resizes or scales.
+class probabilities, the calibrated probability that any tumour is present, the kind of
+image (modality and body part) with its probabilities, raw logits (each head's averaged over
+the slice and its mirror, as calibration saw them), the embedding and the input gate's
+features, so the API never resizes or scales.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import tensorflow as tf
 from ml.artifact import EXPLAIN_SIGNATURE, PADDED_SIGNATURE, write_card
 from ml.explain import explain_image, gate_features
 from ml.labels import CLASSES, KIND_NAMES, NO_TUMOR
-from ml.model import GATE_STAGE, mirror_averaged_logits
+from ml.mirror import mirror_averaged_logits
+from ml.model import GATE_STAGE
 from ml.preprocess import preprocess, preprocess_batch
 
 INTENDED_USE = (
@@ -160,22 +162,3 @@ def save_serving_module(module: ServingModule, out_dir: Path) -> None:
         EXPLAIN_SIGNATURE: module.explain,
     }
     tf.saved_model.save(module, str(out_dir), signatures=signatures)
-
-
-# Thresholds on tumour_probability for a tiny, untrained test model: real models carry the
-# ones chosen on their validation split (ml.finding).
-TINY_MODEL_FINDING = {"no_tumour_below": 0.3, "tumour_suspected_from": 0.6}
-
-
-def export_tiny_model(out_dir: Path) -> Path:
-    """An untrained, tiny model through the real export path: fast API tests."""
-    from ml.model import build_model
-
-    keras.utils.set_random_seed(0)
-    model = build_model(image_size=32, width=4)
-    metadata = {
-        "version": "0.0.0-test",
-        "name": "tiny-untrained",
-        "finding_thresholds": TINY_MODEL_FINDING,
-    }
-    return export_model(model, out_dir, metadata)

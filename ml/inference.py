@@ -70,7 +70,6 @@ class Classifier:
         """Grad-CAM of the predicted class, on the image's own pixel grid."""
         outputs = self._explain(image=tf.constant(pixels[np.newaxis, :, :, np.newaxis]))
         probabilities = outputs["probabilities"].numpy()[0].astype(float)
-        finding = self._finding(float(outputs["tumour_probability"].numpy()[0]))
         return Explanation(
             label=answered_class(self.classes, probabilities, self.finding_thresholds),
             probabilities=dict(zip(self.classes, probabilities.tolist(), strict=True)),
@@ -84,7 +83,7 @@ class Classifier:
         return self.predict_batch([pixels])[0]
 
     def submit(self, pixels: np.ndarray) -> Future:
-        """ml.batching.DynamicBatcher's interface, without a queue: the image is classified
+        """api.batching.DynamicBatcher's interface, without a queue: the image is classified
         now and the future comes back finished, so callers need not tell the two apart."""
         future: Future = Future()
         try:

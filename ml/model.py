@@ -10,7 +10,6 @@ training gliomas share one scanner's dark look).
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import layers
 
 from ml.labels import CLASSES, KIND_NAMES
@@ -69,16 +68,3 @@ def build_model(
     logits = layers.Dense(num_classes, name="logits")(x)
     kind_logits = layers.Dense(num_kinds, name="kind_logits")(x)
     return keras.Model(inputs, [logits, kind_logits], name="medimg_cnn")
-
-
-def mirror_averaged_logits(network, batch):
-    """Each head's logits averaged over the images and their left-right mirrors: a brain is
-    nearly symmetric and a tumour is one on either side, so the two views should agree and
-    their mean is steadier than either. `network` maps a batch [N, H, W, 1] to a list of
-    outputs whose last two are the class and kind logits; the other outputs (features) are
-    the unmirrored images'. Training's calibration and the exported model both call this."""
-    outputs = list(network(batch, training=False))
-    mirrored = network(tf.reverse(batch, axis=[2]), training=False)
-    outputs[-2] = (outputs[-2] + mirrored[-2]) / 2.0
-    outputs[-1] = (outputs[-1] + mirrored[-1]) / 2.0
-    return outputs

@@ -71,7 +71,9 @@ TUMOUR_COLUMNS = (
     "normals",
     "sensitivity",
     "specificity",
+    "tumour_auroc",
     "confident_miss_rate",
+    "rule_out_sensitivity",
     "indeterminate",
     "refused",
     "accuracy",
@@ -107,6 +109,7 @@ def markdown(card: dict) -> str:
         "Figures are through the exported SavedModel and the input gate, as the API serves "
         "them (ml/evaluate.py defines each).",
         "",
+        *_threshold_lines(card.get("finding_thresholds")),
         "## Sartaj Testing (never trains, selects or calibrates)",
         "",
         *table(
@@ -125,6 +128,22 @@ def markdown(card: dict) -> str:
     lines += _cross_validation_lines(evaluation.get("cross_validation"))
     lines += _notes(card)
     return "\n".join(lines)
+
+
+def _threshold_lines(thresholds: dict | None) -> list[str]:
+    """The finding's thresholds on the tumour probability (ml.finding says how each is
+    chosen on validation images)."""
+    if not thresholds:
+        return []
+    low, high = thresholds["no_tumour_below"], thresholds["tumour_suspected_from"]
+    label = thresholds.get("label_no_tumor_below")
+    lines = [
+        f"Finding: `no_tumour` below a tumour probability of {low:.3f}, `tumour_suspected` "
+        f"from {high:.3f}, `indeterminate` (and low confidence) between."
+    ]
+    if label is not None:
+        lines[0] += f" Inside that band the class label is no_tumor below {label:.3f}."
+    return lines + [""]
 
 
 def _loso_lines(loso: dict | None) -> list[str]:

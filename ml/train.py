@@ -40,7 +40,8 @@ from ml.finding import choose_thresholds
 from ml.gate import fit_input_gate
 from ml.kind_check import cached_ct_probability, ct_suspects
 from ml.labels import BRAIN_MRI, KIND_NAMES
-from ml.model import build_model, mirror_averaged_logits
+from ml.mirror import mirror_averaged_logits
+from ml.model import build_model
 from ml.objective import (
     NO_TUMOR_INDEX,
     Targets,

@@ -17,7 +17,7 @@ from api.main import create_app
 from api.models import Role
 from api.security import create_api_key
 from api.settings import Settings
-from ml.export import export_tiny_model
+from medimg_testing.tiny_model import export_tiny_model
 from ml.inference import Classifier
 
 POSTGRES_URL_ENV = "MEDIMG_TEST_POSTGRES_URL"

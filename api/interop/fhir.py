@@ -21,7 +21,6 @@ from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 
-from api.interop import ModelDevice
 from api.interop.codes import (
     BODY_PART_SNOMED,
     CLASS_SNOMED,
@@ -35,6 +34,7 @@ from api.interop.codes import (
     kind_display,
     modality_display,
 )
+from api.interop.common import ModelDevice
 from api.models import Record, Review, ReviewAction, ReviewStatus, has_tumour_answer
 
 FHIR_JSON_MEDIA_TYPE = "application/fhir+json"

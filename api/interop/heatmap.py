@@ -10,7 +10,7 @@ import highdicom as hd
 import numpy as np
 from pydicom import Dataset
 
-from api.interop import ModelDevice, NoOrientationError, derived_uid
+from api.interop.common import ModelDevice, NoOrientationError, derived_uid
 from ml.explain import render_overlay
 
 HEATMAP_SERIES_NUMBER = 9902

@@ -6,9 +6,9 @@ failure at any step, or an instance medimg refuses, leaves no record and no stor
 
 Idempotent: an MR instance that already has a record (same salted SOP Instance UID hash,
 same source system, visible to the caller) is reported as `existing` and not classified
-again. Each image goes through the normal ingest path (`api.ingest`): decoding, the PS3.15
-de-identification, the blob store and the records; the original UIDs live only in memory,
-for the push back, which must name the PACS's own study.
+again. Each image goes through the normal ingest path (`api.services.ingest`): decoding,
+the PS3.15 de-identification, the blob store and the records; the original UIDs live only in
+memory, for the push back, which must name the PACS's own study.
 """
 
 from collections.abc import Callable
@@ -20,16 +20,7 @@ from fastapi import HTTPException
 from pydicom import Dataset
 from sqlmodel import Session, col, select
 
-from api.deps import Actor
-from api.ingest import (
-    IngestContext,
-    Ingested,
-    Upload,
-    decode_upload,
-    discard_unreferenced_blobs,
-    ingest,
-    save_records,
-)
+from api.deidentify import salted_uid_hash
 from api.interop import (
     ModelDevice,
     NoOrientationError,
@@ -39,8 +30,17 @@ from api.interop import (
 )
 from api.interop.pacs import PacsClient, PacsInstance
 from api.models import Record, has_tumour_answer
-from api.routes.records import visible_to
-from ml.deidentify import salted_uid_hash
+from api.security import Actor
+from api.services.ingest import (
+    IngestContext,
+    Ingested,
+    Upload,
+    decode_upload,
+    discard_unreferenced_blobs,
+    ingest,
+    save_records,
+)
+from api.services.records import visible_to
 
 MR_MODALITY = "MR"
 # MR Image Storage and Enhanced MR Image Storage, for PACSes whose search omits the modality.

@@ -14,7 +14,7 @@ part) and the gate's verdict.
 
 The SR references the image it was made from by that image's own UIDs: for a stored record
 these are the pseudonymous UIDs of the de-identified file (derived from the salted
-originals, see ml/deidentify.py), since the originals are never kept; on a PACS push, the
+originals, see api/deidentify.py), since the originals are never kept; on a PACS push, the
 original image fetched in the same request.
 """
 
@@ -24,7 +24,6 @@ from pydicom import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
-from api.interop import ModelDevice, derived_uid
 from api.interop.codes import (
     BODY_PART_SNOMED,
     CLASS_SNOMED,
@@ -35,6 +34,7 @@ from api.interop.codes import (
     kind_display,
     modality_display,
 )
+from api.interop.common import ModelDevice, derived_uid
 from api.models import Record, has_tumour_answer
 
 SR_SERIES_NUMBER = 9901

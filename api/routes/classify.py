@@ -1,15 +1,13 @@
 """POST /classify and /classify/batch: uploaded slices in, stored classification records out."""
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
-from starlette.types import Message, Receive
 
 from api.audit import add_audit_event, mark_audited
 from api.deps import (
@@ -19,7 +17,6 @@ from api.deps import (
     ClassifierDep,
     SessionDep,
     SettingsDep,
-    app_settings,
     get_actor,
 )
 from api.errors import Problem, problem_responses
@@ -31,7 +28,9 @@ from api.idempotency import (
     remember,
     replayed_header_doc,
 )
-from api.ingest import (
+from api.models import ClassificationBatchPublic, ClassificationResult, RecordPublic
+from api.routing import UploadSizeLimitedRoute
+from api.services.ingest import (
     IngestContext,
     Ingested,
     Upload,
@@ -41,66 +40,11 @@ from api.ingest import (
     kept_filename,
     read_upload_within_limit,
     save_records,
-    upload_too_large,
 )
-from api.models import ClassificationBatchPublic, ClassificationResult, RecordPublic
 from api.settings import Settings
 from api.storage import BlobStore
 from api.timing import StageTimer
 from ml.inference import Classifier
-
-# Room for the multipart boundary and part headers around the files themselves.
-MULTIPART_OVERHEAD_BYTES = 64 * 1024
-
-
-class UploadSizeLimitedRoute(APIRoute):
-    """Refuses an oversized request body before and while it streams in, and a request past
-    the admission bound (`MEDIMG_MAX_CLASSIFICATIONS_IN_PROGRESS`) before reading it at all.
-
-    FastAPI parses (and spools to disk) the whole multipart body before the route runs, so
-    without this a huge upload would fill the disk before `read_upload_within_limit` saw it.
-    Errors raised here go through the app's problem+json handlers, unlike Starlette's own
-    body limit, which answers a too-large Content-Length in text/plain.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handle = super().get_route_handler()
-
-        async def handle_within_limit(request: Request) -> Response:
-            # Runs before FastAPI's dependency injection, which needs the body parsed.
-            max_upload_bytes = app_settings(request).max_upload_bytes
-            max_body_bytes = max_upload_bytes + MULTIPART_OVERHEAD_BYTES
-            if _declared_content_length(request) > max_body_bytes:
-                raise upload_too_large(max_upload_bytes)
-            receive = _receive_at_most(request.receive, max_body_bytes, max_upload_bytes)
-            with request.app.state.admission.admit():  # 503 at once when at capacity
-                return await handle(Request(request.scope, receive))
-
-        return handle_within_limit
-
-
-def _declared_content_length(request: Request) -> int:
-    try:
-        return int(request.headers.get("content-length", 0))
-    except ValueError:
-        return 0  # unparseable: the streaming count below still applies
-
-
-def _receive_at_most(receive: Receive, max_body_bytes: int, max_upload_bytes: int) -> Receive:
-    """Counts body bytes as they arrive (chunked uploads declare no length)."""
-    received = 0
-
-    async def receive_within_limit() -> Message:
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > max_body_bytes:
-                raise upload_too_large(max_upload_bytes)
-        return message
-
-    return receive_within_limit
-
 
 router = APIRouter(
     tags=["classification"],

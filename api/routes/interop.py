@@ -6,26 +6,22 @@ from http import HTTPStatus
 import pydicom
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydicom import Dataset
-from sqlmodel import Session, col, select
 
 from api.deps import ActorDep, BlobStoreDep, ClassifierDep, SessionDep, SettingsDep, get_actor
 from api.errors import problem_responses
-from api.ingest import DICOM_MEDIA_TYPE, decode_upload
 from api.interop import (
-    ModelDevice,
     NoOrientationError,
     heatmap_secondary_capture,
+    model_device,
     structured_report,
     to_part10,
 )
 from api.interop.fhir import FHIR_JSON_MEDIA_TYPE, record_bundle
-from api.models import Record, Review
-from api.routes.records import (
-    RecordId,
-    get_visible_record_or_404,
-    read_image_or_404,
-    stored_file_response,
-)
+from api.models import Record
+from api.routing import RecordId, stored_file_response
+from api.services.ingest import DICOM_MEDIA_TYPE, decode_upload
+from api.services.records import get_visible_record_or_404, read_image_or_404
+from api.services.reviews import reviews_of
 from ml.inference import Classifier
 
 router = APIRouter(
@@ -34,11 +30,6 @@ router = APIRouter(
     dependencies=[Depends(get_actor)],
     responses=problem_responses(401, 403),
 )
-
-
-def model_device(classifier: Classifier, model_version: str) -> ModelDevice:
-    # Every installed model is a version of the serving one's family (models/<name>/<v>/).
-    return ModelDevice(name=str(classifier.metadata.get("name", "medimg")), version=model_version)
 
 
 @router.get(
@@ -69,15 +60,6 @@ def read_record_fhir(
         record, reviews_of(session, record_id), model_device(classifier, record.model_version)
     )
     return Response(bundle.model_dump_json(), media_type=FHIR_JSON_MEDIA_TYPE)
-
-
-def reviews_of(session: Session, record_id: int) -> list[Review]:
-    statement = (
-        select(Review)
-        .where(col(Review.record_id) == record_id)
-        .order_by(col(Review.created_at), col(Review.id))
-    )
-    return list(session.exec(statement))
 
 
 @router.get(

@@ -15,11 +15,11 @@ from api.deps import (
     get_actor,
 )
 from api.errors import problem_responses
-from api.ingest import IngestContext, blob_discarder
+from api.interop import model_device
 from api.interop.pacs import PacsClient, PacsError
 from api.interop.pull import Outcome, PulledInstance, PullRequest, StudyPull, pull_study
 from api.models import RecordPublic
-from api.routes.interop import model_device
+from api.services.ingest import IngestContext, blob_discarder
 from api.settings import Settings
 
 router = APIRouter(

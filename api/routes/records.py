@@ -1,56 +1,25 @@
 """Stored classification records: list, read one, fetch its image, delete it."""
 
-import logging
 from http import HTTPStatus
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import ColumnElement, and_, delete, or_, true
-from sqlmodel import Session, col, func, select
-from sqlmodel.sql.expression import SelectOfScalar
+from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import (
-    Actor,
-    ActorDep,
-    BlobStoreDep,
-    SessionDep,
-    SettingsDep,
-    get_actor,
-    require_roles,
-)
+from api.deps import ActorDep, BlobStoreDep, SessionDep, SettingsDep, get_actor, require_roles
 from api.errors import problem_responses
-from api.models import (
-    BodyPart,
-    Modality,
-    Record,
-    RecordPublic,
-    RecordsPublic,
-    Review,
-    ReviewStatus,
-    Role,
-    TumourClass,
+from api.models import RecordPublic, RecordsPublic, Role
+from api.render import render_png
+from api.routing import RecordId, stored_file_response
+from api.services.records import (
+    RecordQuery,
+    delete_record_and_image,
+    get_visible_record_or_404,
+    list_records,
+    read_image_or_404,
 )
-from api.pagination import Cursor, SortOrder, decode_cursor, encode_cursor
-from api.storage import BlobStore
-from ml.finding import Finding
-from ml.ood import Suitability
-from ml.render import render_png
-
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 20
 
 # Extensions for the download name; the media type was sniffed from the bytes at upload.
 FILE_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "application/dicom": "dcm"}
-
-logger = logging.getLogger(__name__)
-
-# The largest id a database integer column holds: a larger one is refused (422), not sent to
-# the database driver, which cannot convert it.
-MAX_RECORD_ID = 2**63 - 1
-RecordId = Annotated[
-    int, Path(le=MAX_RECORD_ID, description="Record id, as returned by POST /classify.")
-]
 
 router = APIRouter(
     prefix="/records",
@@ -58,53 +27,6 @@ router = APIRouter(
     dependencies=[Depends(get_actor)],
     responses=problem_responses(401, 403),
 )
-
-
-class RecordQuery(BaseModel):
-    """Paging, order and filters of GET /records; every filter narrows the list further."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    limit: int = Field(
-        default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Records per page."
-    )
-    cursor: str | None = Field(
-        default=None,
-        max_length=512,
-        description="`next_cursor` of the previous page; stable while records are added.",
-    )
-    offset: int = Field(
-        default=0, ge=0, description="Records to skip; prefer `cursor` for long lists."
-    )
-    sort: SortOrder = Field(default="newest", description="`newest` or `oldest` first.")
-    finding: Finding | None = Field(
-        default=None,
-        description="Tumour-first finding (out-of-distribution records have none).",
-    )
-    label: TumourClass | None = Field(
-        default=None, description="Predicted class (out-of-distribution records have none)."
-    )
-    modality: Modality | None = Field(
-        default=None, description="Modality the recogniser saw (DICOM defined term)."
-    )
-    body_part: BodyPart | None = Field(default=None, description="Body part the recogniser saw.")
-    review_status: ReviewStatus | None = Field(default=None)
-    model_version: str | None = Field(default=None, max_length=64)
-    source_system: str | None = Field(default=None, max_length=128)
-    created_from: AwareDatetime | None = Field(
-        default=None, description="Created at or after this time (with a time zone)."
-    )
-    created_to: AwareDatetime | None = Field(
-        default=None, description="Created before this time (with a time zone)."
-    )
-
-    @model_validator(mode="after")
-    def one_way_of_paging(self) -> Self:
-        if self.cursor is not None and self.offset:
-            raise ValueError("Use either `cursor` or `offset`, not both.")
-        if self.created_from and self.created_to and self.created_from >= self.created_to:
-            raise ValueError("`created_from` must be earlier than `created_to`.")
-        return self
 
 
 @router.get(
@@ -120,72 +42,7 @@ class RecordQuery(BaseModel):
 def read_records(
     session: SessionDep, actor: ActorDep, query: Annotated[RecordQuery, Query()]
 ) -> Any:
-    conditions = [visible_to(actor), *filter_conditions(query)]
-    count = session.exec(select(func.count()).select_from(Record).where(*conditions)).one()
-    rows = list(session.exec(page_statement(conditions, query)))
-    page = rows[: query.limit]
-    next_cursor = None
-    if len(rows) > query.limit:
-        last = page[-1]
-        next_cursor = encode_cursor(Cursor(last.created_at, last.id, query.sort))
-    return RecordsPublic(data=page, count=count, next_cursor=next_cursor)
-
-
-def page_statement(
-    conditions: list[ColumnElement[bool]], query: RecordQuery
-) -> SelectOfScalar[Record]:
-    statement = select(Record).where(*conditions).order_by(*sort_order(query.sort))
-    if query.cursor is not None:
-        statement = statement.where(after(decode_cursor(query.cursor, query.sort)))
-    # One row past the page says whether another page follows.
-    return statement.offset(query.offset).limit(query.limit + 1)
-
-
-def filter_conditions(query: RecordQuery) -> list[ColumnElement[bool]]:
-    equal_to = {
-        col(Record.finding): query.finding,
-        col(Record.label): query.label,
-        col(Record.modality): query.modality,
-        col(Record.body_part): query.body_part,
-        col(Record.review_status): query.review_status,
-        col(Record.model_version): query.model_version,
-        col(Record.source_system): query.source_system,
-    }
-    conditions = [column == value for column, value in equal_to.items() if value is not None]
-    if query.finding is not None or query.label is not None:
-        # The model's output of an out-of-distribution record is kept but is no answer.
-        conditions.append(with_tumour_answer())
-    if query.created_from is not None:
-        conditions.append(col(Record.created_at) >= query.created_from)
-    if query.created_to is not None:
-        conditions.append(col(Record.created_at) < query.created_to)
-    return conditions
-
-
-def with_tumour_answer() -> ColumnElement[bool]:
-    """Records with a tumour answer, as `api.models.has_tumour_answer` says: all but those the
-    input gate found out of distribution (RecordPublic sends no finding or class for them)."""
-    suitability = col(Record.suitability)
-    return or_(suitability.is_(None), suitability != Suitability.OUT_OF_DISTRIBUTION)
-
-
-def sort_order(sort: SortOrder) -> tuple[Any, Any]:
-    # id breaks ties between records created within the same clock tick.
-    if sort == "oldest":
-        return col(Record.created_at).asc(), col(Record.id).asc()
-    return col(Record.created_at).desc(), col(Record.id).desc()
-
-
-def after(cursor: Cursor) -> ColumnElement[bool]:
-    """Rows strictly past the cursor's record in the cursor's order."""
-    created_at, record_id = col(Record.created_at), col(Record.id)
-    if cursor.sort == "oldest":
-        later = created_at > cursor.created_at
-        same_time = and_(created_at == cursor.created_at, record_id > cursor.id)
-    else:
-        later = created_at < cursor.created_at
-        same_time = and_(created_at == cursor.created_at, record_id < cursor.id)
-    return or_(later, same_time)
+    return list_records(session, actor, query)
 
 
 @router.get(
@@ -249,19 +106,6 @@ def read_record_original(
     return stored_file_response(stored, record.media_type, f"record-{record.id}.{extension}")
 
 
-def stored_file_response(content: bytes, media_type: str, filename: str) -> Response:
-    return Response(
-        content=content,
-        media_type=media_type,
-        headers={
-            # The bytes are user uploads: the browser must not guess another type (e.g. HTML).
-            "X-Content-Type-Options": "nosniff",
-            # Our own name, never the uploaded one, so no header injection through it.
-            "Content-Disposition": f'inline; filename="{filename}"',
-        },
-    )
-
-
 @router.delete(
     "/{record_id}",
     status_code=HTTPStatus.NO_CONTENT,
@@ -270,74 +114,4 @@ def stored_file_response(content: bytes, media_type: str, filename: str) -> Resp
     responses=problem_responses(404, 422),
 )
 def delete_record(session: SessionDep, blob_store: BlobStoreDep, record_id: RecordId) -> None:
-    sha256 = lock_record_or_404(session, record_id).image_sha256
-    session.execute(delete(Review).where(col(Review.record_id) == record_id))
-    # A statement, not session.delete(): a concurrent delete then counts as "gone" (404).
-    deleted = session.execute(delete(Record).where(col(Record.id) == record_id)).rowcount
-    if deleted == 0:
-        session.rollback()
-        raise record_not_found(record_id)
-    session.commit()
-    discard_image_if_unused(session, blob_store, sha256)
-
-
-def discard_image_if_unused(session: Session, blob_store: BlobStore, sha256: str) -> None:
-    # Identical uploads share one file: it goes only with the last record that used it.
-    still_used = session.exec(
-        select(func.count()).select_from(Record).where(col(Record.image_sha256) == sha256)
-    ).one()
-    if still_used:
-        return
-    try:
-        blob_store.delete(sha256)
-    except OSError:
-        # The record is gone already; the start-up consistency check removes orphan blobs.
-        logger.warning("Could not delete the unused image %s", sha256, exc_info=True)
-
-
-def record_not_found(record_id: int) -> HTTPException:
-    return HTTPException(HTTPStatus.NOT_FOUND, f"Record {record_id} does not exist.")
-
-
-def get_record_or_404(session: Session, record_id: int) -> Record:
-    record = session.get(Record, record_id)
-    if record is None:
-        raise record_not_found(record_id)
-    return record
-
-
-def lock_record_or_404(session: Session, record_id: int) -> Record:
-    """The record, locked until commit so a concurrent review or delete waits its turn."""
-    # populate_existing: the session may hold an older copy of the row.
-    statement = select(Record).where(col(Record.id) == record_id).with_for_update()
-    record = session.exec(statement.execution_options(populate_existing=True)).first()
-    if record is None:
-        raise record_not_found(record_id)
-    return record
-
-
-def read_image_or_404(blob_store: BlobStore, record: Record) -> bytes:
-    try:
-        return blob_store.read(record.image_sha256)
-    except FileNotFoundError:
-        # The record was deleted (with its image) between reading it and its image.
-        raise HTTPException(HTTPStatus.NOT_FOUND, f"Record {record.id} has been deleted.") from None
-
-
-# Integration keys see only the records they created; every other role sees all.
-def visible_to(actor: Actor) -> ColumnElement[bool]:
-    if actor.role == Role.INTEGRATION:
-        return col(Record.created_by_key_id) == actor.key_id
-    return true()
-
-
-def can_see(actor: Actor, record: Record) -> bool:
-    return actor.role != Role.INTEGRATION or record.created_by_key_id == actor.key_id
-
-
-def get_visible_record_or_404(session: Session, actor: Actor, record_id: int) -> Record:
-    record = get_record_or_404(session, record_id)
-    if not can_see(actor, record):
-        # The same answer as for a missing record: another key's record must not be revealed.
-        raise HTTPException(HTTPStatus.NOT_FOUND, f"Record {record_id} does not exist.")
-    return record
+    delete_record_and_image(session, blob_store, record_id)

@@ -3,30 +3,14 @@
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException
-from sqlalchemy import update
-from sqlmodel import Session, col, select
+from fastapi import APIRouter, Depends
 
-from api.deps import Actor, ActorDep, SessionDep, get_actor, require_roles
+from api.deps import ActorDep, SessionDep, get_actor, require_roles
 from api.errors import problem_responses
-from api.models import (
-    STATUS_AFTER,
-    Record,
-    Review,
-    ReviewAction,
-    ReviewCreate,
-    ReviewPublic,
-    ReviewsPublic,
-    Role,
-    has_tumour_answer,
-)
-from api.routes.records import (
-    RecordId,
-    can_see,
-    get_visible_record_or_404,
-    lock_record_or_404,
-    record_not_found,
-)
+from api.models import ReviewCreate, ReviewPublic, ReviewsPublic, Role
+from api.routing import RecordId
+from api.services.records import get_visible_record_or_404
+from api.services.reviews import add_review, reviews_of
 
 router = APIRouter(
     prefix="/records/{record_id}/reviews",
@@ -53,25 +37,7 @@ router = APIRouter(
 def create_review(
     session: SessionDep, actor: ActorDep, record_id: RecordId, review_in: ReviewCreate
 ) -> Any:
-    record = lock_visible_record_or_404(session, actor, record_id)
-    check_label_is_a_class(record, review_in)
-    check_there_is_a_class_to_confirm(record, review_in)
-    review = Review.model_validate(
-        review_in,
-        update={
-            "record_id": record_id,
-            "reviewer_key_id": actor.key_id,
-            "reviewer_name": actor.name,
-        },
-    )
-    mirror_on_record(session, record, review)
-    session.add(review)
-    session.flush()  # assigns the id and defaults inside the transaction
-    # Read before the commit: once it releases the row lock a concurrent delete may remove
-    # the review, and a refresh afterwards would fail.
-    answer = ReviewPublic.model_validate(review)
-    session.commit()
-    return answer
+    return add_review(session, actor, record_id, review_in)
 
 
 @router.get(
@@ -82,56 +48,5 @@ def create_review(
 )
 def read_reviews(session: SessionDep, actor: ActorDep, record_id: RecordId) -> Any:
     get_visible_record_or_404(session, actor, record_id)
-    in_order = (col(Review.created_at).asc(), col(Review.id).asc())
-    reviews = list(
-        session.exec(select(Review).where(col(Review.record_id) == record_id).order_by(*in_order))
-    )
+    reviews = reviews_of(session, record_id)
     return ReviewsPublic(data=reviews, count=len(reviews))
-
-
-def lock_visible_record_or_404(session: Session, actor: Actor, record_id: int) -> Record:
-    record = lock_record_or_404(session, record_id)
-    if not can_see(actor, record):
-        # The same answer as for a missing record: another key's record must not be revealed.
-        raise record_not_found(record_id)
-    return record
-
-
-def check_label_is_a_class(record: Record, review_in: ReviewCreate) -> None:
-    # The classes of the model that made the record, which may not be the one serving now.
-    classes = sorted(record.probabilities)
-    if review_in.label is not None and review_in.label not in classes:
-        raise HTTPException(
-            HTTPStatus.UNPROCESSABLE_ENTITY,
-            f"`{review_in.label}` is not a class of model {record.model_version}; "
-            f"use one of: {', '.join(classes)}.",
-        )
-
-
-def check_there_is_a_class_to_confirm(record: Record, review_in: ReviewCreate) -> None:
-    # Confirming would make the model's class of an image it was not built for a diagnosis.
-    if review_in.action == ReviewAction.CONFIRM and not has_tumour_answer(record.suitability):
-        reason = record.suitability_reason or "The input gate found it out of distribution."
-        raise HTTPException(
-            HTTPStatus.CONFLICT,
-            f"Record {record.id} has no class to confirm: it was not read for tumours. "
-            f"{reason} Correct it to a class if it is a brain MRI after all, or reject it.",
-        )
-
-
-def mirror_on_record(session: Session, record: Record, review: Review) -> None:
-    """Copy the review's outcome onto the record, in the review's own transaction."""
-    reviewed_label = {
-        ReviewAction.CONFIRM: record.label,
-        ReviewAction.CORRECT: review.label,
-        ReviewAction.REJECT: None,
-    }[review.action]
-    # A statement whose row count tells whether a concurrent delete got there first.
-    updated = session.execute(
-        update(Record)
-        .where(col(Record.id) == review.record_id)
-        .values(review_status=STATUS_AFTER[review.action], reviewed_label=reviewed_label)
-    ).rowcount
-    if updated == 0:
-        session.rollback()  # expires `record`: only the review's own fields are read after
-        raise record_not_found(review.record_id)

@@ -9,34 +9,11 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-import ml.model
 from api.models import Record
-from ml.export import export_tiny_model
-from ml.labels import BRAIN_MRI, KIND_NAMES
+from medimg_testing.tiny_model import export_tiny_model_reading
+from ml.labels import BRAIN_MRI
 
 SARTAJ_GLIOMA_TEST_DIR = Path("brain-tumor-mri-sartaj", "Testing", "glioma_tumor")
-# Added to one kind's logit of the untrained recogniser: about 0.85 for that kind whatever the
-# image (untrained, the eleven kinds get about 0.09 each, below any brain-MRI limit).
-KIND_LOGIT_BIAS = 4.0
-
-
-def export_tiny_model_reading(kind: str, out_dir: Path) -> Path:
-    """The real `export_tiny_model`, with its recogniser reading every image as `kind`, as a
-    trained one reads an image of that kind: the tumour model answers or is refused by what
-    the recogniser says, and the header and colour cues still apply."""
-    build = ml.model.build_model
-
-    def build_reading_kind(*args, **kwargs):
-        model = build(*args, **kwargs)
-        layer = model.get_layer("kind_logits")
-        kernel, bias = layer.get_weights()
-        bias[KIND_NAMES.index(kind)] += KIND_LOGIT_BIAS
-        layer.set_weights([kernel, bias])
-        return model
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ml.model, "build_model", build_reading_kind)
-        return export_tiny_model(out_dir)
 
 
 @pytest.fixture(scope="session")

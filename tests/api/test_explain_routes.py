@@ -222,6 +222,17 @@ def test_an_integration_key_is_shown_only_its_own_records_as_similar_cases(
     assert response.json()["data"] == []
 
 
+def test_the_similar_case_index_is_built_from_the_stored_records_at_start_up(
+    make_client: Callable[..., TestClient], add_record: Callable[..., int]
+):
+    add_record(embedding=unit(1.0))  # the tiny model's version: these weights made it
+    add_record(embedding=unit(0.0, 1.0), model_version="another-model")
+
+    client = make_client()
+
+    assert len(client.app.state.similar_index) == 1
+
+
 def test_a_similar_search_by_upload_stores_nothing(
     client: TestClient, png_bytes: bytes, engine: Engine
 ):

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.models import Record
-from ml.export import TINY_MODEL_FINDING
+from medimg_testing.tiny_model import TINY_MODEL_FINDING
 from ml.labels import CLASSES, FOUR_CLASSES
 from tests.api.conftest import encode
 

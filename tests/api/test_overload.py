@@ -14,10 +14,10 @@ from httpx import Response
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
+from api.batching import BatcherClosedError, DynamicBatcher
 from api.deps import get_classifier
 from api.errors import PROBLEM_MEDIA_TYPE
 from api.models import AuditEvent, Record
-from ml.batching import BatcherClosedError, DynamicBatcher
 from ml.inference import Classifier, Prediction
 from tests.api.conftest import encode, synthetic_head_slice
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from api.routes.records import RecordQuery, filter_conditions, page_statement
+from api.services.records import RecordQuery, filter_conditions, page_statement
 
 PROBLEM_JSON = "application/problem+json"
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

@@ -17,10 +17,10 @@ import pytest
 from sqlmodel import Session, select
 
 from api.models import Record
-from bench.replicas import replicas
+from medimg_testing.replicas import replicas
+from medimg_testing.server import LiveServer
 from tests.api.conftest import encode, synthetic_head_slice
 from tests.conftest import POSTGRES_URL_ENV, skip_or_fail
-from tests.reliability.server import LiveServer
 
 UPLOADS = 200
 DISTINCT_IMAGES = 150  # the rest repeat an image: both replicas must store it once

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ml.batching import BatcherClosedError, BatchQueueFullError, DynamicBatcher
+from api.batching import BatcherClosedError, BatchQueueFullError, DynamicBatcher
 from ml.decode import decode_image
 from ml.inference import Classifier, Prediction
 

@@ -14,6 +14,7 @@ from ml.config import TrainConfig
 from ml.crossval import fold_figures, fold_plan, run_fold, summarise, write_to_card
 from ml.datasets import Sample
 from ml.export import base_card
+from ml.finding import FindingThresholds
 from ml.labels import CLASSES, KIND_NAMES
 from ml.report import REPORT_FILE
 from ml.splits import group_folds, training_pool
@@ -102,7 +103,8 @@ def test_a_fold_is_scored_on_the_four_classes_the_five_and_the_tumour_answer():
     calibrated = _one_hot(predicted, len(CLASSES), scale=1.0)
     kind_logits = _one_hot(kinds.tolist(), len(KIND_NAMES))
 
-    figures = fold_figures(labels, kinds, logits, kind_logits, calibrated, no_tumour_below=0.5)
+    thresholds = FindingThresholds(0.5, 0.5)
+    figures = fold_figures(labels, kinds, logits, kind_logits, calibrated, thresholds)
 
     assert figures["four_classes"] == 4 and figures["typed"] == 5
     assert figures["accuracy_four_classes"] == pytest.approx(0.75)
@@ -113,7 +115,27 @@ def test_a_fold_is_scored_on_the_four_classes_the_five_and_the_tumour_answer():
     # Every tumour, typed or not, is above the threshold; the normal below it.
     assert figures["tumours"] == 5 and figures["tumour_sensitivity"] == 1.0
     assert figures["normals"] == 1 and figures["specificity"] == 1.0
+    assert figures["confident_miss_rate"] == 0.0
     assert figures["kind_accuracy"] == 1.0
+
+
+def test_a_fold_scores_the_label_the_api_answers_not_the_most_probable_class():
+    # A tumour and a normal, both most probably no_tumor (0.6) but with tumour probabilities
+    # 0.4 and 0.1: a label threshold of 0.3 labels the first a glioma, the second no_tumor.
+    labels = np.array([GLIOMA, NO_TUMOR])
+    calibrated = np.array([[0.4, 0, 0.6, 0, 0], [0.1, 0, 0.9, 0, 0]])
+    kinds = np.array([BRAIN, BRAIN])
+    thresholds = FindingThresholds(0.05, 0.8, label_no_tumor_below=0.3)
+    figures = fold_figures(
+        labels,
+        kinds,
+        np.log(calibrated + 1e-6),
+        _one_hot([BRAIN] * 2, len(KIND_NAMES)),
+        calibrated,
+        thresholds,
+    )
+    assert figures["accuracy_four_classes"] == 1.0
+    assert figures["tumour_sensitivity"] == 1.0 and figures["specificity"] == 1.0
 
 
 def _fold(k: int, macro_f1: float, ece: float, config: dict | None = None) -> dict:
@@ -124,6 +146,7 @@ def _fold(k: int, macro_f1: float, ece: float, config: dict | None = None) -> di
         ece_four_classes_after_calibration=ece,
         tumour_sensitivity=0.97,
         specificity=None,  # a fold without normals says nothing here
+        confident_miss_rate=0.01,
         kind_accuracy=0.99,
     )
     return {
@@ -173,6 +196,15 @@ def test_the_folds_of_a_models_recipe_go_into_its_card_and_report(tmp_path: Path
     assert cv["macro_f1_four_classes_mean"] == pytest.approx(0.95)
     assert cv["command"].endswith(f"--model {model_dir.as_posix()} --fold K")
     assert "## Cross-validation" in (model_dir / REPORT_FILE).read_text()
+
+
+def test_folds_of_a_shortened_schedule_go_into_the_card_which_says_how_many_epochs(
+    tmp_path: Path,
+):
+    model_dir = _model_dir(tmp_path)
+    shorter = {**asdict(TrainConfig()), "epochs": 3}
+    write_to_card(model_dir, [_fold(k, 0.9, 0.02, shorter) for k in range(2)], tmp_path / "f")
+    assert read_card(model_dir)["evaluation"]["cross_validation"]["epochs_per_fold"] == [3]
 
 
 def test_folds_of_another_recipe_are_kept_out_of_a_models_card(tmp_path: Path):

@@ -11,8 +11,8 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from api.deidentify import deidentify_dicom, salted_uid_hash
 from ml.decode import decode_image
-from ml.deidentify import deidentify_dicom, salted_uid_hash
 
 SALT = "test-salt"
 PATIENT_NAME = "Doe^Jane"

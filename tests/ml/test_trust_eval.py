@@ -8,11 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
+from medimg_testing.tiny_model import export_tiny_model
 from ml.artifact import read_card, write_card
 from ml.cache import GroupedSet, label_index, prepare
 from ml.config import TrainConfig
 from ml.datasets import Sample
-from ml.export import base_card, export_tiny_model
+from ml.export import base_card
 from ml.gate import Probe, evaluation_probes, fit_input_gate
 from ml.inference import Classifier
 from ml.labels import FOUR_CLASSES

@@ -5,16 +5,17 @@ from pathlib import Path
 
 import pytest
 
-# The API tests' tiny model, whose recogniser reads every image as brain MRI: the served
-# answers (classes to confirm, labels to filter on) are then those of a brain MRI.
-from tests.api.conftest import tiny_model_dir as tiny_model_dir
-from tests.conftest import _postgres_url_or_skip
-from tests.reliability.server import (
+from medimg_testing.server import (
     ForkServer,
     LiveServer,
     drop_postgres_schema,
     isolated_postgres_url,
 )
+
+# The API tests' tiny model, whose recogniser reads every image as brain MRI: the served
+# answers (classes to confirm, labels to filter on) are then those of a brain MRI.
+from tests.api.conftest import tiny_model_dir as tiny_model_dir
+from tests.conftest import _postgres_url_or_skip
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from medimg_testing.corpus import raster_seeds
+from medimg_testing.server import LiveServer
 from tests.api.test_access import OPERATIONS, Operation
-from tests.reliability.corpus import raster_seeds
-from tests.reliability.server import LiveServer
 
 ROLES = ("radiologist", "integration", "admin")
 PNG = raster_seeds()[0][1]

@@ -6,8 +6,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.reliability.bombs import MIB, deflated_dicom_bomb, hundred_megapixel_png
-from tests.reliability.server import LiveServer
+from medimg_testing.bombs import MIB, deflated_dicom_bomb, hundred_megapixel_png
+from medimg_testing.server import LiveServer
 
 MAX_RESPONSE_SECONDS = 1.0
 MAX_RSS_GROWTH_BYTES = 100 * MIB

@@ -1,44 +1,15 @@
 """Concurrent uploads, duplicates and deletes on the real server: counts exact, no 5xx."""
 
 import hashlib
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import cv2
 import httpx
-import numpy as np
 
-from tests.reliability.corpus import synthetic_slice
-from tests.reliability.server import LiveServer
+from medimg_testing.server import LiveServer
+from medimg_testing.uploads import distinct_pngs, post_all_at_once
 
 DISTINCT_UPLOADS = 200
 IDENTICAL_UPLOADS = 20
-
-
-def distinct_pngs(count: int, salt: int) -> list[bytes]:
-    """`count` different PNG slices: one pixel differs from image to image."""
-    images = []
-    for index in range(count):
-        pixels = synthetic_slice(64)
-        pixels[0, :4] = np.frombuffer((salt * 100_000 + index).to_bytes(4, "big"), np.uint8)
-        ok, encoded = cv2.imencode(".png", pixels)
-        assert ok
-        images.append(encoded.tobytes())
-    return images
-
-
-def post_all_at_once(server: LiveServer, images: list[bytes]) -> list[httpx.Response]:
-    """Every upload in its own thread, released together, on connections of their own."""
-    start = threading.Barrier(len(images))
-    limits = httpx.Limits(max_connections=len(images), max_keepalive_connections=len(images))
-    with server.client(limits=limits, timeout=120) as client:
-
-        def post(image: bytes) -> httpx.Response:
-            start.wait()
-            return client.post("/classify", files={"file": ("slice.png", image)})
-
-        with ThreadPoolExecutor(len(images)) as pool:
-            return list(pool.map(post, images))
 
 
 def test_200_concurrent_distinct_uploads_make_exactly_200_records_and_blobs(

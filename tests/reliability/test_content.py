@@ -6,8 +6,8 @@ import io
 import pydicom
 from pydicom.data import get_testdata_file
 
-from tests.reliability.corpus import raster_seeds
-from tests.reliability.server import LiveServer
+from medimg_testing.corpus import raster_seeds
+from medimg_testing.server import LiveServer
 
 # A Windows PE header ("MZ", the DOS stub's text): the classic DICOM/executable polyglot.
 EXECUTABLE_HEADER = b"MZ\x90\x00\x03\x00\x00\x00This program cannot be run in DOS mode.\r\n"

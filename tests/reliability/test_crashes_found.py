@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.reliability.server import LiveServer
+from medimg_testing.server import LiveServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MAX_RESPONSE_SECONDS = 1.0

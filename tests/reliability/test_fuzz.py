@@ -3,41 +3,13 @@ with a 4xx (or, where a mutation still decodes, a complete 201 record) within a 
 5xx, no restart, and nothing stored for a refused file."""
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
-import httpx
-
-from tests.reliability.corpus import CorpusFile, make_corpus
-from tests.reliability.server import LiveServer
+from medimg_testing.corpus import make_corpus
+from medimg_testing.server import LiveServer
+from medimg_testing.uploads import post_corpus
 
 CORPUS_SIZE = 5_000
 MAX_RESPONSE_SECONDS = 1.0
-# Two cores: more client threads than that only queue.
-POSTING_THREADS = 3
-
-
-@dataclass(frozen=True)
-class Answer:
-    name: str
-    status: int
-    seconds: float
-    body: dict
-
-
-def post_corpus(
-    server: LiveServer, corpus: list[CorpusFile], threads: int = POSTING_THREADS
-) -> list[Answer]:
-    limits = httpx.Limits(max_connections=threads)
-    with server.client(limits=limits) as client:
-
-        def post(file: CorpusFile) -> Answer:
-            response = client.post("/classify", files={"file": ("upload", file.data)})
-            seconds = response.elapsed.total_seconds()
-            return Answer(file.name, response.status_code, seconds, response.json())
-
-        with ThreadPoolExecutor(threads) as pool:
-            return list(pool.map(post, corpus))
 
 
 def test_thousands_of_malformed_files_get_4xx_fast_and_leave_nothing_behind(

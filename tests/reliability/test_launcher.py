@@ -10,9 +10,9 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from api.settings import Settings
+from medimg_testing.server import LiveServer, free_loopback_port
 from ml.decode import decode_image
 from ml.inference import Classifier
-from tests.reliability.server import LiveServer, free_loopback_port
 
 
 def launch(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:

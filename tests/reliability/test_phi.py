@@ -11,8 +11,8 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from ml.deidentify import _profile_rows
-from tests.reliability.server import LiveServer, table_dump
+from api.deidentify import _profile_rows
+from medimg_testing.server import LiveServer, table_dump
 
 PRIVATE_CREATOR = "ZQVENDORX"
 PRIVATE_VALUE = "ZQPRIVATEX^NOTE"

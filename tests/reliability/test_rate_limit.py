@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.reliability.server import LiveServer
+from medimg_testing.server import LiveServer
 
 PER_MINUTE = 5
 

@@ -24,7 +24,7 @@ from sqlmodel import Session, func, select
 from api.db import create_db_engine
 from api.models import Record
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 # Generous: TensorFlow alone takes 4 s to import on an idle machine, 30+ s on a busy one.
 START_TIMEOUT_S = 300
 # A bootstrap admin key is the only key an empty database gets; the tests make the others.
@@ -60,7 +60,7 @@ class ForkServer:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.reliability.forkserver"],
+            [sys.executable, "-m", "medimg_testing.forkserver"],
             cwd=REPO_ROOT,
             env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"},
             stdin=subprocess.PIPE,

@@ -17,11 +17,12 @@ from fastapi import HTTPException
 from sqlmodel import Session, select
 
 from api.admission import at_capacity
+from api.batching import BatcherClosedError, BatchQueueFullError
+from api.deidentify import deidentify_dicom, salted_uid_hash
 from api.group_commit import group_committer
 from api.models import Record
 from api.storage import BlobStore, StoredBlob
 from api.timing import StageTimer
-from ml.batching import BatcherClosedError, BatchQueueFullError
 from ml.decode import (
     DecodedImage,
     ImageDecodeError,
@@ -30,7 +31,6 @@ from ml.decode import (
     decode_image,
     sniff_media_type,
 )
-from ml.deidentify import deidentify_dicom, salted_uid_hash
 from ml.inference import Classifier, Prediction
 from ml.kinds import KindEstimate
 from ml.ood import GateResult, assess
@@ -68,7 +68,7 @@ class IngestContext:
     created_by_key_id: int | None
     source_system: str | None
     # Removes a blob this request stored whose record will not be made, unless another
-    # record uses it (api.ingest.blob_discarder).
+    # record uses it (blob_discarder, below).
     discard_blob: Callable[[StoredBlob], None]
     timer: StageTimer = field(default_factory=StageTimer)
 

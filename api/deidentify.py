@@ -1,7 +1,7 @@
 """De-identify DICOM Part-10 bytes with the PS3.15 Basic Application Level Confidentiality Profile.
 
 The actions per attribute come from the standard's own table (Table E.1-1), shipped as
-`ml/data/ps315_basic_profile.tsv`, so updating to a newer revision means replacing that file.
+`api/data/ps315_basic_profile.tsv`, so updating to a newer revision means replacing that file.
 Private attributes are removed and the 128-byte preamble is zeroed, because both can carry
 identifying data that no table lists.
 """

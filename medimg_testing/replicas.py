@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from tests.reliability.server import LiveServer, drop_postgres_schema, isolated_postgres_url
+from medimg_testing.server import LiveServer, drop_postgres_schema, isolated_postgres_url
 
 
 @contextmanager
