@@ -78,10 +78,10 @@ class AuditMiddleware:
             return
         if _audited_status(scope) == status_code:
             return  # the route committed this row with its own writes
-        if status_code == HTTPStatus.SERVICE_UNAVAILABLE and _caller(scope) is None:
-            # Refused at capacity before the key was even read: it names nobody and touched
-            # nothing, and under a flood a durable row for each would slow the refusals
-            # themselves. /metrics counts them.
+        if status_code == HTTPStatus.SERVICE_UNAVAILABLE and _refused_at_capacity(scope):
+            # Refused at capacity before the body was read: it touched nothing, and under a
+            # flood a durable row for each would slow the refusals themselves. /metrics
+            # counts them.
             return
         audit_event = build_audit_event(scope, route, status_code)
         engine: Engine = scope["app"].state.engine
@@ -134,6 +134,12 @@ def mark_audited(request: Request, status_code: int) -> None:
 
 def _audited_status(scope: Scope) -> int | None:
     return scope.get("state", {}).get("audited_status")
+
+
+def _refused_at_capacity(scope: Scope) -> bool:
+    # Or refused before the key was even read (the model's queue, full): it names nobody.
+    state = scope.get("state", {})
+    return bool(state.get("refused_at_capacity")) or _caller(scope) is None
 
 
 def _caller(scope: Scope) -> Actor | None:

@@ -22,6 +22,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
+from api.interop.common import underivable_reason
 from ml.decode import ImageDecodeError
 
 PROFILE_PATH = Path(__file__).parent / "data" / "ps315_basic_profile.tsv"
@@ -88,6 +89,8 @@ def deidentify_dicom(data: bytes, *, uid_salt: str) -> DeidentifiedDicom:
     """Apply the profile; the same input and salt always give the same bytes."""
     dataset = _read(data)
     try:
+        if (reason := underivable_reason(dataset)) is not None:
+            raise ImageDecodeError(reason)
         originals = tuple(_uid_or_none(dataset, name) for name in _HASHED_UIDS)
         dataset.remove_private_tags()
         dataset.walk(lambda parent, element: _apply_profile(parent, element, uid_salt))

@@ -5,6 +5,7 @@ tests swap any of them with `app.dependency_overrides`.
 """
 
 from collections.abc import Callable
+from functools import partial
 from http import HTTPStatus
 from typing import Annotated
 
@@ -79,8 +80,34 @@ async def get_actor(
     """The caller, from its API key; 401 without a valid, unrevoked one.
 
     `async`: a key verified in the last few seconds is known without the database, and
-    only a lookup goes to the thread pool.
+    only a lookup goes to the thread pool. An upload route has verified it already, before
+    its body was read (authenticate_before_body); it is not checked or counted twice.
     """
+    actor = getattr(request.state, "actor", None)
+    if actor is None:
+        actor = await _verified_actor(request, credentials, partial(_look_up_actor, session))
+    return actor
+
+
+async def authenticate_before_body(request: Request) -> Actor:
+    """The caller of an upload, verified before any capacity is spent on its request.
+
+    Runs before FastAPI reads the body (and so before its dependencies, a session among
+    them): the lookup uses a session of its own on the app's engine."""
+    credentials = await bearer_scheme(request)
+
+    def look_up(key_hash: str) -> Actor:
+        with Session(request.app.state.engine) as session:
+            return _look_up_actor(session, key_hash)
+
+    return await _verified_actor(request, credentials, look_up)
+
+
+async def _verified_actor(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    look_up: Callable[[str], Actor],
+) -> Actor:
     if credentials is None:
         raise unauthorized(
             "This request needs an API key: send `Authorization: Bearer <key>`. "
@@ -90,7 +117,7 @@ async def get_actor(
     verified_keys: VerifiedKeys[Actor] = request.app.state.verified_keys
     actor = verified_keys.get(key_hash)
     if actor is None:
-        actor = await run_in_threadpool(_look_up_actor, session, key_hash)
+        actor = await run_in_threadpool(look_up, key_hash)
         verified_keys.remember(key_hash, actor)
     # Kept for the audit trail, which is written after the route has answered.
     request.state.actor = actor

@@ -16,6 +16,7 @@ from api.consistency import check_storage_consistency
 from api.db import create_db_and_tables, create_db_engine, sqlite_file_path
 from api.errors import register_error_handlers
 from api.key_cache import VerifiedKeys
+from api.log_privacy import keep_values_out_of_logs
 from api.metrics import (
     Metrics,
     MetricsMiddleware,
@@ -105,6 +106,7 @@ def freeze_startup_objects() -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    keep_values_out_of_logs()
     app = FastAPI(
         title="medimg – brain-MRI tumour classification (research use, not diagnosis)",
         description=DESCRIPTION,
@@ -114,7 +116,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
-    app.state.admission = Admission(settings.max_classifications_in_progress)
+    app.state.admission = Admission(
+        settings.max_classifications_in_progress, settings.max_uploads_per_caller
+    )
     app.state.rate_limiter = KeyRateLimiter(settings.rate_limit_per_minute)
     app.state.verified_keys = VerifiedKeys(settings.api_key_cache_seconds)
     # Inside CORS: preflights are answered before routing and are not audited.

@@ -15,9 +15,11 @@ from typing import Literal
 from fastapi import HTTPException
 from sqlmodel import Session, SQLModel, col, func, select
 
+from api.values import MAX_INT64, in_utc
+
 SortOrder = Literal["newest", "oldest"]
 # Ids beyond a 64-bit integer would overflow the database driver instead of matching nothing.
-MAX_ID = 2**63 - 1
+MAX_ID = MAX_INT64
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,14 @@ def _parse(token: str) -> Cursor | None:
         created_at = datetime.fromisoformat(payload["t"])
         record_id = payload["i"]
         sort = payload["s"]
+        if created_at.tzinfo is not None:
+            created_at = in_utc(created_at)  # compared with stored UTC times
     except (binascii.Error, ValueError, TypeError, KeyError):
         return None
     valid = (
         created_at.tzinfo is not None
-        and isinstance(record_id, int)
+        # JSON's true is a Python int (a bool) too: only a real integer is an id.
+        and type(record_id) is int
         and 0 <= record_id <= MAX_ID
         and sort in ("newest", "oldest")
     )

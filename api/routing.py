@@ -1,15 +1,20 @@
 """What several routers share: the record-id path parameter, the answer that sends stored
 bytes, and the route class that bounds an upload before it is read."""
 
+import asyncio
+import time
 from collections.abc import Callable, Coroutine
+from contextlib import ExitStack
+from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import Path, Request, Response
+from fastapi import HTTPException, Path, Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import Message, Receive
 
-from api.deps import app_settings
+from api.deps import app_settings, authenticate_before_body
 from api.services.ingest import upload_too_large
+from api.settings import Settings
 
 # The largest id a database integer column holds: a larger one is refused (422), not sent to
 # the database driver, which cannot convert it.
@@ -51,12 +56,22 @@ class UploadSizeLimitedRoute(APIRoute):
 
         async def handle_within_limit(request: Request) -> Response:
             # Runs before FastAPI's dependency injection, which needs the body parsed.
-            max_upload_bytes = app_settings(request).max_upload_bytes
-            max_body_bytes = max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+            settings = app_settings(request)
+            max_body_bytes = settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
             if _declared_content_length(request) > max_body_bytes:
-                raise upload_too_large(max_upload_bytes)
-            receive = _receive_at_most(request.receive, max_body_bytes, max_upload_bytes)
-            with request.app.state.admission.admit():  # 503 at once when at capacity
+                raise upload_too_large(settings.max_upload_bytes)
+            # The key first: an anonymous sender gets its 401 without taking a slot.
+            actor = await authenticate_before_body(request)
+            receive = _receive_at_most(request.receive, max_body_bytes, settings)
+            callers = (("key", actor.key_id), ("address", _client_address(request)))
+            with ExitStack() as slot:
+                try:  # 503 at once when at capacity
+                    slot.enter_context(request.app.state.admission.admit(*callers))
+                except HTTPException:
+                    # Counted in /metrics, not audited: under a flood, a durable row for
+                    # each refusal would slow the refusals themselves (api/audit.py).
+                    request.state.refused_at_capacity = True
+                    raise
                 return await handle(Request(request.scope, receive))
 
         return handle_within_limit
@@ -69,17 +84,48 @@ def _declared_content_length(request: Request) -> int:
         return 0  # unparseable: the streaming count below still applies
 
 
-def _receive_at_most(receive: Receive, max_body_bytes: int, max_upload_bytes: int) -> Receive:
-    """Counts body bytes as they arrive (chunked uploads declare no length)."""
+def _client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _receive_at_most(receive: Receive, max_body_bytes: int, settings: Settings) -> Receive:
+    """Counts body bytes as they arrive (chunked uploads declare no length), and refuses a
+    body that stalls or trickles (408): a slow sender must not hold an admission slot for
+    as long as it likes, and h11 itself sets no limit on the time a body may take."""
     received = 0
+    started = time.monotonic()
+    idle_timeout = settings.upload_idle_timeout_s
 
     async def receive_within_limit() -> Message:
         nonlocal received
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), idle_timeout)
+        except TimeoutError:
+            raise upload_too_slow(f"no part of it arrived for {idle_timeout:g} s") from None
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > max_body_bytes:
-                raise upload_too_large(max_upload_bytes)
+                raise upload_too_large(settings.max_upload_bytes)
+            _check_rate(received, time.monotonic() - started, settings)
         return message
 
     return receive_within_limit
+
+
+def _check_rate(received: int, elapsed_s: float, settings: Settings) -> None:
+    # Judged only after the idle timeout has passed: a short upload's first moments say little.
+    if elapsed_s > settings.upload_idle_timeout_s:
+        rate = received / elapsed_s
+        if rate < settings.upload_min_bytes_per_s:
+            raise upload_too_slow(
+                f"it arrived at {rate:,.0f} bytes/s, below the "
+                f"{settings.upload_min_bytes_per_s:,} bytes/s required"
+            )
+
+
+def upload_too_slow(why: str) -> HTTPException:
+    return HTTPException(
+        HTTPStatus.REQUEST_TIMEOUT,
+        f"The upload was too slow: {why}. Send it again over a faster connection.",
+        headers={"Connection": "close"},
+    )

@@ -82,6 +82,24 @@ class Settings(BaseSettings):
             "is read."
         ),
     )
+    max_uploads_per_caller: PositiveInt = Field(
+        default=16,
+        description=(
+            "Most classification requests one API key, and one client address, may have in "
+            "progress at once; one more is answered 503, so no caller takes every slot."
+        ),
+    )
+    upload_idle_timeout_s: PositiveFloat = Field(
+        default=30.0,
+        description="Longest wait for the next part of an upload's body; longer gets 408.",
+    )
+    upload_min_bytes_per_s: PositiveInt = Field(
+        default=16 * 1024,
+        description=(
+            "Slowest average rate an upload's body may arrive at once it has taken "
+            "`upload_idle_timeout_s`; slower gets 408, so a trickle cannot hold a slot."
+        ),
+    )
     api_host: str = Field(default="127.0.0.1", description="Interface the API server binds to.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port of the API server.")
     spa_port: int = Field(

@@ -122,6 +122,12 @@ def _check_raster_size(data: bytes, media_type: str, max_pixels: int) -> None:
                 # chunk's declared length, and a 400-byte file claiming a 3 GB chunk stalls it
                 # for seconds.
                 header.verify()
+    except Image.DecompressionBombError as error:
+        # Pillow refuses more than twice its own pixel cap before it tells the size.
+        raise ImageTooLargeError(
+            f"The image declares more than {max_pixels:,} pixels, the most allowed. "
+            "Send a single slice at its acquired resolution."
+        ) from error
     except Exception as error:  # Pillow raises many types for a broken header
         raise ImageDecodeError(
             f"The {media_type} header is damaged and cannot be read. Export the image again."

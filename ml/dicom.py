@@ -77,6 +77,7 @@ def _read_dataset(data: bytes, max_pixels: int) -> pydicom.Dataset:
     _refuse_deflate_bomb(data, max_pixels)
     try:
         dataset = pydicom.dcmread(io.BytesIO(data))
+        _parse_every_element(dataset)
     except Exception as error:  # pydicom raises many exception types on bad input
         raise ImageDecodeError(
             "The DICOM file is damaged and cannot be read. Export the instance again."
@@ -84,6 +85,15 @@ def _read_dataset(data: bytes, max_pixels: int) -> pydicom.Dataset:
     if "PixelData" not in dataset:
         raise ImageDecodeError("The DICOM file holds no image (no Pixel Data). Send an image.")
     return dataset
+
+
+def _parse_every_element(dataset: pydicom.Dataset) -> None:
+    """pydicom converts an element's bytes only when it is first read: an unknown VR
+    (NotImplementedError) or a length that is no multiple of the VR's size
+    (BytesLengthException) would otherwise surface later, wherever the element happens to
+    be read. Reading each one here makes every such file one refusal, at the door."""
+    for _ in dataset.iterall():  # iterall converts each element, sequences included
+        pass
 
 
 def _refuse_deflate_bomb(data: bytes, max_pixels: int) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from api.interop.common import (
     ModelDevice,
     NoOrientationError,
+    complete_for_derivation,
     derived_uid,
     model_device,
     to_part10,
@@ -35,7 +36,7 @@ __all__ = [
 def structured_report(record: Record, source: Dataset, model: ModelDevice) -> Dataset:
     from api.interop.sr import structured_report as build
 
-    return build(record, source, model)
+    return build(record, complete_for_derivation(source), model)
 
 
 def heatmap_secondary_capture(
@@ -43,4 +44,4 @@ def heatmap_secondary_capture(
 ) -> Dataset:
     from api.interop.heatmap import heatmap_secondary_capture as build
 
-    return build(source, pixels, heatmap, model)
+    return build(complete_for_derivation(source), pixels, heatmap, model)

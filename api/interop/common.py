@@ -14,6 +14,24 @@ if TYPE_CHECKING:
     from ml.inference import Classifier
 
 
+# Type 2 in the Patient and General Study modules, which highdicom copies from the source
+# into an SR or SC: a valid image has each, perhaps empty, but a sender may leave one out.
+TYPE_2_COPIED_ATTRIBUTES = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+)
+# Type 1 in every image IOD: without them an SR cannot say which image it is about.
+IDENTIFYING_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+UTF8_CHARACTER_SET = "ISO_IR 192"
+
+
 class NoOrientationError(LookupError):
     """The source image does not say how it lies in the patient: no heatmap can be placed."""
 
@@ -45,3 +63,51 @@ def to_part10(dataset: Dataset) -> bytes:
     buffer = io.BytesIO()
     dataset.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def underivable_reason(dataset: Dataset) -> str | None:
+    """Why no SR or Secondary Capture could ever be made of this image; None if one can.
+
+    Checked on upload, so that the server refuses such a file with its reason rather than
+    accept it and fail on every later request for its derived objects."""
+    missing = [keyword for keyword in IDENTIFYING_UIDS if not dataset.get(keyword)]
+    if missing:
+        return (
+            f"The DICOM file lacks {', '.join(missing)}, which every image instance must "
+            "have. Export the instance again from the scanner or PACS."
+        )
+    # highdicom's own test, so the upload is refused exactly when the SR would be.
+    from highdicom._standard_utils import does_iod_have_pixel_data
+
+    if not does_iod_have_pixel_data(str(dataset.SOPClassUID)):
+        return (
+            f"The DICOM file's SOP Class ({dataset.SOPClassUID}) is not an image storage "
+            "class, though it holds pixels. Send the image instance itself."
+        )
+    return None
+
+
+def complete_for_derivation(source: Dataset) -> Dataset:
+    """`source` (changed in place) as highdicom needs it to derive an SR or SC from it.
+
+    Absent Type 2 attributes are added empty, as the standard allows for unknown values; a
+    Specific Character Set highdicom does not know (a wrong one, or a valid one it lacks,
+    such as a leading empty value) becomes UTF-8, once every text has been decoded with the
+    original one, so that no value changes."""
+    for keyword in TYPE_2_COPIED_ATTRIBUTES:
+        if keyword not in source:
+            setattr(source, keyword, None)
+    if not _highdicom_knows(source.get("SpecificCharacterSet")):
+        source.decode()
+        source.SpecificCharacterSet = UTF8_CHARACTER_SET
+    return source
+
+
+def _highdicom_knows(character_set: object) -> bool:
+    from highdicom.enum import SpecificCharacterSetValues
+
+    known = {value.value for value in SpecificCharacterSetValues}
+    if character_set is None:
+        return True
+    values = [character_set] if isinstance(character_set, str) else list(character_set)
+    return all(value in known for value in values)

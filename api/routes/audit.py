@@ -8,6 +8,7 @@ from api.deps import SessionDep, require_roles
 from api.errors import problem_responses
 from api.models import AuditEvent, AuditEventsPublic, Role
 from api.pagination import newest_first_page
+from api.values import MAX_INT64
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
@@ -28,7 +29,7 @@ router = APIRouter(
 )
 def read_audit_events(
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0, description="Events to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64, description="Events to skip.")] = 0,
     limit: Annotated[
         int, Query(ge=1, le=MAX_PAGE_SIZE, description="Events per page.")
     ] = DEFAULT_PAGE_SIZE,

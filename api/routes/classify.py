@@ -44,6 +44,7 @@ from api.services.ingest import (
 from api.settings import Settings
 from api.storage import BlobStore
 from api.timing import StageTimer
+from api.values import Text
 from ml.inference import Classifier
 
 router = APIRouter(
@@ -54,7 +55,7 @@ router = APIRouter(
 )
 
 SourceSystemForm = Annotated[
-    str | None,
+    Text | None,
     Form(
         max_length=128,
         description="The sending system (e.g. a PACS or RIS name), kept on the record.",

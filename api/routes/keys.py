@@ -11,6 +11,7 @@ from api.errors import problem_responses
 from api.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeysPublic, Role
 from api.pagination import newest_first_page
 from api.security import create_api_key, is_last_active_admin, revoke_api_key
+from api.values import MAX_INT64
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -45,7 +46,7 @@ def create_key(session: SessionDep, key_in: ApiKeyCreate) -> Any:
 )
 def read_keys(
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0, description="Keys to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64, description="Keys to skip.")] = 0,
     limit: Annotated[
         int, Query(ge=1, le=MAX_PAGE_SIZE, description="Keys per page.")
     ] = DEFAULT_PAGE_SIZE,

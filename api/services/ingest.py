@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import BinaryIO
 
 import numpy as np
+import tensorflow as tf
 from fastapi import HTTPException
 from sqlmodel import Session, select
 
@@ -196,6 +197,15 @@ def _result_or_503(pending: Future) -> Prediction:
         return pending.result()
     except BatcherClosedError as error:
         raise at_capacity(str(error)) from error
+    except tf.errors.InvalidArgumentError as error:
+        # The model's own preprocessing refused this image (e.g. its bright part is one line
+        # thick, so the head crop scales to no pixel): the input's fault, not the server's.
+        # The batcher retries a failed batch image by image, so only this upload gets it.
+        raise HTTPException(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            "The model cannot read this image: it shows no head-sized bright region "
+            "(for example only a thin line). Send a slice of the head itself.",
+        ) from error
 
 
 def _prediction_and_gate(

@@ -5,7 +5,7 @@ from http import HTTPStatus
 from typing import Any, Self
 
 from fastapi import HTTPException
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import ColumnElement, and_, delete, or_, true
 from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -23,6 +23,7 @@ from api.models import (
 from api.pagination import Cursor, SortOrder, decode_cursor, encode_cursor
 from api.security import Actor
 from api.storage import BlobStore
+from api.values import MAX_INT64, Text, UtcInstant
 from ml.finding import Finding
 from ml.ood import Suitability
 
@@ -46,7 +47,10 @@ class RecordQuery(BaseModel):
         description="`next_cursor` of the previous page; stable while records are added.",
     )
     offset: int = Field(
-        default=0, ge=0, description="Records to skip; prefer `cursor` for long lists."
+        default=0,
+        ge=0,
+        le=MAX_INT64,
+        description="Records to skip; prefer `cursor` for long lists.",
     )
     sort: SortOrder = Field(default="newest", description="`newest` or `oldest` first.")
     finding: Finding | None = Field(
@@ -61,12 +65,12 @@ class RecordQuery(BaseModel):
     )
     body_part: BodyPart | None = Field(default=None, description="Body part the recogniser saw.")
     review_status: ReviewStatus | None = Field(default=None)
-    model_version: str | None = Field(default=None, max_length=64)
-    source_system: str | None = Field(default=None, max_length=128)
-    created_from: AwareDatetime | None = Field(
+    model_version: Text | None = Field(default=None, max_length=64)
+    source_system: Text | None = Field(default=None, max_length=128)
+    created_from: UtcInstant | None = Field(
         default=None, description="Created at or after this time (with a time zone)."
     )
-    created_to: AwareDatetime | None = Field(
+    created_to: UtcInstant | None = Field(
         default=None, description="Created before this time (with a time zone)."
     )
 

@@ -5,7 +5,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, func, select
 
@@ -19,6 +19,7 @@ from api.models import (
 )
 from api.security import Actor
 from api.services.records import visible_to, with_tumour_answer
+from api.values import UtcInstant
 from ml.finding import Finding
 from ml.labels import BODY_PARTS, MODALITIES
 
@@ -28,10 +29,10 @@ class StatsQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    created_from: AwareDatetime | None = Field(
+    created_from: UtcInstant | None = Field(
         default=None, description="Created at or after this time (with a time zone)."
     )
-    created_to: AwareDatetime | None = Field(
+    created_to: UtcInstant | None = Field(
         default=None, description="Created before this time (with a time zone)."
     )
 

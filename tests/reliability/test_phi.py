@@ -106,3 +106,43 @@ def test_no_identifying_value_survives_anywhere_after_ingest(live_server: LiveSe
         for place, text in places.items()
     }
     assert leaks == {place: [] for place in places}
+
+
+def dicom_whose_sop_instance_uid_swallows_the_patient() -> tuple[bytes, list[str]]:
+    """A PHI-bearing file with one damaged length field: SOP Instance UID's length also
+    covers every element after it up to the Patient's Sex (institution, referring physician,
+    patient name, ID, birth date), so pydicom reads one invalid UI value made of them all
+    and warns, quoting it. Returns the file and the values no log may show."""
+    dataset = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    identifying = {
+        "InstitutionName": "ZQHOSPITALX",
+        "ReferringPhysicianName": "ZQREFERRERX^DOCTOR",
+        "PatientName": "ZQDAMAGEDX^PATIENT",
+        "PatientID": "ZQID4711X",
+        "PatientBirthDate": "19360229",
+    }
+    for keyword, value in identifying.items():
+        setattr(dataset, keyword, value)
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    data = buffer.getvalue()
+    uid = data.index(b"\x08\x00\x18\x00UI")
+    sex = data.index(b"\x10\x00\x40\x00CS")
+    length = (sex - uid - 8).to_bytes(2, "little")
+    damaged = data[: uid + 6] + length + data[uid + 8 :]
+    return damaged, [value.split("^")[0] for value in identifying.values()]
+
+
+def test_no_identifying_value_reaches_the_log_when_a_library_warns_about_a_damaged_file(
+    live_server: LiveServer,
+) -> None:
+    upload, secrets = dicom_whose_sop_instance_uid_swallows_the_patient()
+    log_before = len(live_server.log_text())
+
+    with live_server.client() as client:
+        response = client.post("/classify", files={"file": ("x.dcm", upload)})
+    assert response.status_code in (201, 422), response.text
+
+    log = live_server.log_text()[log_before:]
+    assert "pydicom" in log, "the library's warning is still logged, without its values"
+    assert [secret for secret in secrets if secret in log] == []

@@ -1,0 +1,111 @@
+"""Hostile or damaged uploads: every parser, codec and model failure is the sender's 4xx,
+per file in a batch, never a 500 (issue #29)."""
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from pydicom.data import get_testdata_file
+
+from tests.api.conftest import encode
+
+DICOM = "application/dicom"
+ROWS_US = b"\x28\x00\x10\x00US"
+MODALITY_CS = b"\x08\x00\x60\x00CS"
+
+
+def mr_small() -> bytes:
+    return Path(get_testdata_file("MR_small.dcm")).read_bytes()
+
+
+def with_unknown_vr(data: bytes, element: bytes) -> bytes:
+    """The element's explicit VR replaced by one no standard defines."""
+    at = data.index(element)
+    return data[: at + 4] + b"ZZ" + data[at + 6 :]
+
+
+def with_odd_value_length(data: bytes, element: bytes) -> bytes:
+    """One byte more in a binary element's value, its length field saying so (3 for a US)."""
+    at = data.index(element)
+    length = struct.unpack("<H", data[at + 6 : at + 8])[0]
+    value_end = at + 8 + length
+    return (
+        data[: at + 6]
+        + struct.pack("<H", length + 1)
+        + data[at + 8 : value_end]
+        + b"\x00"
+        + data[value_end:]
+    )
+
+
+def head_of_one_bright_row(size: int) -> bytes:
+    """Black but for one white row: the head crop collapses to a one-pixel-high box."""
+    pixels = np.zeros((size, size), dtype=np.uint8)
+    pixels[size // 2, :] = 255
+    return encode(pixels, ".png")
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A small real PNG whose header (CRC fixed) declares another size."""
+    png = encode(np.zeros((8, 8), dtype=np.uint8), ".png")
+    at = png.index(b"IHDR")
+    header = b"IHDR" + struct.pack(">II", width, height) + png[at + 12 : at + 17]
+    return png[:at] + header + struct.pack(">I", zlib.crc32(header)) + png[at + 21 :]
+
+
+def answer_without_raising(client: TestClient, data: bytes, media_type: str):
+    return client.post("/classify", files={"file": ("upload", data, media_type)})
+
+
+@pytest.fixture
+def lenient_client(make_client) -> TestClient:
+    """A client that answers 500 rather than raising, as a real server would."""
+    return make_client(raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        pytest.param(with_unknown_vr(mr_small(), MODALITY_CS), id="unknown-vr"),
+        pytest.param(with_odd_value_length(mr_small(), ROWS_US), id="bad-value-length"),
+    ],
+)
+def test_a_dicom_with_a_damaged_element_gets_422_saying_so(
+    lenient_client: TestClient, damaged: bytes
+) -> None:
+    response = answer_without_raising(lenient_client, damaged, DICOM)
+
+    assert response.status_code == 422, response.text
+    assert "damaged" in response.json()["detail"]
+
+
+def test_a_png_whose_head_is_one_bright_row_is_answered_not_a_500(
+    lenient_client: TestClient,
+) -> None:
+    response = answer_without_raising(lenient_client, head_of_one_bright_row(4800), "image/png")
+
+    assert response.status_code in (201, 422), response.text
+
+
+def test_a_batch_with_one_damaged_dicom_answers_the_others(
+    lenient_client: TestClient, png_bytes: bytes
+) -> None:
+    files = [
+        ("files", ("a.png", png_bytes, "image/png")),
+        ("files", ("bad.dcm", with_unknown_vr(mr_small(), MODALITY_CS), DICOM)),
+    ]
+    response = lenient_client.post("/classify/batch", files=files)
+
+    assert response.status_code == 200, response.text
+    assert [result["status"] for result in response.json()["results"]] == [201, 422]
+
+
+def test_a_png_declaring_more_pixels_than_pillow_will_open_gets_413(
+    lenient_client: TestClient,
+) -> None:
+    response = answer_without_raising(lenient_client, png_declaring(40_000, 40_000), "image/png")
+
+    assert response.status_code == 413, response.text

@@ -1,0 +1,73 @@
+"""Every DICOM record the server accepted gets its SR and its Secondary Capture, however
+sparse or odd its header: a derived object is built for it, or the upload was refused with a
+reason (issue #29)."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pydicom
+import pytest
+from fastapi.testclient import TestClient
+from pydicom.data import get_testdata_file
+from pydicom.uid import ComprehensiveSRStorage
+
+from tests.interop.conftest import DICOM, part10
+
+DERIVED = ("sr", "heatmap.dcm")
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'medimg.db'}"  # rendering does not depend on the backend
+
+
+@pytest.fixture
+def lenient_client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client(raise_server_exceptions=False)
+
+
+def without(*keywords: str) -> Callable[[pydicom.Dataset], None]:
+    def change(dataset: pydicom.Dataset) -> None:
+        for keyword in keywords:
+            delattr(dataset, keyword)
+
+    return change
+
+
+def setting(keyword: str, value: object) -> Callable[[pydicom.Dataset], None]:
+    return lambda dataset: setattr(dataset, keyword, value)
+
+
+HEADERS = {
+    "no-patient-sex": without("PatientSex"),
+    "no-patient-name-id-birth-date": without("PatientName", "PatientID", "PatientBirthDate"),
+    "no-sop-instance-uid": without("SOPInstanceUID"),
+    "no-study-instance-uid": without("StudyInstanceUID"),
+    "no-series-instance-uid": without("SeriesInstanceUID"),
+    "non-image-sop-class": setting("SOPClassUID", ComprehensiveSRStorage),
+    "unknown-specific-character-set": setting("SpecificCharacterSet", "ISO_IR 999"),
+}
+
+
+def mr_small_changed(change: Callable[[pydicom.Dataset], None]) -> bytes:
+    dataset = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    change(dataset)
+    return part10(dataset)
+
+
+@pytest.mark.parametrize("change", HEADERS.values(), ids=HEADERS.keys())
+def test_an_accepted_dicom_record_always_has_its_sr_and_secondary_capture(
+    lenient_client: TestClient, change: Callable[[pydicom.Dataset], None]
+) -> None:
+    upload = mr_small_changed(change)
+    created = lenient_client.post("/classify", files={"file": ("x.dcm", upload, DICOM)})
+    assert created.status_code in (201, 422), created.text
+    if created.status_code == 422:
+        assert created.json()["detail"], "a refusal says why"
+        return
+
+    record_id = created.json()["id"]
+    for view in DERIVED:
+        response = lenient_client.get(f"/records/{record_id}/{view}")
+        assert response.status_code == 200, (view, response.text)
+        assert pydicom.dcmread(pydicom.filebase.DicomBytesIO(response.content)).SOPInstanceUID
