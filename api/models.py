@@ -142,6 +142,8 @@ class ReviewAction(StrEnum):
     CONFIRM = "confirm"
     CORRECT = "correct"
     REJECT = "reject"
+    # Undoes a first review: the record is unreviewed again; the history keeps both.
+    WITHDRAW = "withdraw"
 
 
 # The status a record takes when a review with that action is appended.
@@ -149,6 +151,7 @@ STATUS_AFTER = {
     ReviewAction.CONFIRM: ReviewStatus.CONFIRMED,
     ReviewAction.CORRECT: ReviewStatus.CORRECTED,
     ReviewAction.REJECT: ReviewStatus.REJECTED,
+    ReviewAction.WITHDRAW: ReviewStatus.UNREVIEWED,
 }
 
 
@@ -533,7 +536,10 @@ REVIEW_EXAMPLE = {
 class ReviewBase(SQLModel):
     action: ReviewAction = Field(
         sa_type=String(16),
-        description="confirm the model's label, correct it to `label`, or reject the result.",
+        description=(
+            "confirm the model's label, correct it to `label`, reject the result, or "
+            "withdraw the reviews so far (the record is unreviewed again; an undo)."
+        ),
     )
     label: str | None = Field(
         default=None,
@@ -565,12 +571,28 @@ class ReviewCreate(ReviewBase):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"action": "confirm"},
+                {"action": "confirm", "record_id": 12, "model_version": "0.7.0"},
                 {"action": "correct", "label": "meningioma", "note": "Dural tail."},
                 {"action": "correct", "label": "other_tumour", "note": "Vestibular schwannoma."},
                 {"action": "reject", "note": "Not a brain slice."},
             ]
         },
+    )
+
+    # What the reviewer saw: the record and the model output on their screen. A client sends
+    # both so that a review meant for one record cannot land on another (a page that moved
+    # on, a stale tab); left out, the review applies to whatever the record holds.
+    record_id: int | None = Field(
+        default=None,
+        description="The record reviewed; when given it must be the one in the path (else 409).",
+    )
+    model_version: str | None = Field(
+        default=None,
+        max_length=64,
+        description=(
+            "The version of the model whose output was reviewed; when given it must be the "
+            "record's `model_version` (else 409)."
+        ),
     )
 
     @model_validator(mode="after")

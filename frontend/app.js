@@ -7,7 +7,9 @@ import { answerText, errorTemplate, hasClass, isAssessable } from "./templates.j
 import { SIMILAR_CASES } from "./trust-templates.js";
 import { View } from "./view.js";
 
-const PAGE_SIZE = 10;
+const PAGE_SIZES = new Set([25, 50, 100]);
+const DEFAULT_PAGE_SIZE = 25;
+const HEALTH_RETRY_MS = 3000;
 const REVIEWER_ROLES = new Set(["radiologist", "admin"]);
 const EXPORT_NAMES = { fhir: "fhir.json", sr: "sr.dcm" };
 
@@ -32,11 +34,19 @@ export class App {
     this.resultTicket = 0;
     this.recordsTicket = 0;
     this.heatmapTicket = 0;
+    this.lastReview = null; // {recordId, text, intent}: what Undo would save for the last review
+    this.healthRetry = null; // timer while the API is unreachable
   }
 
   async start() {
     this.view.showApiUrl(API_URL);
+    // The worklist's filters live in the address (?finding=…&limit=50), so a reload or a
+    // shared link shows the same list.
+    this.view.applyFilters(new URLSearchParams(window.location.search));
     this.filters = this.view.readFilters();
+    this.view.bindRowOpen((id) => {
+      window.location.hash = recordHash(id);
+    });
     this.view.bindFilesChosen((files) => this.upload(files));
     this.view.bindPageTurn((direction) => this.turnPage(direction));
     this.view.bindRefresh(() => this.refresh());
@@ -50,6 +60,7 @@ export class App {
     this.view.bindDashboardRefresh(() => this.loadDashboard());
     this.view.bindSignIn((key) => this.signIn(key));
     this.view.bindSignOut(() => this.signOut());
+    this.view.bindRetry(() => this.refresh());
     window.addEventListener("hashchange", () => this.route());
 
     this.view.renderEmptyResult();
@@ -70,6 +81,7 @@ export class App {
 
   /** Check the API, then the key, then load the records (or say why they cannot be). */
   async checkHealth() {
+    clearTimeout(this.healthRetry);
     this.view.setApiStatus("checking");
     try {
       await api.health();
@@ -79,7 +91,17 @@ export class App {
         this.view.setApiStatus("unhealthy");
       }
       this.reportFailure(error);
-      this.view.renderRecordsError("Records are unavailable until the API answers.");
+      this.view.renderRecordsError(
+        "Records are unavailable until the API answers; this page tries again every few seconds.",
+        { retry: true },
+      );
+      // Once the API is back the page carries on by itself: sign-in form, records, record.
+      this.healthRetry = setTimeout(async () => {
+        if (await this.checkHealth()) {
+          this.view.clearError();
+          await this.route();
+        }
+      }, HEALTH_RETRY_MS);
       return false;
     }
     return this.resumeSession();
@@ -115,6 +137,8 @@ export class App {
     this.view.clearError();
     this.view.showNotice("Signed out.");
     this.showSignedOut();
+    this.view.forgetNoteDrafts();
+    this.lastReview = null;
   }
 
   showSignedOut({ keepAddress = false } = {}) {
@@ -152,6 +176,9 @@ export class App {
     }
     this.busy = true;
     this.resultTicket += 1;
+    // A single file takes the result panel at once: the record it replaces leaves with its
+    // review, heatmap and similar cases, so that nothing acts on a record not on screen.
+    if (files.length === 1) this.leaveRecord();
     this.view.clearError();
     this.view.setBusy(true);
     const items = files.map((file) => ({ name: file.name, state: "queued" }));
@@ -188,7 +215,13 @@ export class App {
       } catch (error) {
         items[index] = { ...items[index], state: "failed", message: messageOf(error) };
         if (error instanceof api.ApiError && (error.status === 401 || error.kind !== "http")) {
-          // Neither the key nor the connection will work for the next file either.
+          // Neither the key nor the connection will work for the next file either: those
+          // are not sent, and nothing is left saying "Classifying…".
+          for (const rest of items.slice(index + 1)) {
+            Object.assign(rest, { state: "failed", message: "Not sent: see the error above." });
+          }
+          this.view.renderQueue(items);
+          if (files.length === 1) this.view.renderFailedUpload({ filename: file.name, message: messageOf(error) });
           this.reportFailure(error);
           return false;
         }
@@ -204,6 +237,8 @@ export class App {
     if (shown) {
       this.view.setApiStatus("online");
       this.show(shown);
+    } else if (items.length === 1) {
+      this.view.renderFailedUpload({ filename: items[0].name, message: items[0].message });
     } else {
       this.restoreResult();
     }
@@ -240,6 +275,9 @@ export class App {
     this.current = record;
     this.reviewClasses = Object.keys(record.probabilities ?? {});
     this.heatmapTicket += 1; // an overlay still on its way belongs to the last record shown
+    if (this.lastReview && this.lastReview.recordId !== record.id) this.lastReview = null;
+    // The last record's review form goes now, not when this one's reviews arrive.
+    if (!this.view.reviewPanelShows(record.id)) this.view.hideReview();
     this.view.renderRecordPanels(record);
     this.view.renderResult(record);
     this.view.markSelectedRecord(record.id);
@@ -285,6 +323,16 @@ export class App {
     return card?.classes?.length ? card.classes : [...CLASS_ORDER];
   }
 
+  /** Nothing is shown to review: an upload is on its way, or made no record. */
+  leaveRecord() {
+    this.current = null;
+    this.lastReview = null;
+    this.heatmapTicket += 1;
+    this.view.renderEmptyResult();
+    // The address no longer names a record: opening that record again from the list works.
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+
   /** The image needs the key, so it is fetched and handed to the view as a Blob. */
   async loadImage(record) {
     const ticket = this.resultTicket;
@@ -294,7 +342,10 @@ export class App {
         this.view.renderResult(record, image);
       }
     } catch {
-      // The result stays readable without its picture; the placeholder says so.
+      // The result stays readable without its picture, but is not reviewed without it.
+      if (ticket === this.resultTicket && this.current === record) {
+        this.view.renderResult(record, null, { imageFailed: true });
+      }
     }
   }
 
@@ -303,7 +354,8 @@ export class App {
       const [reviews, classes] = await Promise.all([api.listReviews(record.id), this.classesFor(record)]);
       if (this.current !== record) return;
       this.reviewClasses = classes;
-      this.view.renderReview({ record, reviews: reviews.data, classes, canReview: this.canReview() });
+      const undo = this.lastReview?.recordId === record.id ? this.lastReview : null;
+      this.view.renderReview({ record, reviews: reviews.data, classes, canReview: this.canReview(), undo });
     } catch (error) {
       if (this.current === record) this.reportFailure(error);
     }
@@ -382,7 +434,16 @@ export class App {
     }
     const record = this.current;
     if (!record || !this.canReview() || this.reviewing) return;
-    if (intent.action === "correct" && intent.label === record.label) {
+    // Only the record whose result and image are on screen is reviewed.
+    if (this.view.reviewableRecordId() !== String(record.id)) {
+      this.view.showNotice("Review is off until the record's image is on screen.");
+      return;
+    }
+    const undoing = intent.action === "undo";
+    if (undoing) {
+      if (this.lastReview?.recordId !== record.id) return;
+      intent = { ...this.lastReview.intent, note: `Undo of ${this.lastReview.text}` };
+    } else if (intent.action === "correct" && intent.label === record.label) {
       this.view.showNotice("That is the model's own class: press C to confirm it instead.");
       return;
     }
@@ -397,9 +458,16 @@ export class App {
         action: intent.action,
         ...(intent.action === "correct" ? { label: intent.label } : {}),
         note: intent.note || null,
+        // What was on screen: the server refuses a review of anything else (409).
+        record_id: record.id,
+        model_version: record.model_version,
       });
-      this.view.clearReviewNote();
-      this.view.showNotice(`Record #${record.id}: ${intent.action} saved.`);
+      this.view.clearReviewNote(record.id);
+      const text = `${intent.action}${intent.label ? ` to ${intent.label}` : ""}`;
+      this.lastReview = undoing ? null : { recordId: record.id, text, intent: undoIntentFor(record) };
+      this.view.showNotice(
+        undoing ? `Record #${record.id}: undone.` : `Record #${record.id}: ${text} saved.`,
+      );
       const updated = await api.getRecord(record.id);
       if (this.current?.id === record.id) this.show(updated);
     } catch (error) {
@@ -411,16 +479,15 @@ export class App {
     await this.loadRecords();
   }
 
-  /** The oldest unreviewed record other than the one open, within the worklist's filters. */
+  /** The first unreviewed record other than the one open, in the worklist's own order. */
   async openNextUnreviewed() {
     try {
+      const { day, limit, ...filters } = this.filters;
       const page = await api.listRecords({
+        ...filters,
+        ...dayWindow(day),
         limit: 2,
-        sort: "oldest",
         review_status: "unreviewed",
-        label: this.filters.label,
-        finding: this.filters.finding,
-        modality: this.filters.modality,
       });
       const next = page.data.find((record) => record.id !== this.current?.id);
       if (next) window.location.hash = recordHash(next.id);
@@ -446,20 +513,28 @@ export class App {
   async filter(filters) {
     this.filters = filters;
     this.offset = 0;
+    const query = this.view.filtersQuery();
+    history.replaceState(null, "", `${window.location.pathname}${query ? `?${query}` : ""}${window.location.hash}`);
     await this.loadRecords();
   }
 
+  pageSize() {
+    const size = Number(this.filters.limit);
+    return PAGE_SIZES.has(size) ? size : DEFAULT_PAGE_SIZE;
+  }
+
   async turnPage(direction) {
+    const PAGE_SIZE = this.pageSize();
     const step = direction === "older" ? PAGE_SIZE : -PAGE_SIZE;
     this.offset = Math.max(0, this.offset + step);
     await this.loadRecords();
   }
 
   listPage() {
-    const { day, ...filters } = this.filters;
+    const { day, limit, ...filters } = this.filters;
     return api.listRecords({
       offset: this.offset,
-      limit: PAGE_SIZE,
+      limit: this.pageSize(),
       ...filters,
       ...dayWindow(day),
     });
@@ -472,7 +547,7 @@ export class App {
       let page = await this.listPage();
       // Records can disappear between pages; step back instead of showing an empty page.
       if (page.data.length === 0 && this.offset > 0 && page.count > 0) {
-        this.offset = Math.floor((page.count - 1) / PAGE_SIZE) * PAGE_SIZE;
+        this.offset = Math.floor((page.count - 1) / this.pageSize()) * this.pageSize();
         page = await this.listPage();
       }
       if (ticket !== this.recordsTicket) return;
@@ -501,15 +576,30 @@ export class App {
 
   reportFailure(error) {
     if (error instanceof api.ApiError && error.status === 401) {
-      // A refused key (wrong, or revoked meanwhile) is forgotten; the form asks again.
+      // A refused key (wrong, or revoked meanwhile) is forgotten; the form asks again, and
+      // signing in lands back where the reader was (with a typed note kept).
       api.clearApiKey();
-      this.showSignedOut();
+      this.showSignedOut({ keepAddress: true });
     }
     if (error instanceof api.ApiError && error.kind !== "http") {
       // Nothing usable came back: "offline" if nothing answered, "blocked" for CORS.
       this.view.setApiStatus(error.kind === "unreachable" ? "offline" : "blocked");
     }
     this.view.showError(messageOf(error));
+  }
+}
+
+/** The review that puts the record back as it stands now: what Undo saves after a review. */
+function undoIntentFor(record) {
+  switch (record.review_status) {
+    case "confirmed":
+      return { action: "confirm" };
+    case "corrected":
+      return { action: "correct", label: record.final_label };
+    case "rejected":
+      return { action: "reject" };
+    default:
+      return { action: "withdraw" };
   }
 }
 

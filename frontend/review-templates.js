@@ -3,15 +3,21 @@ import { classDisplayName, formatDateTime } from "./format.js";
 import { shortcutHelp } from "./shortcuts.js";
 import { escapeHtml, hasClass } from "./templates.js";
 
-const ACTION_NAMES = { confirm: "Confirmed", correct: "Corrected", reject: "Rejected" };
+const ACTION_NAMES = {
+  confirm: "Confirmed",
+  correct: "Corrected",
+  reject: "Rejected",
+  withdraw: "Withdrawn (undo): not reviewed",
+};
 
 function correctButtons(classes, record) {
   return classes
     .map((label, index) => {
-      const same = label === record.label ? " disabled" : "";
+      // data-same: stays disabled whatever else enables the buttons.
+      const same = label === record.label;
       return `<button type="button" class="button small" data-review="correct" data-label="${escapeHtml(
         label,
-      )}"${same}><kbd>${index + 1}</kbd> ${escapeHtml(classDisplayName(label))}</button>`;
+      )}" disabled${same ? " data-same" : ""}><kbd>${index + 1}</kbd> ${escapeHtml(classDisplayName(label))}</button>`;
     })
     .join("");
 }
@@ -19,11 +25,14 @@ function correctButtons(classes, record) {
 /**
  * The review form; classes are the model's, in order, for "correct to". A record without a
  * class (an image not read for tumours) has nothing to confirm: it is corrected or rejected.
+ * undo: {text} of the last review saved here in this session, offered as a new review that
+ * supersedes it; null when there is none. The buttons start disabled: view.js enables them
+ * once the record's image is on screen.
  */
-export function reviewFormTemplate(record, classes) {
+export function reviewFormTemplate(record, classes, { undo = null } = {}) {
   const canConfirm = hasClass(record);
   const confirm = canConfirm
-    ? `<button type="button" class="button primary" data-review="confirm" data-testid="review-confirm"><kbd>C</kbd> Confirm</button>`
+    ? `<button type="button" class="button primary" data-review="confirm" data-testid="review-confirm" disabled><kbd>C</kbd> Confirm</button>`
     : "";
   const why = canConfirm
     ? ""
@@ -35,11 +44,21 @@ export function reviewFormTemplate(record, classes) {
     <div class="review-actions">
       ${confirm}
       <span class="review-correct" role="group" aria-label="Correct to">${correctButtons(classes, record)}</span>
-      <button type="button" class="button danger" data-review="reject" data-testid="review-reject"><kbd>R</kbd> Reject</button>
+      <button type="button" class="button danger" data-review="reject" data-testid="review-reject" disabled><kbd>R</kbd> Reject</button>
       <button type="button" class="button ghost" data-review="next" data-testid="next-unreviewed"><kbd>N</kbd> Next unreviewed</button>
     </div>
+    ${undoTemplate(undo)}
+    <p class="review-off" data-testid="review-off" role="status">Review opens once the image of record #${escapeHtml(
+      record.id,
+    )} is on screen.</p>
     <p class="muted review-help">${escapeHtml(shortcutHelp(classes, { canConfirm }))}</p>
   </form>`;
+}
+
+function undoTemplate(undo) {
+  if (!undo) return "";
+  return `<p class="review-undo-line" data-testid="review-undo-line">${escapeHtml(undo.text)}
+      <button type="button" class="button small ghost" data-review="undo" data-testid="review-undo"><kbd>U</kbd> Undo</button></p>`;
 }
 
 /** The reviews of a record, oldest first. */

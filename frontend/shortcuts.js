@@ -16,6 +16,7 @@ export function shortcutFor(keyEvent, classes, { canConfirm = true } = {}) {
   if (key === "c") return canConfirm ? { action: "confirm" } : null;
   if (key === "r") return { action: "reject" };
   if (key === "n") return { action: "next" };
+  if (key === "u") return { action: "undo" };
   const index = Number.parseInt(key, 10);
   if (String(index) === key && index >= 1 && index <= classes.length) {
     return { action: "correct", label: classes[index - 1] };
@@ -27,5 +28,5 @@ export function shortcutFor(keyEvent, classes, { canConfirm = true } = {}) {
 export function shortcutHelp(classes, { canConfirm = true } = {}) {
   const confirm = canConfirm ? "C confirm, " : "";
   const numbers = classes.length ? `1–${classes.length} correct to a class, ` : "";
-  return `Keys: ${confirm}${numbers}R reject, N next unreviewed.`;
+  return `Keys: ${confirm}${numbers}R reject, U undo, N next unreviewed.`;
 }

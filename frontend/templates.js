@@ -252,6 +252,7 @@ function answerTemplate(record, label, safe) {
     ${probabilityBarsTemplate(record.probabilities, label)}
     ${olderModelNoteTemplate(record)}`;
   }
+  if (record.suitability === "low_confidence") return lowConfidenceAnswerTemplate(record, label, safe);
   const classPart = hasClass(record)
     ? `<div class="result-class-block" data-testid="result-class">
       <p class="eyebrow">Most likely class</p>
@@ -264,6 +265,26 @@ function answerTemplate(record, label, safe) {
     <h3 class="result-headline result-finding ${findingClass(record.finding)}" data-testid="result-finding" data-finding="${safe.finding}" tabindex="-1">${safe.findingName}</h3>
     <p class="result-confidence" data-testid="tumour-probability"><strong>${safe.tumourProbability}</strong> probability of a tumour</p>
     ${classPart}`;
+}
+
+// Unsure: "Low confidence" leads, and what the model leans to follows in plain, uncoloured
+// small text, so that no large coloured class with a high percentage contradicts it.
+function lowConfidenceAnswerTemplate(record, label, safe) {
+  const classPart = hasClass(record)
+    ? `<p class="result-leaning" data-testid="result-class">Most likely class:
+      <span class="result-label" data-testid="result-label" data-label="${safe.label}">${safe.labelName}</span></p>`
+    : "";
+  const bars = hasClass(record) ? probabilityBarsTemplate(record.probabilities, "") : "";
+  return `<p class="eyebrow">Tumour finding</p>
+    <h3 class="result-headline low-confidence" data-testid="result-low-confidence" tabindex="-1">Low confidence</h3>
+    <p class="result-leaning">The model leans to
+      <span class="result-finding" data-testid="result-finding" data-finding="${safe.finding}">${safe.findingName}</span>;
+      read the image yourself.</p>
+    ${classPart}
+    <details class="result-details" data-testid="unsure-numbers"><summary>The model's numbers (unsure)</summary>
+      <p class="result-leaning" data-testid="tumour-probability">${safe.tumourProbability} probability of a tumour</p>
+      ${bars}
+    </details>`;
 }
 
 // Older models answered with a class alone, out of their own (four) classes.
@@ -344,13 +365,15 @@ function answerCellTemplate(record, flag) {
   }
   const label = String(record.label ?? "");
   if (!hasFinding(record)) {
-    return `<span class="label-pill ${labelClass(label)}" data-testid="row-answer">${escapeHtml(
+    return `${flag}<span class="label-pill ${flag ? "label-other" : labelClass(label)}" data-testid="row-answer">${escapeHtml(
       classDisplayName(label),
-    )}</span>${flag}`;
+    )}</span>`;
   }
-  const finding = `<span class="label-pill finding-pill ${findingClass(record.finding)}" data-testid="row-answer" data-finding="${escapeHtml(
+  // Low confidence: the finding in a neutral pill, not its colour.
+  const pillClass = flag ? "finding-other" : findingClass(record.finding);
+  const finding = `${flag}<span class="label-pill finding-pill ${pillClass}" data-testid="row-answer" data-finding="${escapeHtml(
     record.finding,
-  )}">${escapeHtml(findingDisplayName(record.finding))}</span>${flag}`;
+  )}">${escapeHtml(findingDisplayName(record.finding))}</span>`;
   const sameAnswer = record.finding === "no_tumour" && label === "no_tumor";
   if (!hasClass(record) || sameAnswer) return finding;
   return `${finding}${sub("row-class", classDisplayName(label))}`;
@@ -360,6 +383,11 @@ function answerCellTemplate(record, flag) {
 // class's beside an older record's class, none for an image not read for tumours.
 function rowProbabilityTemplate(record) {
   if (!isAssessable(record)) return `<td class="num">—</td>`;
+  if (record.suitability === "low_confidence") {
+    return `<td class="num muted" title="Low confidence: the model is unsure" data-testid="row-probability">(${escapeHtml(
+      formatPercent(hasFinding(record) ? record.tumour_probability : record.probabilities?.[record.label], 0),
+    )})</td>`;
+  }
   if (hasFinding(record)) {
     return `<td class="num" title="Probability of a tumour">${escapeHtml(formatPercent(record.tumour_probability))}</td>`;
   }
@@ -381,7 +409,11 @@ export function recordRowTemplate(record, { selectedId = null, timeZone } = {}) 
   };
   const selectedAttributes = selected ? ' class="is-selected" aria-current="true"' : "";
   // "Not assessable" says it already; a low-confidence answer gets a warning sign.
-  const flagged = record.suitability && record.suitability !== "ok" && isAssessable(record) ? " ⚠" : "";
+  // It leads the cell (before the pill), so a narrow column can never cut it off.
+  const flagged =
+    record.suitability && record.suitability !== "ok" && isAssessable(record)
+      ? `<span class="row-flag" data-testid="row-flag" title="Low confidence: read the image yourself" aria-label="Low confidence">⚠</span>`
+      : "";
   return `<tr data-testid="record-row" data-record-id="${safe.id}" data-review-status="${safe.status}"${selectedAttributes}>
   <td class="num muted">#${safe.id}</td>
   <td class="file-cell"><a class="row-open" href="#/records/${safe.id}" data-record-id="${safe.id}" title="${safe.filename}">${safe.filename}</a></td>
@@ -401,9 +433,21 @@ export function recordRowsTemplate(records, options = {}) {
 
 const RECORD_COLUMNS = 6;
 
-/** A single full-width row for "empty" and "could not load" states. */
-export function recordsMessageRowTemplate(message) {
-  return `<tr class="message-row"><td colspan="${RECORD_COLUMNS}">${escapeHtml(message)}</td></tr>`;
+/** A single full-width row for "empty" and "could not load" states; retry adds a button. */
+export function recordsMessageRowTemplate(message, { retry = false } = {}) {
+  const button = retry
+    ? ` <button type="button" class="button small" data-action="retry" data-testid="api-retry">Retry now</button>`
+    : "";
+  return `<tr class="message-row"><td colspan="${RECORD_COLUMNS}">${escapeHtml(message)}${button}</td></tr>`;
+}
+
+/** The result panel after an upload that produced no record: nothing here can be reviewed. */
+export function failedUploadTemplate({ filename, message }) {
+  return `<div class="result-empty" data-testid="upload-failed">
+  <p class="result-empty-title">Not classified: ${escapeHtml(filename || UNNAMED)}</p>
+  <p>${escapeHtml(message)}</p>
+  <p>No record was made. Open a record from the list to review it.</p>
+</div>`;
 }
 
 const UPLOAD_STATES = {

@@ -8,6 +8,7 @@ import { shortcutFor } from "./shortcuts.js";
 import {
   emptyResultTemplate,
   errorTemplate,
+  failedUploadTemplate,
   limitationTemplate,
   pendingTemplate,
   recordRowsTemplate,
@@ -62,6 +63,7 @@ export class View {
     this.heatmap = null; // {recordId, url} of the overlay shown over the record's image
     this.modelCards = new Map(); // version → card, for the notes beside its results
     this.shownRecord = null;
+    this.noteDrafts = new Map(); // record id → a typed note not yet saved (kept over a sign-in)
 
     this.#keepDroppedFilesInThePage();
     this.#bindAlertDismiss();
@@ -125,7 +127,7 @@ export class View {
       }
     });
     this.root.addEventListener("keydown", (event) => {
-      if (this.reviewPanel.hidden || event.repeat) return;
+      if (event.repeat || !this.#reviewKeysApply(event.target)) return;
       const { classes, canConfirm } = optionsOf();
       const intent = shortcutFor(
         { ...pick(event, ["key", "ctrlKey", "metaKey", "altKey"]), targetTag: event.target.tagName },
@@ -136,6 +138,81 @@ export class View {
       event.preventDefault();
       handler({ ...intent, note: this.#note() });
     });
+  }
+
+  /** The filters that differ from the form's defaults, as an address query ("" when none). */
+  filtersQuery() {
+    const query = new URLSearchParams();
+    for (const control of this.filtersForm.elements) {
+      if (!control.name) continue;
+      const fallback =
+        control.tagName === "SELECT"
+          ? ([...control.options].find((option) => option.defaultSelected) ?? control.options[0])?.value
+          : control.defaultValue;
+      if (control.value !== (fallback ?? "")) query.set(control.name, control.value);
+    }
+    return query.toString();
+  }
+
+  /** Set the filter controls from the address's query (unknown names and values ignored). */
+  applyFilters(params) {
+    for (const [name, value] of params) {
+      const control = this.filtersForm.elements.namedItem(name);
+      if (!control || control instanceof RadioNodeList) continue;
+      if (control.tagName === "SELECT" && ![...control.options].some((o) => o.value === value)) continue;
+      control.value = value;
+    }
+  }
+
+  /**
+   * handler(id) when a worklist row is clicked anywhere (not only its file name); j/k or the
+   * arrow keys move between rows and Enter opens the focused one (its link).
+   */
+  bindRowOpen(handler) {
+    this.recordsBody.addEventListener("click", (event) => {
+      const row = event.target.closest("tr[data-record-id]");
+      if (!row || event.target.closest("a, button")) return;
+      handler(row.dataset.recordId);
+    });
+    this.root.addEventListener("keydown", (event) => {
+      if (event.ctrlKey || event.metaKey || event.altKey || this.screens.workspace.hidden) return;
+      const tag = event.target?.tagName ?? "";
+      if (["INPUT", "TEXTAREA", "SELECT"].includes(tag)) return;
+      const inList = this.recordsBody.contains(event.target);
+      const onPage = event.target === this.root.body;
+      if (!inList && !onPage) return;
+      const step = { j: 1, ArrowDown: 1, k: -1, ArrowUp: -1 }[event.key];
+      if (!step) return;
+      const links = [...this.recordsBody.querySelectorAll("a.row-open")];
+      if (!links.length) return;
+      event.preventDefault();
+      const at = links.indexOf(event.target.closest("tr")?.querySelector("a.row-open"));
+      const selected = links.findIndex((link) => link.closest("tr").classList.contains("is-selected"));
+      const from = at >= 0 ? at : selected;
+      const next = from < 0 ? 0 : Math.min(links.length - 1, Math.max(0, from + step));
+      links[next].focus();
+    });
+  }
+
+  /** handler() when the reader asks to check the API again (after it was unreachable). */
+  bindRetry(handler) {
+    this.recordsBody.addEventListener("click", (event) => {
+      if (event.target.closest("[data-action='retry']")) handler();
+    });
+  }
+
+  /**
+   * The id (a string) of the record whose result and image are on screen now, or null: a
+   * review may act only on it. Read from the page itself, not from what was asked for.
+   */
+  reviewableRecordId() {
+    if (this.screens.workspace.hidden) return null;
+    const card = this.result.querySelector(".result-card[data-record-id]");
+    const image = card?.querySelector(".viewer-frame img.result-img");
+    if (!card || !image || !image.complete || image.naturalWidth === 0) return null;
+    const form = this.reviewActions.querySelector("form[data-record-id]");
+    if (this.reviewPanel.hidden || !form || form.dataset.recordId !== card.dataset.recordId) return null;
+    return card.dataset.recordId;
   }
 
   /** handler(kind) for "fhir" or "sr" export buttons of a PACS record. */
@@ -228,7 +305,7 @@ export class View {
   }
 
   /** imageBlob: the record's image once fetched (it needs the key, so no plain URL). */
-  renderResult(record, imageBlob = null) {
+  renderResult(record, imageBlob = null, { imageFailed = false } = {}) {
     const hadFocus = this.result.contains(this.root.activeElement);
     this.#revokePreview();
     if (imageBlob) this.previewUrl = URL.createObjectURL(imageBlob);
@@ -241,6 +318,11 @@ export class View {
     const viewer = this.result.querySelector(".viewer");
     this.viewer = viewer ? new ImageViewer(viewer, this.root) : null;
     this.#placeHeatmap(record);
+    // Review opens once this record's image is drawn (and stays shut if it cannot be).
+    const image = this.result.querySelector(".viewer-frame img.result-img");
+    image?.addEventListener("load", () => this.syncReviewState());
+    if (imageFailed) this.#showImageFailed();
+    this.syncReviewState();
     if (hadFocus) this.focusResult(); // re-rendering with the image must not lose focus
   }
 
@@ -252,6 +334,13 @@ export class View {
     if (record && slot && String(record.model_version) === String(card.version)) {
       slot.innerHTML = limitationTemplate(record, card);
     }
+  }
+
+  /** An upload that made no record: the panel says so, and nothing here can be reviewed. */
+  renderFailedUpload({ filename, message }) {
+    this.renderEmptyResult();
+    this.result.innerHTML = failedUploadTemplate({ filename, message });
+    this.uploadStatus.textContent = "";
   }
 
   renderEmptyResult() {
@@ -301,22 +390,55 @@ export class View {
   }
 
   /** The review form (when the role may review) and the record's history. */
-  renderReview({ record, reviews, classes, canReview }) {
+  renderReview({ record, reviews, classes, canReview, undo = null }) {
     const keepNote = this.#note();
     const sameRecord = this.reviewActions.firstElementChild?.dataset.recordId === String(record.id);
-    this.reviewActions.innerHTML = canReview ? reviewFormTemplate(record, classes) : "";
-    if (sameRecord && keepNote) this.reviewActions.querySelector("textarea").value = keepNote;
+    this.reviewActions.innerHTML = canReview ? reviewFormTemplate(record, classes, { undo }) : "";
+    // A note typed before a re-render, or before the key was refused and signed in again.
+    const note = (sameRecord && keepNote) || this.noteDrafts.get(String(record.id)) || "";
+    const textarea = this.reviewActions.querySelector("textarea");
+    if (textarea && note) textarea.value = note;
     this.reviewHistory.innerHTML = reviewHistoryTemplate(reviews);
     this.reviewPanel.hidden = false;
+    this.syncReviewState();
+  }
+
+  /**
+   * Enable the review buttons only while their record's image is on screen; otherwise say
+   * why they are off. Also run when the image arrives or fails.
+   */
+  syncReviewState() {
+    const form = this.reviewActions.querySelector("form[data-record-id]");
+    if (!form) return;
+    const open = this.reviewableRecordId() === form.dataset.recordId;
+    for (const button of form.querySelectorAll("button[data-review]")) {
+      if (button.dataset.review === "next") continue;
+      button.disabled = !open || "same" in button.dataset;
+    }
+    const off = form.querySelector("[data-testid='review-off']");
+    if (off) off.hidden = open;
+  }
+
+  /** Typed notes are dropped when the reader signs out on purpose. */
+  forgetNoteDrafts() {
+    this.noteDrafts.clear();
+  }
+
+  /** Is the review panel already showing this record's form? */
+  reviewPanelShows(id) {
+    const form = this.reviewActions.querySelector("form[data-record-id]");
+    return !this.reviewPanel.hidden && form?.dataset.recordId === String(id);
   }
 
   hideReview() {
+    this.#keepNoteDraft();
     this.reviewPanel.hidden = true;
     this.reviewActions.innerHTML = "";
     this.reviewHistory.innerHTML = "";
   }
 
-  clearReviewNote() {
+  clearReviewNote(recordId) {
+    this.noteDrafts.delete(String(recordId));
     const note = this.reviewActions.querySelector("textarea");
     if (note) note.value = "";
   }
@@ -357,8 +479,8 @@ export class View {
     this.recordsPanel.setAttribute("aria-busy", "false");
   }
 
-  renderRecordsError(message) {
-    this.recordsBody.innerHTML = recordsMessageRowTemplate(message);
+  renderRecordsError(message, { retry = false } = {}) {
+    this.recordsBody.innerHTML = recordsMessageRowTemplate(message, { retry });
     this.rangeText.textContent = "—";
     this.newerButton.disabled = true;
     this.olderButton.disabled = true;
@@ -397,6 +519,33 @@ export class View {
 
   #note() {
     return this.reviewActions.querySelector("textarea")?.value.trim() ?? "";
+  }
+
+  #keepNoteDraft() {
+    const form = this.reviewActions.querySelector("form[data-record-id]");
+    const note = this.#note();
+    if (form && note) this.noteDrafts.set(form.dataset.recordId, note);
+  }
+
+  // Review keys act on the record on screen only: in the workspace, with a record and its
+  // image shown, and with focus on the page, the record or its panels, not on a control
+  // elsewhere (Refresh, the worklist, the header) nor in a field.
+  #reviewKeysApply(target) {
+    if (this.reviewableRecordId() === null) return false;
+    if (!target || target === this.root.body || target === this.root.documentElement) return true;
+    if (this.reviewPanel.contains(target) || this.result.contains(target)) return true;
+    return this.panels.container.contains(target);
+  }
+
+  #showImageFailed() {
+    const frame = this.result.querySelector(".viewer-frame");
+    if (!frame) return;
+    frame.querySelector(".result-img, .image-placeholder")?.remove();
+    const placeholder = this.root.createElement("div");
+    placeholder.className = "image-placeholder";
+    placeholder.dataset.testid = "image-failed";
+    placeholder.textContent = "Image unavailable: review is off until it loads";
+    frame.prepend(placeholder);
   }
 
   // Bars are sized here, through the CSSOM, because the page's CSP forbids inline styles.
@@ -453,8 +602,10 @@ export class View {
         if (!(event.target instanceof HTMLImageElement)) return;
         const placeholder = this.root.createElement("div");
         placeholder.className = "image-placeholder";
-        placeholder.textContent = "Image unavailable";
+        placeholder.dataset.testid = "image-failed";
+        placeholder.textContent = "Image unavailable: review is off until it loads";
         event.target.replaceWith(placeholder);
+        this.syncReviewState();
       },
       true,
     );

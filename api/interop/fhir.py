@@ -280,6 +280,7 @@ def _conclusion(record: Record, reviews: list[Review]) -> str:
         ReviewAction.CONFIRM: "confirmed",
         ReviewAction.CORRECT: f"corrected to {display(latest.label or '')}",
         ReviewAction.REJECT: "rejected the result",
+        ReviewAction.WITHDRAW: "withdrew the review: not reviewed",
     }
     verdict = verdicts[ReviewAction(latest.action)]
     return f"{ai_result} Radiologist {latest.reviewer_name} {verdict}."

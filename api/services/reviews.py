@@ -11,6 +11,7 @@ from api.models import (
     Record,
     Review,
     ReviewAction,
+    ReviewBase,
     ReviewCreate,
     ReviewPublic,
     has_tumour_answer,
@@ -24,10 +25,11 @@ def add_review(
 ) -> ReviewPublic:
     """Store the review and mirror its outcome on the record, in one transaction."""
     record = lock_visible_record_or_404(session, actor, record_id)
+    check_it_reviews_this_result(record, review_in)
     check_label_is_a_class(record, review_in)
     check_there_is_a_class_to_confirm(record, review_in)
     review = Review.model_validate(
-        review_in,
+        review_in.model_dump(include=set(ReviewBase.model_fields)),
         update={
             "record_id": record_id,
             "reviewer_key_id": actor.key_id,
@@ -49,6 +51,24 @@ def reviews_of(session: Session, record_id: int) -> list[Review]:
     in_order = (col(Review.created_at).asc(), col(Review.id).asc())
     statement = select(Review).where(col(Review.record_id) == record_id).order_by(*in_order)
     return list(session.exec(statement))
+
+
+def check_it_reviews_this_result(record: Record, review_in: ReviewCreate) -> None:
+    # A review names what was on the reviewer's screen; another record, or a result of
+    # another model, means the review was meant for something else: store nothing.
+    if review_in.record_id is not None and review_in.record_id != record.id:
+        raise HTTPException(
+            HTTPStatus.CONFLICT,
+            f"This review names record {review_in.record_id}, but was sent for record "
+            f"{record.id}: nothing was saved. Open the record you meant and review it there.",
+        )
+    if review_in.model_version is not None and review_in.model_version != record.model_version:
+        raise HTTPException(
+            HTTPStatus.CONFLICT,
+            f"This review is of model {review_in.model_version}'s result, but record "
+            f"{record.id} holds model {record.model_version}'s: nothing was saved. Reload the "
+            "record and review what it holds.",
+        )
 
 
 def check_label_is_a_class(record: Record, review_in: ReviewCreate) -> None:
@@ -79,6 +99,7 @@ def mirror_on_record(session: Session, record: Record, review: Review) -> None:
         ReviewAction.CONFIRM: record.label,
         ReviewAction.CORRECT: review.label,
         ReviewAction.REJECT: None,
+        ReviewAction.WITHDRAW: None,
     }[review.action]
     # A statement whose row count tells whether a concurrent delete got there first.
     updated = session.execute(

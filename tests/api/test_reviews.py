@@ -222,3 +222,73 @@ def test_an_integration_key_can_neither_review_nor_read_another_keys_record(
     assert posted.status_code in (403, 404)
     assert history.status_code == 404
     assert client.get(f"/records/{record['id']}").json()["review_status"] == "unreviewed"
+
+
+def test_a_review_naming_its_record_and_model_output_is_saved(
+    client: TestClient, record: dict
+) -> None:
+    body = {
+        "action": "confirm",
+        "record_id": record["id"],
+        "model_version": record["model_version"],
+    }
+    response = client.post(f"/records/{record['id']}/reviews", json=body)
+
+    assert response.status_code == 201, response.text
+    created = response.json()
+
+    assert created["record_id"] == record["id"]
+    assert client.get(f"/records/{record['id']}").json()["review_status"] == "confirmed"
+
+
+@pytest.mark.parametrize(
+    ("names", "says"),
+    [
+        ({"record_id": 987654}, "names record 987654"),
+        ({"model_version": "0.1.0"}, "model 0.1.0"),
+    ],
+)
+def test_a_review_of_another_record_or_model_output_gets_a_409_and_saves_nothing(
+    client: TestClient, record: dict, names: dict, says: str
+) -> None:
+    response = client.post(f"/records/{record['id']}/reviews", json={"action": "reject", **names})
+
+    assert response.status_code == 409
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert says in response.json()["detail"]
+    assert client.get(f"/records/{record['id']}").json() == record
+    assert client.get(f"/records/{record['id']}/reviews").json()["count"] == 0
+
+
+def test_a_confirm_of_a_not_assessable_record_naming_it_is_still_refused(
+    client: TestClient, refused: dict
+) -> None:
+    body = {
+        "action": "confirm",
+        "record_id": refused["id"],
+        "model_version": refused["model_version"],
+    }
+    response = client.post(f"/records/{refused['id']}/reviews", json=body)
+
+    assert response.status_code == 409
+    assert response.headers["content-type"] == PROBLEM_JSON
+    corrected = client.post(
+        f"/records/{refused['id']}/reviews", json={**body, "action": "correct", "label": "glioma"}
+    )
+    assert corrected.status_code == 201, corrected.text
+    assert client.get(f"/records/{refused['id']}").json()["final_label"] == "glioma"
+
+
+def test_withdrawing_undoes_a_first_review_and_the_history_keeps_both(
+    client: TestClient, record: dict
+) -> None:
+    review(client, record["id"], action="reject", note="Wrong key.")
+    undone = review(client, record["id"], action="withdraw", note="Undo")
+
+    after = client.get(f"/records/{record['id']}").json()
+    history = client.get(f"/records/{record['id']}/reviews").json()["data"]
+    assert undone["label"] is None
+    assert (after["review_status"], after["final_label"]) == ("unreviewed", "glioma")
+    assert [item["action"] for item in history] == ["reject", "withdraw"]
+    fhir = client.get(f"/records/{record['id']}/fhir")
+    assert fhir.status_code in (200, 404, 409), fhir.text

@@ -26,7 +26,7 @@ FINDING_NAMES = {
     "indeterminate": "Indeterminate",
     "no_tumour": "No tumour found",
 }
-PAGE_SIZE = 10
+PAGE_SIZE = 25  # the worklist's default page (25, 50 or 100 rows)
 MARKUP_FILENAME = "<img src=x onerror=alert(1)>.png"
 NOT_AN_IMAGE = b"Patient notes: this is plain text, not an image.\n"
 

@@ -4,6 +4,7 @@ worklist's filters and deep links, the image viewer, the dashboard against GET /
 roles, error states, and an axe-core scan of each main screen.
 """
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -186,19 +187,20 @@ def test_a_record_is_confirmed_by_button_and_corrected_by_keyboard_with_history(
     assert page_problems.errors == []
 
 
-def test_n_opens_the_oldest_unreviewed_record_other_than_the_open_one(
+def test_n_opens_the_first_unreviewed_record_in_the_worklists_order_other_than_the_open_one(
     page, spa_url, radiologist_key, api: httpx.Client, synthetic_png: bytes
 ):
-    classify_directly(api, synthetic_png)  # so that another unreviewed record exists
     opened = classify_directly(api, synthetic_png)
-    open_app(page, f"{spa_url}#/records/{opened['id']}", radiologist_key)
+    classify_directly(api, synthetic_png)  # so that another unreviewed record exists
+    open_app(page, f"{spa_url}?sort=oldest#/records/{opened['id']}", radiologist_key)
     expect(page.get_by_test_id("review-form")).to_be_visible()
+    expect(page.get_by_test_id("filter-sort")).to_have_value("oldest")
     oldest = api.get("/records", params={"review_status": "unreviewed", "sort": "oldest"}).json()
     expected = next(r["id"] for r in oldest["data"] if r["id"] != opened["id"])
 
     page.locator("body").press("n")
 
-    expect(page).to_have_url(f"{spa_url}/#/records/{expected}")
+    expect(page).to_have_url(f"{spa_url}/?sort=oldest#/records/{expected}")
     expect(page.locator(f".result-card[data-record-id='{expected}']")).to_be_visible()
 
 
@@ -213,13 +215,13 @@ def test_the_worklist_filters_match_the_api_and_a_deep_link_survives_a_reload(
     unreviewed = api.get("/records", params={"review_status": "unreviewed"}).json()["count"]
     # With this test alone, its record (rejected) may be the only one: then none is listed.
     expect(range_text).to_have_text(
-        f"1–{min(unreviewed, 10)} of {unreviewed}" if unreviewed else "No records"
+        f"1–{min(unreviewed, 25)} of {unreviewed}" if unreviewed else "No records"
     )
 
     page.get_by_test_id("filter-review-status").select_option("rejected")
     expect(rows.first).to_have_attribute("data-record-id", str(rejected["id"]))
     count = api.get("/records", params={"review_status": "rejected"}).json()["count"]
-    expect(range_text).to_have_text(f"1–{min(count, 10)} of {count}")
+    expect(range_text).to_have_text(f"1–{min(count, 25)} of {count}")
 
     page.get_by_test_id("filter-review-status").select_option("")
     page.get_by_test_id("filter-label").select_option(rejected["label"])
@@ -232,7 +234,7 @@ def test_the_worklist_filters_match_the_api_and_a_deep_link_survives_a_reload(
             "label": rejected["label"],
             "created_from": f"{today}T00:00:00Z",
             "sort": "oldest",
-            "limit": 10,
+            "limit": 25,
         },
     ).json()
     expect(range_text).to_have_text(f"1–{len(expected['data'])} of {expected['count']}")
@@ -246,7 +248,10 @@ def test_the_worklist_filters_match_the_api_and_a_deep_link_survives_a_reload(
     assert record_id == str(expected["data"][0]["id"])
     page.reload()
 
-    expect(page).to_have_url(f"{spa_url}/#/records/{record_id}")
+    # The filters are in the address too, so the reload kept the list as it was.
+    expect(page).to_have_url(re.compile(rf"\?.*sort=oldest.*#/records/{record_id}$"))
+    expect(page.get_by_test_id("filter-sort")).to_have_value("oldest")
+    expect(page.get_by_test_id("filter-label")).to_have_value(rejected["label"])
     expect(page.locator(f".result-card[data-record-id='{record_id}']")).to_be_visible()
 
 
@@ -265,7 +270,7 @@ def test_the_finding_and_modality_filters_ask_the_api_for_those_records(
     page.get_by_test_id("filter-modality").select_option(modality)
 
     expected = api.get(
-        "/records", params={"finding": finding, "modality": modality, "limit": 10}
+        "/records", params={"finding": finding, "modality": modality, "limit": 25}
     ).json()
     assert expected["count"] >= 1
     expect(range_text).to_have_text(f"1–{len(expected['data'])} of {expected['count']}")

@@ -111,14 +111,14 @@ describe("shortcuts", () => {
   });
 
   test("the help names every shortcut", () => {
-    assert.equal(shortcutHelp(CLASSES), "Keys: C confirm, 1–4 correct to a class, R reject, N next unreviewed.");
+    assert.equal(shortcutHelp(CLASSES), "Keys: C confirm, 1–4 correct to a class, R reject, U undo, N next unreviewed.");
   });
 
   test("without a class to confirm, C does nothing and the help leaves it out", () => {
     assert.equal(shortcutFor(key("c"), CLASSES, { canConfirm: false }), null);
     assert.deepEqual(shortcutFor(key("r"), CLASSES, { canConfirm: false }), { action: "reject" });
     assert.deepEqual(shortcutFor(key("2"), CLASSES, { canConfirm: false }), { action: "correct", label: "meningioma" });
-    assert.equal(shortcutHelp(CLASSES, { canConfirm: false }), "Keys: 1–4 correct to a class, R reject, N next unreviewed.");
+    assert.equal(shortcutHelp(CLASSES, { canConfirm: false }), "Keys: 1–4 correct to a class, R reject, U undo, N next unreviewed.");
   });
 
   test("five classes: 5 corrects to Other tumour", () => {
@@ -160,6 +160,26 @@ describe("suitability and provenance", () => {
     assert.match(html, /data-testid="suitability-warning" data-suitability="low_confidence"/);
     assert.ok(html.includes("Top two classes within 5%."));
     assert.match(html, /data-testid="result-label"[^>]*>Glioma</);
+  });
+
+  test("a low-confidence record leads with Low confidence and shows no large coloured class or percentage", () => {
+    const html = resultTemplate(
+      record({ suitability: "low_confidence", finding: "tumour_suspected", tumour_probability: 0.964 }),
+    );
+    assert.match(html, /data-testid="result-low-confidence"[^>]*>Low confidence</);
+    assert.doesNotMatch(html, /result-headline[^"]*(finding-|label-)/);
+    assert.doesNotMatch(html, /class="result-label[^"]*label-glioma/);
+    // The numbers wait in a closed disclosure, out of the answer's lines.
+    const body = html.slice(html.indexOf('class="result-body"'));
+    const visible = body.replace(/<details[\s\S]*<\/details>/, "");
+    assert.doesNotMatch(visible, /%/);
+  });
+
+  test("a low-confidence row leads with the warning sign and a neutral pill", () => {
+    const row = recordRowTemplate(
+      record({ suitability: "low_confidence", finding: "tumour_suspected", tumour_probability: 0.9 }),
+    );
+    assert.match(row, /<td class="answer-cell"><span class="row-flag"[^>]*>⚠<\/span><span class="label-pill finding-pill finding-other"/);
   });
 
   test("an older out-of-distribution record that still carries the model's output shows none of it", () => {
@@ -204,8 +224,12 @@ describe("review panel", () => {
   test("the form offers confirm, reject, next, and a correction to every other class", () => {
     const html = reviewFormTemplate(record(), CLASSES);
     for (const action of ["confirm", "reject", "next"]) assert.ok(html.includes(`data-review="${action}"`));
-    assert.match(html, /data-label="glioma" disabled>/);
-    assert.match(html, /data-label="pituitary"><kbd>4<\/kbd> Pituitary/);
+    // The model's own class is never offered as a correction (data-same keeps it disabled);
+    // every button waits, disabled, until the view has the record's image on screen.
+    assert.match(html, /data-label="glioma" disabled data-same>/);
+    assert.match(html, /data-label="pituitary" disabled><kbd>4<\/kbd> Pituitary/);
+    assert.match(html, /data-testid="review-off"/);
+    assert.doesNotMatch(html, /data-review="undo"/);
     assert.ok(html.includes('<label for="review-note"'));
   });
 
@@ -215,13 +239,24 @@ describe("review panel", () => {
     assert.doesNotMatch(html, /data-review="confirm"/);
     assert.match(html, /data-testid="review-no-confirm"/);
     assert.match(html, /data-review="reject"/);
-    // Every class is offered, none disabled: the record has no class of its own.
+    // Every class is offered, none the model's own: the record has no class of its own.
     assert.equal(html.match(/data-review="correct"/g).length, 5);
-    assert.doesNotMatch(html, /disabled/);
+    assert.doesNotMatch(html, /data-same/);
     assert.match(html, /<kbd>5<\/kbd> Other tumour/);
     assert.ok(html.includes("Keys: 1–5 correct to a class, R reject"));
     // An older out-of-distribution record that still has a label cannot be confirmed either.
     assert.doesNotMatch(reviewFormTemplate(record({ suitability: "out_of_distribution" }), CLASSES), /data-review="confirm"/);
+  });
+
+  test("after a review the form offers Undo, escaped", () => {
+    const html = reviewFormTemplate(record(), CLASSES, { undo: { text: "reject <b>" } });
+    assert.match(html, /data-review="undo" data-testid="review-undo"/);
+    assert.ok(html.includes("reject &lt;b&gt;"));
+  });
+
+  test("a withdrawal reads as an undo in the history", () => {
+    const html = reviewHistoryTemplate([{ action: "withdraw", reviewer_name: "dr", created_at: "2026-11-26T01:00:00Z" }]);
+    assert.ok(html.includes("Withdrawn (undo): not reviewed"));
   });
 
   test("the history lists each review with its reviewer and escaped note", () => {
