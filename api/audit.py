@@ -9,10 +9,15 @@ outcome.
 
 A row holds who (key id, name, role), what (the route's handler name, and the record id in
 the path or the record a classification created), the outcome status and the client
-address: never image bytes, file names or query strings. One exception: a classification
-refused at capacity (503) before its key was read is only counted in /metrics.
+address: never image bytes, file names or query strings. Two exceptions, so that no flood
+costs unbounded storage: a classification refused at capacity (503) before its key was read
+is only counted in /metrics; and of the requests that name no valid key (401), one row is
+kept per client address per minute, for at most MAX_ANONYMOUS_ADDRESSES_PER_WINDOW addresses
+a minute; the others are counted in /metrics (`medimg_audit_anonymous_refusals_unrecorded`).
 """
 
+import time
+from collections.abc import Callable
 from http import HTTPStatus
 
 import anyio
@@ -31,6 +36,9 @@ from api.models import AuditEvent
 # Audit writes have their own threads: under overload every request thread may be busy
 # classifying, and a refusal (503) must not wait for one of them before it can be answered.
 AUDIT_WRITER_THREADS = 4
+# Requests without a valid key: one row per address per window, for this many addresses.
+ANONYMOUS_WINDOW_S = 60
+MAX_ANONYMOUS_ADDRESSES_PER_WINDOW = 1000
 
 
 class AppendOnlyError(RuntimeError):
@@ -44,11 +52,42 @@ def _refuse_changing_audit_events(_mapper, _connection, target: AuditEvent) -> N
     raise AppendOnlyError(f"audit event {target.id} is append-only")
 
 
+class AnonymousRefusals:
+    """Which client addresses already have a row for a keyless request in this window.
+
+    An unauthenticated flood then costs at most `max_addresses` rows a window, however fast
+    it comes; the trail still says who knocked, from where, and on which route first. Used
+    from the event loop only."""
+
+    def __init__(
+        self,
+        window_s: float = ANONYMOUS_WINDOW_S,
+        max_addresses: int = MAX_ANONYMOUS_ADDRESSES_PER_WINDOW,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.window_s = window_s
+        self.max_addresses = max_addresses
+        self._clock = clock
+        self._window: int | None = None
+        self._recorded: set[str | None] = set()
+
+    def first_in_window(self, address: str | None) -> bool:
+        window = int(self._clock() // self.window_s)
+        if window != self._window:
+            self._window = window
+            self._recorded.clear()
+        if address in self._recorded or len(self._recorded) >= self.max_addresses:
+            return False
+        self._recorded.add(address)
+        return True
+
+
 class AuditMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._audited_routes: dict[int, bool] = {}
         self._writers: anyio.CapacityLimiter | None = None
+        self.anonymous = AnonymousRefusals()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,6 +123,11 @@ class AuditMiddleware:
             # counts them.
             return
         audit_event = build_audit_event(scope, route, status_code)
+        if audit_event.key_id is None and not self.anonymous.first_in_window(
+            audit_event.client_address
+        ):
+            scope["app"].state.metrics.anonymous_refusals_unrecorded.inc()
+            return
         engine: Engine = scope["app"].state.engine
         if self._writers is None:  # made on first use, inside the running event loop
             self._writers = anyio.CapacityLimiter(AUDIT_WRITER_THREADS)

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import io
 import re
+import struct
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -20,7 +21,7 @@ import pydicom
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import generate_uid
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, generate_uid
 
 from api.interop.common import underivable_reason
 from ml.decode import ImageDecodeError
@@ -64,6 +65,32 @@ _DUMMY_BY_VR = {
     "FD": 0.0,
 }
 _BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+# File meta (group 0002) that names the systems and people the file passed through, or
+# carries private data; the profile's table lists none of them, as it covers the dataset.
+FILE_META_IDENTIFYING = (
+    "SourceApplicationEntityTitle",  # (0002,0016)
+    "SendingApplicationEntityTitle",  # (0002,0017)
+    "ReceivingApplicationEntityTitle",  # (0002,0018)
+    "SourcePresentationAddress",  # (0002,0026)
+    "SendingPresentationAddress",  # (0002,0027)
+    "ReceivingPresentationAddress",  # (0002,0028)
+    "PrivateInformationCreatorUID",  # (0002,0100)
+    "PrivateInformation",  # (0002,0102)
+)
+# This service writes the de-identified file, so it names itself as the implementation.
+IMPLEMENTATION_VERSION_NAME = "MEDIMG_DEID"
+
+# PNG chunks kept: those that say how to read the pixels. Text (tEXt, zTXt, iTXt), EXIF,
+# time, ICC profile names and private chunks go: any may hold a name, a date or an ID.
+PNG_KEPT_CHUNKS = frozenset(
+    {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND", b"gAMA", b"cHRM", b"sRGB", b"sBIT", b"pHYs"}
+)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG markers dropped: APP1-APP13 and APP15 (EXIF, XMP, IPTC, ICC, vendor data) and COM.
+# APP0 (JFIF density) and APP14 (Adobe colour transform) stay: the decoder reads them.
+JPEG_DROPPED_MARKERS = frozenset(range(0xE1, 0xEE)) | {0xEF, 0xFE}
+JPEG_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
+JPEG_SOS, JPEG_EOI = 0xDA, 0xD9
 
 
 @dataclass(frozen=True)
@@ -105,6 +132,87 @@ def deidentify_dicom(data: bytes, *, uid_salt: str) -> DeidentifiedDicom:
             "The DICOM file has damaged or misplaced attributes and cannot be de-identified "
             "safely. Export the instance again."
         ) from error
+
+
+def strip_raster_metadata(data: bytes, media_type: str) -> bytes:
+    """A PNG or JPEG without its text, comments and EXIF: the same pixels, nothing else.
+
+    The bytes come back unchanged when there is nothing to strip. A file whose structure
+    cannot be followed is refused (ImageDecodeError), as a DICOM file is, rather than
+    stored with what it may carry."""
+    try:
+        if media_type == "image/png":
+            return _strip_png(data)
+        if media_type == "image/jpeg":
+            return _strip_jpeg(data)
+    except (IndexError, ValueError, struct.error) as error:
+        raise ImageDecodeError(
+            f"The {media_type} file's structure cannot be followed, so its text and comments "
+            "cannot be removed safely. Export the image again."
+        ) from error
+    return data
+
+
+def _strip_png(data: bytes) -> bytes:
+    kept, dropped, at = [PNG_SIGNATURE], False, len(PNG_SIGNATURE)
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind = data[at + 4 : at + 8]
+        end = at + 12 + length
+        if end > len(data):
+            raise ValueError("a PNG chunk runs past the end of the file")
+        if kind in PNG_KEPT_CHUNKS:
+            kept.append(data[at:end])
+        else:
+            dropped = True
+        at = end
+        if kind == b"IEND":
+            dropped = dropped or at < len(data)  # whatever trails the image goes too
+            break
+    return b"".join(kept) if dropped else data
+
+
+def _strip_jpeg(data: bytes) -> bytes:
+    kept, at = [data[:2]], 2  # SOI
+    while at < len(data):
+        if data[at] != 0xFF:
+            raise ValueError("a JPEG marker was expected")
+        while data[at + 1] == 0xFF:  # fill bytes before a marker
+            at += 1
+        marker = data[at + 1]
+        if marker == JPEG_EOI:
+            kept.append(data[at : at + 2])  # whatever trails the image goes
+            break
+        if marker in JPEG_STANDALONE_MARKERS:
+            kept.append(data[at : at + 2])
+            at += 2
+            continue
+        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
+        end = at + 2 + length
+        if length < 2 or end > len(data):
+            raise ValueError("a JPEG segment runs past the end of the file")
+        if marker not in JPEG_DROPPED_MARKERS:
+            kept.append(data[at:end])
+        at = end
+        if marker == JPEG_SOS:  # the entropy-coded scan runs to the next real marker
+            scan_end = _end_of_scan(data, at)
+            kept.append(data[at:scan_end])
+            at = scan_end
+    else:
+        raise ValueError("the JPEG has no end-of-image marker")
+    stripped = b"".join(kept)
+    return stripped if len(stripped) < len(data) else data
+
+
+def _end_of_scan(data: bytes, at: int) -> int:
+    while True:
+        at = data.index(b"\xff", at)
+        following = data[at + 1]
+        # 0xFF00 is an escaped data byte, 0xFFD0-D7 a restart marker: both part of the scan.
+        if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+            at += 1
+            continue
+        return at
 
 
 def salted_uid_hash(uid: str, salt: str) -> str:
@@ -190,6 +298,11 @@ def _mark_as_deidentified(dataset: Dataset, salt: str) -> None:
         meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
     elif "MediaStorageSOPInstanceUID" in meta:
         meta.MediaStorageSOPInstanceUID = replacement_uid(meta.MediaStorageSOPInstanceUID, salt)
+    for keyword in FILE_META_IDENTIFYING:
+        if keyword in meta:
+            delattr(meta, keyword)
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     dataset.PatientIdentityRemoved = "YES"
     dataset.DeidentificationMethod = DEIDENTIFICATION_METHOD
     code_value, scheme, meaning = BASIC_PROFILE_CODE

@@ -15,6 +15,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.admission import at_capacity
+from ml.decode import DecodeMemoryBusyError
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # RFC 9457 §4.2.1: "about:blank" means the HTTP status code says it all.
 BLANK_PROBLEM_TYPE = "about:blank"
@@ -77,6 +80,7 @@ def problem_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(DecodeMemoryBusyError, _handle_decode_memory_busy)
     app.add_exception_handler(Exception, _handle_unexpected_error)
     _document_errors_as_problem_json(app)
 
@@ -122,6 +126,11 @@ async def _handle_validation_error(request: Request, exc: RequestValidationError
         "The request is not valid; see `errors` for each part to fix.",
         errors=jsonable_encoder(errors),
     )
+
+
+async def _handle_decode_memory_busy(request: Request, exc: DecodeMemoryBusyError) -> Response:
+    # A stored image decoded for a view (PNG, heatmap, similar…) while decode memory is full.
+    return await _handle_http_exception(request, at_capacity(str(exc)))
 
 
 async def _handle_unexpected_error(request: Request, exc: Exception) -> Response:

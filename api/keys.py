@@ -3,6 +3,10 @@
     python -m api.keys create --name NAME --role {radiologist,integration,admin}
     python -m api.keys list
     python -m api.keys revoke ID
+    python -m api.keys bootstrap
+
+`bootstrap` makes MEDIMG_BOOTSTRAP_ADMIN_KEY an admin key if the database has no key yet, as
+the API does at start-up; `make run` calls it before it creates its demo key.
 
 `create` prints the key alone on stdout (so scripts can capture it) and what it did on
 stderr. The key is not stored anywhere: it cannot be shown again.
@@ -18,13 +22,19 @@ from sqlmodel import Session, col, select
 
 from api.db import create_db_and_tables, create_db_engine, sqlite_file_path
 from api.models import ApiKey, ApiKeyCreate, Role
-from api.security import create_api_key, is_last_active_admin, revoke_api_key
+from api.security import (
+    bootstrap_admin_key,
+    create_api_key,
+    is_last_active_admin,
+    revoke_api_key,
+)
 from api.settings import Settings
 
 
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
     args = _parser().parse_args(argv)
-    engine = _open_database(settings or Settings())
+    args.settings = settings or Settings()
+    engine = _open_database(args.settings)
     try:
         with Session(engine) as session:
             return args.command(session, args)
@@ -65,6 +75,16 @@ def revoke(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
+def bootstrap(session: Session, args: argparse.Namespace) -> int:
+    secret = args.settings.bootstrap_admin_key
+    if secret is None:
+        return 0  # nothing asked for
+    created = bootstrap_admin_key(session.get_bind(), secret.get_secret_value())
+    if created is not None:
+        _say(f"Made MEDIMG_BOOTSTRAP_ADMIN_KEY admin key #{created.id} {created.name!r}.")
+    return 0  # otherwise stored already, or ignored with a warning that says why
+
+
 def _open_database(settings: Settings) -> Engine:
     database_file = sqlite_file_path(settings.database_url)
     if database_file is not None:
@@ -77,7 +97,7 @@ def _open_database(settings: Settings) -> Engine:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m api.keys", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(required=True, metavar="{create,list,revoke}")
+    commands = parser.add_subparsers(required=True, metavar="{create,list,revoke,bootstrap}")
 
     create_parser = commands.add_parser("create", help="issue a new key and print it once")
     create_parser.add_argument(
@@ -92,6 +112,11 @@ def _parser() -> argparse.ArgumentParser:
     revoke_parser = commands.add_parser("revoke", help="stop a key working")
     revoke_parser.add_argument("id", type=int, help="the key's id, from `list`")
     revoke_parser.set_defaults(command=revoke)
+
+    bootstrap_parser = commands.add_parser(
+        "bootstrap", help="make MEDIMG_BOOTSTRAP_ADMIN_KEY an admin key if no key exists yet"
+    )
+    bootstrap_parser.set_defaults(command=bootstrap)
     return parser
 
 

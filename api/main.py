@@ -43,6 +43,7 @@ from api.security import bootstrap_admin_key
 from api.services.similar import build_similar_index
 from api.settings import Settings, get_settings
 from api.storage import BlobStore
+from ml.decode import DecodeMemory, use_decode_memory
 from ml.inference import Classifier
 
 API_VERSION = "0.1.0"
@@ -69,6 +70,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     bootstrap_admin_key(engine, _secret_or_none(settings.bootstrap_admin_key))
     app.state.engine = engine
     app.state.blob_store = BlobStore(settings.storage_dir)
+    # Every decode in this process, uploads and stored images alike, counts against it.
+    use_decode_memory(DecodeMemory(settings.max_decode_bytes, settings.decode_memory_bytes))
     # Reports (and tidies) what a crash may have left between the disk and the database.
     check_storage_consistency(engine, app.state.blob_store)
     # Loaded once: a SavedModel takes seconds to load and is safe to share between threads.
@@ -90,6 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         gc.unfreeze()  # what the service held may now be collected
+        use_decode_memory(None)
         batcher.close()
         engine.dispose()
 

@@ -43,6 +43,12 @@ class Metrics:
             buckets=INFERENCE_BUCKETS,
             registry=self.registry,
         )
+        self.anonymous_refusals_unrecorded = Counter(
+            "medimg_audit_anonymous_refusals_unrecorded",
+            "Requests without a valid key counted here instead of in the audit trail: past "
+            "the first from their address in a minute (api/audit.py).",
+            registry=self.registry,
+        )
         self.classifications_in_progress = Gauge(
             "medimg_classifications_in_progress",
             "Classification requests received and not yet answered (the queue depth).",

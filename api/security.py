@@ -6,6 +6,7 @@ here may import TensorFlow (api.deps does).
 """
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 
@@ -19,6 +20,14 @@ KEY_MARKER = "mdk_"  # makes a leaked key recognisable to secret scanners and pe
 KEY_RANDOM_BYTES = 32  # 256 bits: unguessable, so a fast hash is enough to store it
 PREFIX_LENGTH = len(KEY_MARKER) + 4
 BOOTSTRAP_ADMIN_NAME = "bootstrap-admin"
+BOOTSTRAP_IGNORED = (
+    "MEDIMG_BOOTSTRAP_ADMIN_KEY is set but was not made an admin key: the database already "
+    "holds {count} API key(s), and it applies only to a database with none. Sign in with an "
+    "existing admin key, or create one with `python -m api.keys create --name NAME --role "
+    "admin`."
+)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,11 @@ def bootstrap_admin_key(engine: Engine, key: str | None) -> ApiKey | None:
     if not key:
         return None
     with Session(engine) as session:
-        if session.exec(select(func.count()).select_from(ApiKey)).one() > 0:
+        count = session.exec(select(func.count()).select_from(ApiKey)).one()
+        if count > 0:
+            # Said out loud: automation that set the key would otherwise get 401s, no reason.
+            if find_active_key(session, hash_key(key)) is None:
+                logger.warning(BOOTSTRAP_IGNORED.format(count=count))
             return None
         try:
             return create_api_key(session, BOOTSTRAP_ADMIN_NAME, Role.ADMIN, key=key).api_key

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # The same ceiling `ml.decode.decode_image` applies when no limit is passed.
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 MIB = 1024 * 1024
+GIB = 1024 * MIB
 # Public, so hashes made with it protect nothing: every deployment sets its own.
 DEFAULT_UID_HASH_SALT = "medimg-default-uid-salt-change-me"
 # An admin key must be as hard to guess as a generated one (32 random bytes).
@@ -53,6 +54,22 @@ class Settings(BaseSettings):
     max_image_pixels: PositiveInt = Field(
         default=DEFAULT_MAX_IMAGE_PIXELS,
         description="Largest accepted image in pixels (width × height × frames); more gets 413.",
+    )
+    max_decode_bytes: PositiveInt = Field(
+        default=256 * MIB,
+        description=(
+            "Most memory decoding one image may take, told from its header before any pixel "
+            "is decoded: pixels × channels × bytes per sample, with the decode's working "
+            "copies. More gets 413 (a 16-bit RGBA 6000×6000 PNG needs about 1 GiB)."
+        ),
+    )
+    decode_memory_bytes: PositiveInt = Field(
+        default=1 * GIB,
+        description=(
+            "Most memory all the decodes in progress in one worker process may take together; "
+            "an image that would pass it is answered 503 with Retry-After, so no mix of "
+            "legal-but-costly uploads exhausts the server."
+        ),
     )
     inference_max_batch_size: PositiveInt = Field(
         default=32,

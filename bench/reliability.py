@@ -31,7 +31,7 @@ import psutil
 from api.settings import Settings
 from bench.data import BenchUpload, real_uploads
 from bench.load import run_load, warm_up
-from medimg_testing.bombs import MIB, deflated_dicom_bomb, hundred_megapixel_png
+from medimg_testing.bombs import MIB, costly_png, deflated_dicom_bomb, hundred_megapixel_png
 from medimg_testing.corpus import make_corpus
 from medimg_testing.crashes import (
     UploadStream,
@@ -73,6 +73,21 @@ OVERLOAD_SERVER_SETTINGS = {
     "MEDIMG_MAX_CLASSIFICATIONS_IN_PROGRESS": str(OVERLOAD_ADMITTED),
     "MEDIMG_RATE_LIMIT_PER_MINUTE": "0",
 }
+
+
+# What the figures below show the service holds, kept above them in the report.
+HOLDS = [
+    "What these figures say the service holds: no answered upload is lost to kill -9, on",
+    "either database; fuzzed and damaged files get a 4xx, never a 5xx; small files that",
+    "inflate to gigapixels, and legal images whose decode would take more memory than",
+    "`MEDIMG_MAX_DECODE_BYTES` (256 MiB; told from the header: pixels × channels × bytes",
+    "per sample with the decode's working copies), get 413 before any pixel is decoded, with",
+    "flat server memory; the decodes in progress together hold at most",
+    "`MEDIMG_DECODE_MEMORY_BYTES` (1 GiB; past it 503 with Retry-After); a keyless flood",
+    "writes one audit row per client address a minute (the rest are counted in",
+    "`medimg_audit_anonymous_refusals_unrecorded` on /metrics); stored PNG/JPEG files keep",
+    "no text chunks, comments or EXIF, and stored DICOM files no file-meta AE titles.",
+]
 
 
 @dataclass
@@ -126,6 +141,9 @@ def measure_bombs(server: LiveServer, figures: BackendFigures) -> None:
     bombs = {
         "100-megapixel PNG": hundred_megapixel_png(),
         "deflated DICOM inflating to 1 GiB": deflated_dicom_bomb(),
+        # Legal but costly (issue #29): under the pixel cap, over the decode memory budget.
+        "16-bit RGBA PNG of 6000×6000": costly_png(6000),
+        "deflated 16-bit DICOM of 6014×6014": deflated_dicom_bomb(69),
         "upload 2× the limit, with Content-Length": bytes(2 * UPLOAD_LIMIT),
     }
     with server.client() as client:
@@ -356,6 +374,8 @@ def write_report(figures: list[BackendFigures], command: str, wall_s: float) -> 
         "```",
         "",
         "The checks behind these figures are `tests/reliability` (`pytest -m reliability`).",
+        "",
+        *HOLDS,
         "",
     ]
     for backend in figures:

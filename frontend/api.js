@@ -308,6 +308,18 @@ export async function getHeatmapOverlay(id, { opacity }) {
   return response.blob();
 }
 
+/**
+ * The Grad-CAM map itself, as the API's raw 16-bit greyscale PNG on the image's own grid
+ * (value / 65535 = weight), for the page to colour over the slice it shows.
+ */
+export async function getHeatmapMap(id) {
+  const query = recordsQuery({ format: "raw" });
+  const response = await send(`/records/${encodeURIComponent(id)}/heatmap?${query}`, {
+    headers: { Accept: "image/png" },
+  });
+  return response.blob();
+}
+
 /** How much of the heatmap lies on the brain: {label, mass_inside_brain, implausible, reason}. */
 export function getExplanation(id) {
   return request(`/records/${encodeURIComponent(id)}/explanation`);

@@ -56,7 +56,8 @@ export class App {
       () => ({ classes: this.reviewClasses, canConfirm: Boolean(this.current) && hasClass(this.current) }),
     );
     this.view.bindExport((kind) => this.exportRecord(kind));
-    this.view.panels.bindHeatmap((choice) => this.showHeatmap(choice));
+    this.view.bindHeatmap((choice) => this.showHeatmap(choice));
+    this.view.panels.bindSimilarPreview((id) => this.view.panels.showSimilarPreview(id));
     this.view.bindDashboardRefresh(() => this.loadDashboard());
     this.view.bindSignIn((key) => this.signIn(key));
     this.view.bindSignOut(() => this.signOut());
@@ -370,46 +371,59 @@ export class App {
       if (this.current === record) this.view.panels.renderExplanation(explanation, record);
     } catch (error) {
       if (this.current !== record) return;
+      this.view.disableHeatmap(record.id);
       this.reportPanelFailure(error, (message) =>
         this.view.panels.renderExplanationUnavailable(`No heatmap: ${message}`),
       );
     }
   }
 
-  /** choice: {on, opacity}; the overlay is fetched again for each opacity. */
-  async showHeatmap({ on, opacity }) {
+  /** choice: {on}; the map is fetched once per switch-on and coloured in the page. */
+  async showHeatmap({ on }) {
     const record = this.current;
     const ticket = ++this.heatmapTicket;
     if (!record || !on) {
       this.view.hideHeatmap();
-      this.view.panels.setHeatmapStatus("");
+      this.view.setHeatmapStatus("");
       return;
     }
-    this.view.panels.setHeatmapStatus("Computing the heatmap…");
+    this.view.setHeatmapStatus("Computing the heatmap…");
     try {
-      const overlay = await api.getHeatmapOverlay(record.id, { opacity });
+      const map = await api.getHeatmapMap(record.id);
       if (ticket !== this.heatmapTicket) return;
-      this.view.showHeatmap(record.id, overlay);
-      this.view.panels.setHeatmapStatus("");
+      await this.view.showHeatmap(record.id, map);
+      this.view.setHeatmapStatus("");
     } catch (error) {
       if (ticket !== this.heatmapTicket) return;
-      this.reportPanelFailure(error, (message) =>
-        this.view.panels.setHeatmapStatus(`No heatmap: ${message}`),
-      );
+      this.reportPanelFailure(error, (message) => this.view.setHeatmapStatus(`No heatmap: ${message}`));
     }
   }
 
   async loadSimilar(record) {
     if (!isAssessable(record)) return; // the panel says why it was not searched
+    let answer;
     try {
-      const answer = await api.similarRecords(record.id, { k: SIMILAR_CASES });
-      if (this.current === record) this.view.panels.renderSimilar(answer);
+      answer = await api.similarRecords(record.id, { k: SIMILAR_CASES });
+      if (this.current !== record) return;
+      this.view.panels.renderSimilar(answer);
     } catch (error) {
       if (this.current !== record) return;
       this.reportPanelFailure(error, (message) =>
         this.view.panels.renderSimilarMessage(`Similar cases are unavailable: ${message}`),
       );
+      return;
     }
+    // Thumbnails need the key too; one that fails leaves its case without a picture.
+    await Promise.all(
+      answer.data.map(async ({ record: found }) => {
+        try {
+          const image = await api.getRecordImage(found.id);
+          if (this.current === record) this.view.panels.showSimilarThumbnail(found.id, image);
+        } catch {
+          // The case still reads without its picture.
+        }
+      }),
+    );
   }
 
   // A panel's failure stays in the panel; a refused key or a lost API concerns the page.

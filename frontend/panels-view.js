@@ -1,53 +1,50 @@
-// The DOM of the panels under an open record (#record-panels): the heatmap's controls and
-// verdict, and similar past cases. Part of the view (view.js creates it); it renders what
-// the controller hands it and reports the reader's heatmap choices through a callback.
+// The DOM of the panels under an open record (#record-panels): the heatmap's verdict, and
+// similar past cases with their thumbnails and a side preview. Part of the view (view.js
+// creates it); it renders what the controller hands it and reports the reader's choices
+// through callbacks. The heatmap's switch lies beside the image (view.js).
 import {
-  DEFAULT_HEATMAP_OPACITY,
   explanationTemplate,
   panelMessageTemplate,
   recordPanelsTemplate,
   similarCasesTemplate,
+  similarPreviewTemplate,
 } from "./trust-templates.js";
 
 export class RecordPanelsView {
   constructor(container) {
     this.container = container;
+    this.cases = new Map(); // record id → the similar case shown
+    this.thumbnails = new Map(); // record id → blob: URL of its image
   }
 
-  /** handler({on, opacity}) when the overlay is switched, or its opacity set while on. */
-  bindHeatmap(handler) {
+  /**
+   * handler(id) when a similar case is chosen for the side preview; the preview's own link
+   * opens the record itself. Escape or Close shuts the preview.
+   */
+  bindSimilarPreview(handler) {
     this.container.addEventListener("click", (event) => {
-      const toggle = event.target.closest("button[data-heatmap='toggle']");
-      if (!toggle || toggle.disabled) return;
-      toggle.setAttribute("aria-pressed", String(toggle.getAttribute("aria-pressed") !== "true"));
-      handler(this.heatmapChoice());
+      const open = event.target.closest("button[data-similar-preview]");
+      if (open) {
+        handler(open.dataset.similarPreview);
+        return;
+      }
+      if (event.target.closest("[data-similar-close]")) this.closeSimilarPreview();
     });
-    this.container.addEventListener("input", (event) => {
-      if (event.target.matches("[data-heatmap='opacity']")) this.#showOpacity();
-    });
-    // "change" fires once the slider is let go: one overlay request, not one per step.
-    this.container.addEventListener("change", (event) => {
-      if (event.target.matches("[data-heatmap='opacity']") && this.heatmapChoice().on) {
-        handler(this.heatmapChoice());
+    this.container.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this.#preview() && !this.#preview().hidden) {
+        event.preventDefault();
+        this.closeSimilarPreview();
       }
     });
   }
 
-  /** {on, opacity (0-1)} as the controls stand. */
-  heatmapChoice() {
-    const toggle = this.container.querySelector("[data-heatmap='toggle']");
-    const slider = this.container.querySelector("[data-heatmap='opacity']");
-    return {
-      on: toggle?.getAttribute("aria-pressed") === "true",
-      opacity: slider ? Number(slider.value) / 100 : DEFAULT_HEATMAP_OPACITY,
-    };
-  }
-
   render(record) {
+    this.#forgetThumbnails();
     this.container.innerHTML = recordPanelsTemplate(record);
   }
 
   clear() {
+    this.#forgetThumbnails();
     this.container.innerHTML = "";
   }
 
@@ -55,23 +52,14 @@ export class RecordPanelsView {
     this.#fill("explanation", explanationTemplate(explanation, record));
   }
 
-  /** The map cannot be had (e.g. a model without explanations): say why, offer no toggle. */
+  /** The map cannot be had (e.g. a model without explanations): say why. */
   renderExplanationUnavailable(message) {
     this.#fill("explanation", panelMessageTemplate(message));
-    const toggle = this.container.querySelector("[data-heatmap='toggle']");
-    if (toggle) {
-      toggle.disabled = true;
-      toggle.setAttribute("aria-pressed", "false");
-    }
-  }
-
-  /** Progress or failure of the overlay image itself; "" clears it. */
-  setHeatmapStatus(message) {
-    const status = this.container.querySelector("[data-testid='heatmap-status']");
-    if (status) status.textContent = message;
   }
 
   renderSimilar(answer) {
+    this.#forgetThumbnails();
+    this.cases = new Map((answer?.data ?? []).map((item) => [String(item.record.id), item]));
     this.#fill("similar-cases", similarCasesTemplate(answer));
   }
 
@@ -79,13 +67,58 @@ export class RecordPanelsView {
     this.#fill("similar-cases", panelMessageTemplate(message));
   }
 
+  /** A case's image, once fetched: its thumbnail, and the preview's picture if it is open. */
+  showSimilarThumbnail(id, blob) {
+    const key = String(id);
+    const slot = this.container.querySelector(
+      `[data-testid='similar-case'][data-record-id='${CSS.escape(key)}'] .similar-thumb`,
+    );
+    if (!slot || this.thumbnails.has(key)) return;
+    const url = URL.createObjectURL(blob);
+    this.thumbnails.set(key, url);
+    const image = this.container.ownerDocument.createElement("img");
+    image.src = url;
+    image.alt = "";
+    image.dataset.testid = "similar-thumb-image";
+    slot.replaceChildren(image);
+    const card = this.#preview()?.querySelector(`[data-record-id='${CSS.escape(key)}']`);
+    if (card) this.showSimilarPreview(key);
+  }
+
+  /** The side preview of case `id`; the record on screen stays as it is. */
+  showSimilarPreview(id) {
+    const key = String(id);
+    const item = this.cases.get(key);
+    const preview = this.#preview();
+    if (!item || !preview) return;
+    preview.innerHTML = similarPreviewTemplate(item, { imageSrc: this.thumbnails.get(key) ?? "" });
+    preview.hidden = false;
+    for (const button of this.container.querySelectorAll("button[data-similar-preview]")) {
+      button.setAttribute("aria-expanded", String(button.dataset.similarPreview === key));
+    }
+  }
+
+  closeSimilarPreview() {
+    const preview = this.#preview();
+    if (!preview || preview.hidden) return;
+    const open = this.container.querySelector("button[data-similar-preview][aria-expanded='true']");
+    preview.hidden = true;
+    preview.innerHTML = "";
+    open?.setAttribute("aria-expanded", "false");
+    open?.focus();
+  }
+
+  #preview() {
+    return this.container.querySelector("[data-testid='similar-preview']");
+  }
+
+  #forgetThumbnails() {
+    for (const url of this.thumbnails.values()) URL.revokeObjectURL(url);
+    this.thumbnails = new Map();
+  }
+
   #fill(testId, html) {
     const slot = this.container.querySelector(`[data-testid='${testId}']`);
     if (slot) slot.innerHTML = html;
-  }
-
-  #showOpacity() {
-    const output = this.container.querySelector("[data-testid='heatmap-opacity-value']");
-    if (output) output.value = `${Math.round(this.heatmapChoice().opacity * 100)}%`;
   }
 }

@@ -14,7 +14,19 @@ import {
   modalityDisplayName,
   reviewStatusName,
 } from "./format.js";
-import { DEFAULT_LEVEL, DEFAULT_WINDOW } from "./imaging.js";
+import {
+  DEFAULT_LEVEL,
+  DEFAULT_WINDOW,
+  LEVEL_MAX,
+  LEVEL_MIN,
+  WINDOW_MAX,
+  WINDOW_MIN,
+  WINDOW_PRESETS,
+  windowLevelText,
+} from "./imaging.js";
+
+// The API's default blend (ml/explain.py DEFAULT_OPACITY rounded to the slider's step).
+export const DEFAULT_HEATMAP_OPACITY = 0.45;
 
 const HTML_ESCAPES = {
   "&": "&amp;",
@@ -101,10 +113,38 @@ function imageTemplate(record, imageSrc, filename) {
   return `<img class="result-img" src="${escapeHtml(imageSrc)}" alt="${escapeHtml(alt)}" draggable="false">`;
 }
 
-/** The image with its zoom, pan and window/level controls (view.js's ImageViewer drives them). */
+/** The heatmap's switch and strength, beside the image: `assessable` false offers none. */
+function heatmapControlsTemplate(assessable) {
+  const disabled = assessable ? "" : " disabled";
+  return `<div class="viewer-heatmap" role="group" aria-label="Heatmap">
+        <button type="button" class="button small" data-heatmap="toggle" data-testid="heatmap-toggle" aria-pressed="false" aria-keyshortcuts="H"${disabled}><kbd>H</kbd> Heatmap</button>
+        <label class="viewer-slider">Opacity
+          <input type="range" min="0" max="100" step="5" value="${Math.round(DEFAULT_HEATMAP_OPACITY * 100)}" data-heatmap="opacity" data-testid="heatmap-opacity"${disabled}>
+        </label>
+        <output data-testid="heatmap-opacity-value">${Math.round(DEFAULT_HEATMAP_OPACITY * 100)}%</output>
+        <span class="heatmap-scale" data-testid="heatmap-scale" hidden>
+          <span class="heatmap-scale-end">low</span><span class="heatmap-scale-bar" aria-hidden="true"></span><span class="heatmap-scale-end">high</span>
+          <span class="visually-hidden">attention, viridis colour scale</span>
+        </span>
+        <span class="heatmap-status muted" data-testid="heatmap-status" aria-live="polite"></span>
+      </div>`;
+}
+
+/**
+ * The image with zoom, pan, window/level (drag, presets, numbers) and the heatmap switch
+ * (view.js's ImageViewer drives them).
+ */
 function viewerTemplate(record, imageSrc, filename) {
+  const presets = Object.entries(WINDOW_PRESETS)
+    .map(
+      ([key, preset]) =>
+        `<button type="button" class="button small ghost" data-viewer-preset="${escapeHtml(key)}" data-testid="viewer-preset-${escapeHtml(
+          key,
+        )}" aria-pressed="${key === "full"}">${escapeHtml(preset.name)}</button>`,
+    )
+    .join("");
   return `<div class="viewer" data-testid="viewer">
-    <div class="viewer-frame" data-testid="viewer-frame" title="Drag to pan, wheel to zoom">
+    <div class="viewer-frame" data-testid="viewer-frame" title="Drag: window/level · Shift+drag: pan · wheel: zoom">
       ${imageTemplate(record, imageSrc, filename)}
     </div>
     <div class="viewer-controls" role="group" aria-label="Image display">
@@ -112,13 +152,18 @@ function viewerTemplate(record, imageSrc, filename) {
       <output class="viewer-zoom" data-testid="viewer-zoom" aria-label="Zoom">100%</output>
       <button type="button" class="button small" data-viewer="zoom-in" aria-label="Zoom in">+</button>
       <button type="button" class="button small ghost" data-viewer="reset">Reset</button>
+      <output class="viewer-wl" data-testid="viewer-wl-values" aria-label="Window and level">${escapeHtml(
+        windowLevelText({ window: DEFAULT_WINDOW, level: DEFAULT_LEVEL }),
+      )}</output>
+      <span class="viewer-presets" role="group" aria-label="Window presets">${presets}</span>
       <label class="viewer-slider">Window
-        <input type="range" min="1" max="255" step="1" value="${DEFAULT_WINDOW}" data-viewer="window" data-testid="viewer-window">
+        <input type="range" min="${WINDOW_MIN}" max="${WINDOW_MAX}" step="1" value="${DEFAULT_WINDOW}" data-viewer="window" data-testid="viewer-window">
       </label>
       <label class="viewer-slider">Level
-        <input type="range" min="0" max="255" step="1" value="${DEFAULT_LEVEL}" data-viewer="level" data-testid="viewer-level">
+        <input type="range" min="${LEVEL_MIN}" max="${LEVEL_MAX}" step="1" value="${DEFAULT_LEVEL}" data-viewer="level" data-testid="viewer-level">
       </label>
     </div>
+    ${heatmapControlsTemplate(isAssessable(record))}
   </div>`;
 }
 

@@ -1,37 +1,27 @@
 // Pure HTML for the panels that let a reader check a result: the Grad-CAM heatmap with
 // its plausibility verdict, and similar past cases. Every value goes through escapeHtml.
 import { classDisplayName, formatPercent, formatSimilarity } from "./format.js";
-import { escapeHtml, isAssessable, labelClass } from "./templates.js";
+import { DEFAULT_HEATMAP_OPACITY, escapeHtml, isAssessable, labelClass } from "./templates.js";
 
-// The API's default blend (ml/explain.py DEFAULT_OPACITY rounded to the slider's step).
-export const DEFAULT_HEATMAP_OPACITY = 0.45;
+export { DEFAULT_HEATMAP_OPACITY };
 export const SIMILAR_CASES = 5;
 
 /** Both panels for an open record, waiting for their answers. */
-export function recordPanelsTemplate(record, { opacity = DEFAULT_HEATMAP_OPACITY } = {}) {
-  return `${heatmapPanelTemplate(record, opacity)}
+export function recordPanelsTemplate(record) {
+  return `${heatmapPanelTemplate(record)}
 ${similarPanelTemplate(record)}`;
 }
 
-function heatmapPanelTemplate(record, opacity) {
-  const percent = Math.round(opacity * 100);
-  // An image not read for tumours has no class to map: no overlay is offered or asked for.
+// The overlay's switch lies beside the image (templates.js); this panel says what the map
+// is and whether it is plausible. An image not read for tumours has no class to map.
+function heatmapPanelTemplate(record) {
   const assessable = isAssessable(record);
-  const disabled = assessable ? "" : " disabled";
   const body = assessable
     ? `<p class="muted">Checking the map…</p>`
     : `<p class="muted" data-testid="heatmap-not-made">No heatmap: this image was not read for tumours, so there is no class to map.</p>`;
   return `<section class="panel trust-panel" aria-labelledby="heatmap-heading" data-testid="heatmap-panel" data-record-id="${escapeHtml(record.id)}">
   <h2 id="heatmap-heading" class="panel-title">Heatmap</h2>
-  <p class="muted trust-hint">Where the model looked for its class (Grad-CAM), over the image.</p>
-  <div class="heatmap-controls">
-    <button type="button" class="button small" data-heatmap="toggle" data-testid="heatmap-toggle" aria-pressed="false"${disabled}>Heatmap overlay</button>
-    <label class="viewer-slider">Opacity
-      <input type="range" min="0" max="100" step="5" value="${percent}" data-heatmap="opacity" data-testid="heatmap-opacity"${disabled}>
-    </label>
-    <output data-testid="heatmap-opacity-value">${percent}%</output>
-  </div>
-  <p class="heatmap-status muted" data-testid="heatmap-status" aria-live="polite"></p>
+  <p class="muted trust-hint">Where the model looked for its class (Grad-CAM). Show it over the image with the Heatmap switch beside it, or press H.</p>
   <div class="explanation" data-testid="explanation" aria-live="polite">${body}</div>
 </section>`;
 }
@@ -76,7 +66,15 @@ export function similarCasesTemplate(answer) {
   }
   return `<ol class="similar-list">
   ${cases.map(similarCaseTemplate).join("\n  ")}
-</ol>`;
+</ol>
+<div class="similar-preview" data-testid="similar-preview" hidden></div>`;
+}
+
+// Whose label it is: a radiologist's (confirmed or corrected), or the model's own guess.
+function labelSourceTemplate(reviewed) {
+  return reviewed
+    ? `<span class="mark mark-reviewed" data-testid="mark-reviewed">Reviewed</span>`
+    : `<span class="mark mark-guess" data-testid="mark-model-guess">Model guess</span>`;
 }
 
 function similarCaseTemplate({ record, similarity, near_duplicate: nearDuplicate, reviewed }) {
@@ -88,17 +86,50 @@ function similarCaseTemplate({ record, similarity, near_duplicate: nearDuplicate
     labelName: escapeHtml(label ? classDisplayName(label) : "No final label"),
     similarity: escapeHtml(formatSimilarity(similarity)),
   };
-  const marks = [
-    reviewed ? `<span class="mark mark-reviewed" data-testid="mark-reviewed">Reviewed</span>` : "",
-    nearDuplicate
-      ? `<span class="mark mark-duplicate" data-testid="mark-near-duplicate">Near-duplicate</span>`
-      : "",
-  ].join("");
+  const duplicate = nearDuplicate
+    ? `<span class="mark mark-duplicate" data-testid="mark-near-duplicate">Near-duplicate</span>`
+    : "";
+  // The whole case is one button: it opens a preview beside the list, not the record.
   return `<li class="similar-case" data-testid="similar-case" data-record-id="${safe.id}" data-final-label="${safe.label}" data-reviewed="${Boolean(
     reviewed,
   )}" data-near-duplicate="${Boolean(nearDuplicate)}">
-    <a class="similar-open" href="#/records/${safe.id}" title="${safe.filename}">#${safe.id} · ${safe.filename}</a>
-    <span class="similar-facts"><span class="label-pill ${labelClass(label)}">${safe.labelName}</span>
-    <span class="similarity" data-testid="similarity">similarity ${safe.similarity}</span>${marks}</span>
+    <button type="button" class="similar-open" data-similar-preview="${safe.id}" aria-expanded="false" title="Preview #${safe.id} · ${safe.filename}">
+      <span class="similar-thumb" data-testid="similar-thumb" aria-hidden="true"></span>
+      <span class="similar-text">
+        <span class="similar-name">#${safe.id} · ${safe.filename}</span>
+        <span class="similar-facts"><span class="label-pill ${labelClass(label)}">${safe.labelName}</span>
+        ${labelSourceTemplate(reviewed)}
+        <span class="similarity" data-testid="similarity">similarity ${safe.similarity}</span>${duplicate}</span>
+      </span>
+    </button>
   </li>`;
+}
+
+/**
+ * The side preview of one similar case: its image larger, its label and whose it is, and a
+ * link that opens the record itself (leaving the one on screen). imageSrc: a blob: URL or "".
+ */
+export function similarPreviewTemplate({ record, similarity, reviewed }, { imageSrc = "" } = {}) {
+  const label = String(record.final_label ?? "");
+  const safe = {
+    id: escapeHtml(record.id),
+    filename: escapeHtml(record.filename || "(unnamed upload)"),
+    labelName: escapeHtml(label ? classDisplayName(label) : "No final label"),
+    similarity: escapeHtml(formatSimilarity(similarity)),
+    src: escapeHtml(imageSrc),
+  };
+  const image = imageSrc
+    ? `<img class="similar-preview-img" src="${safe.src}" alt="Similar case #${safe.id}" data-testid="similar-preview-image">`
+    : `<div class="image-placeholder similar-preview-img">Loading image…</div>`;
+  return `<div class="similar-preview-card" data-testid="similar-preview-card" data-record-id="${safe.id}">
+    <div class="similar-preview-head">
+      <h3 class="panel-subtitle" id="similar-preview-title">Similar case #${safe.id}</h3>
+      <button type="button" class="button small ghost" data-similar-close data-testid="similar-preview-close">Close</button>
+    </div>
+    ${image}
+    <p><span class="label-pill ${labelClass(label)}">${safe.labelName}</span> ${labelSourceTemplate(reviewed)}
+      <span class="similarity">similarity ${safe.similarity}</span></p>
+    <p class="muted similar-preview-file">${safe.filename}</p>
+    <a class="button small" href="#/records/${safe.id}" data-testid="similar-preview-open">Open record #${safe.id}</a>
+  </div>`;
 }

@@ -1,11 +1,13 @@
 // The only module that touches the DOM. It renders what the controller hands it and
 // reports user intent (a file chosen, a record opened, a page turned) through callbacks.
+import { colouriseHeatmap } from "./colormap.js";
 import { dashboardTemplate } from "./dashboard-templates.js";
 import { formatRange } from "./format.js";
 import { RecordPanelsView } from "./panels-view.js";
 import { reviewFormTemplate, reviewHistoryTemplate } from "./review-templates.js";
 import { shortcutFor } from "./shortcuts.js";
 import {
+  DEFAULT_HEATMAP_OPACITY,
   emptyResultTemplate,
   errorTemplate,
   failedUploadTemplate,
@@ -60,7 +62,9 @@ export class View {
     this.dashboardRefresh = root.querySelector("#dashboard-refresh");
     this.previewUrl = "";
     this.viewer = null;
-    this.heatmap = null; // {recordId, url} of the overlay shown over the record's image
+    this.heatmap = null; // {recordId, map: ImageData} of the map shown over the record's image
+    // The heatmap switch of the record on screen; kept while its result is re-rendered.
+    this.heatmapControls = { recordId: null, on: false, opacity: DEFAULT_HEATMAP_OPACITY, off: false };
     this.modelCards = new Map(); // version → card, for the notes beside its results
     this.shownRecord = null;
     this.noteDrafts = new Map(); // record id → a typed note not yet saved (kept over a sign-in)
@@ -194,6 +198,39 @@ export class View {
     });
   }
 
+  /**
+   * handler({on}) when the heatmap is switched beside the image or with H (on the record
+   * on screen only). The opacity slider recolours the map here, without asking again.
+   */
+  bindHeatmap(handler) {
+    const toggle = () => {
+      const button = this.result.querySelector("button[data-heatmap='toggle']");
+      const card = this.result.querySelector(".result-card[data-record-id]");
+      if (!button || button.disabled || !card) return;
+      const on = button.getAttribute("aria-pressed") !== "true";
+      this.heatmapControls = { ...this.heatmapControls, recordId: card.dataset.recordId, on };
+      this.#syncHeatmapControls();
+      handler({ on });
+    };
+    this.result.addEventListener("click", (event) => {
+      if (event.target.closest("button[data-heatmap='toggle']")) toggle();
+    });
+    this.result.addEventListener("input", (event) => {
+      if (!event.target.matches("[data-heatmap='opacity']")) return;
+      this.heatmapControls = { ...this.heatmapControls, opacity: Number(event.target.value) / 100 };
+      this.#syncHeatmapControls();
+      this.#drawHeatmap();
+    });
+    this.root.addEventListener("keydown", (event) => {
+      if (event.repeat || event.ctrlKey || event.metaKey || event.altKey) return;
+      if (event.key !== "h" && event.key !== "H") return;
+      if (["INPUT", "TEXTAREA", "SELECT"].includes(event.target?.tagName ?? "")) return;
+      if (this.screens.workspace.hidden || this.recordsPanel.contains(event.target)) return;
+      event.preventDefault();
+      toggle();
+    });
+  }
+
   /** handler() when the reader asks to check the API again (after it was unreachable). */
   bindRetry(handler) {
     this.recordsBody.addEventListener("click", (event) => {
@@ -317,13 +354,15 @@ export class View {
     this.#drawBars(this.result);
     const viewer = this.result.querySelector(".viewer");
     this.viewer = viewer ? new ImageViewer(viewer, this.root) : null;
+    this.#syncHeatmapControls();
     this.#placeHeatmap(record);
     // Review opens once this record's image is drawn (and stays shut if it cannot be).
     const image = this.result.querySelector(".viewer-frame img.result-img");
     image?.addEventListener("load", () => this.syncReviewState());
     if (imageFailed) this.#showImageFailed();
     this.syncReviewState();
-    if (hadFocus) this.focusResult(); // re-rendering with the image must not lose focus
+    // Re-rendering with the image must not lose focus (nor move the page).
+    if (hadFocus) this.result.querySelector(".result-headline")?.focus({ preventScroll: true });
   }
 
   /** A model's card, once fetched: its notes go beside its results, the one shown too. */
@@ -355,21 +394,48 @@ export class View {
   /** The heatmap panels for a newly opened record; any previous overlay goes. */
   renderRecordPanels(record) {
     this.hideHeatmap();
+    this.heatmapControls = { recordId: null, on: false, opacity: DEFAULT_HEATMAP_OPACITY, off: false };
     this.panels.render(record);
   }
 
-  /** Lay the overlay PNG over the record's image, zoomed and panned with it. */
-  showHeatmap(recordId, overlayBlob) {
+  /**
+   * Lay the map (the API's raw 16-bit greyscale PNG) over the record's image in the viridis
+   * colour map, zoomed and panned with it; the slice underneath keeps its window/level.
+   */
+  async showHeatmap(recordId, mapBlob) {
+    const bitmap = await createImageBitmap(mapBlob);
+    const canvas = this.root.createElement("canvas");
+    canvas.width = bitmap.width;
+    canvas.height = bitmap.height;
+    const context = canvas.getContext("2d", { willReadFrequently: true });
+    context.drawImage(bitmap, 0, 0);
+    bitmap.close();
+    const map = context.getImageData(0, 0, canvas.width, canvas.height);
+    // Switched off, or another record opened, while the map was decoded.
+    const { recordId: shownId, on } = this.heatmapControls;
+    if (!on || shownId !== String(recordId)) return;
     this.hideHeatmap();
-    this.heatmap = { recordId: String(recordId), url: URL.createObjectURL(overlayBlob) };
+    this.heatmap = { recordId: String(recordId), map };
     const card = this.result.querySelector(".result-card");
     if (card) this.#placeHeatmap({ id: card.dataset.recordId });
   }
 
   hideHeatmap() {
     this.result.querySelector(".heatmap-layer")?.remove();
-    if (this.heatmap) URL.revokeObjectURL(this.heatmap.url);
     this.heatmap = null;
+  }
+
+  /** The switch is off and stays off for this record (no map can be made for it). */
+  disableHeatmap(recordId) {
+    this.heatmapControls = { recordId: String(recordId), on: false, opacity: this.heatmapControls.opacity, off: true };
+    this.hideHeatmap();
+    this.#syncHeatmapControls();
+  }
+
+  /** Progress or failure of the overlay itself, beside its switch; "" clears it. */
+  setHeatmapStatus(message) {
+    const status = this.result.querySelector("[data-testid='heatmap-status']");
+    if (status) status.textContent = message;
   }
 
   /** screen: "workspace" or "dashboard"; the record view is part of the workspace. */
@@ -467,8 +533,10 @@ export class View {
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
   }
 
+  /** Focus the answer and bring the record (image, review, answer) into view. */
   focusResult() {
-    this.result.querySelector(".result-headline")?.focus();
+    this.result.querySelector(".result-headline")?.focus({ preventScroll: true });
+    this.result.closest(".result-panel")?.scrollIntoView({ block: "start" });
   }
 
   renderRecords({ records, offset, count, selectedId }) {
@@ -560,13 +628,46 @@ export class View {
     const frame = this.result.querySelector(".viewer-frame");
     if (!frame || this.heatmap?.recordId !== String(record.id)) return;
     frame.querySelector(".heatmap-layer")?.remove();
-    const layer = this.root.createElement("img");
+    const layer = this.root.createElement("canvas");
     layer.className = "heatmap-layer";
     layer.dataset.testid = "heatmap-overlay";
-    layer.alt = `Grad-CAM heatmap over record ${record.id}`;
-    layer.draggable = false;
-    layer.src = this.heatmap.url;
+    layer.setAttribute("role", "img");
+    layer.setAttribute("aria-label", `Grad-CAM heatmap over record ${record.id}`);
+    layer.width = this.heatmap.map.width;
+    layer.height = this.heatmap.map.height;
     frame.append(layer);
+    this.#drawHeatmap();
+  }
+
+  #drawHeatmap() {
+    const layer = this.result.querySelector(".heatmap-layer");
+    if (!layer || !this.heatmap) return;
+    const { map } = this.heatmap;
+    const pixels = colouriseHeatmap(map.data, this.heatmapControls.opacity);
+    layer.getContext("2d").putImageData(new ImageData(pixels, map.width, map.height), 0, 0);
+    layer.dataset.opacity = String(this.heatmapControls.opacity);
+  }
+
+  // The switch, slider and scale as this record's choice stands (a re-render resets them).
+  #syncHeatmapControls() {
+    const card = this.result.querySelector(".result-card[data-record-id]");
+    const button = this.result.querySelector("button[data-heatmap='toggle']");
+    if (!card || !button) return;
+    if (this.heatmapControls.recordId !== card.dataset.recordId) {
+      this.heatmapControls = { recordId: card.dataset.recordId, on: false, opacity: DEFAULT_HEATMAP_OPACITY, off: false };
+    }
+    const { on, opacity, off } = this.heatmapControls;
+    const slider = this.result.querySelector("[data-heatmap='opacity']");
+    if (off) {
+      button.disabled = true;
+      if (slider) slider.disabled = true;
+    }
+    button.setAttribute("aria-pressed", String(on && !off));
+    if (slider) slider.value = String(Math.round(opacity * 100));
+    const output = this.result.querySelector("[data-testid='heatmap-opacity-value']");
+    if (output) output.value = `${Math.round(opacity * 100)}%`;
+    const scale = this.result.querySelector("[data-testid='heatmap-scale']");
+    if (scale) scale.hidden = !(on && !off);
   }
 
   #revokePreview() {

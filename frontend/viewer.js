@@ -1,12 +1,18 @@
 // Zoom, pan and window/level for the record's image. Owns only the .viewer it is given;
 // the numbers come from imaging.js. Styles are set through the CSSOM (the CSP forbids
-// inline style attributes) and the window/level through the page's SVG filter.
+// inline style attributes) and the window/level through the page's SVG filter, which acts
+// on the slice only: a heatmap layer above it keeps its colours while the window changes.
+// A drag sets window/level (as in a PACS viewer); Shift+drag, or the middle button, pans.
 import {
   DEFAULT_LEVEL,
   DEFAULT_WINDOW,
+  WINDOW_PRESETS,
   ZOOM_MIN,
   clampPan,
+  clampWindowLevel,
+  dragWindowLevel,
   stepZoom,
+  windowLevelText,
   windowLevelTransfer,
 } from "./imaging.js";
 
@@ -17,6 +23,7 @@ export class ImageViewer {
     this.zoomText = viewer.querySelector(".viewer-zoom");
     this.windowInput = viewer.querySelector("[data-viewer='window']");
     this.levelInput = viewer.querySelector("[data-viewer='level']");
+    this.valuesText = viewer.querySelector("[data-testid='viewer-wl-values']");
     this.transfer = [...document.querySelectorAll("#window-level feComponentTransfer > *")];
     this.scale = ZOOM_MIN;
     this.pan = { x: 0, y: 0 };
@@ -30,10 +37,20 @@ export class ImageViewer {
   reset() {
     this.scale = ZOOM_MIN;
     this.pan = { x: 0, y: 0 };
-    this.windowInput.value = String(DEFAULT_WINDOW);
-    this.levelInput.value = String(DEFAULT_LEVEL);
-    this.applyWindowLevel();
+    this.setWindowLevel({ window: DEFAULT_WINDOW, level: DEFAULT_LEVEL });
     this.applyTransform();
+  }
+
+  /** {window, level} as the sliders stand. */
+  windowLevel() {
+    return { window: Number(this.windowInput.value), level: Number(this.levelInput.value) };
+  }
+
+  setWindowLevel(values) {
+    const { window, level } = clampWindowLevel(values);
+    this.windowInput.value = String(window);
+    this.levelInput.value = String(level);
+    this.applyWindowLevel();
   }
 
   zoom(direction) {
@@ -52,10 +69,18 @@ export class ImageViewer {
   }
 
   applyWindowLevel() {
-    const { slope, intercept } = windowLevelTransfer(this.windowInput.value, this.levelInput.value);
+    const values = this.windowLevel();
+    const { slope, intercept } = windowLevelTransfer(values.window, values.level);
     for (const func of this.transfer) {
       func.setAttribute("slope", String(slope));
       func.setAttribute("intercept", String(intercept));
+    }
+    if (this.valuesText) this.valuesText.value = windowLevelText(values);
+    // The preset whose numbers these are is shown pressed; none after a drag elsewhere.
+    for (const button of this.viewer.querySelectorAll("button[data-viewer-preset]")) {
+      const preset = WINDOW_PRESETS[button.dataset.viewerPreset];
+      const pressed = preset && preset.window === values.window && preset.level === values.level;
+      button.setAttribute("aria-pressed", String(Boolean(pressed)));
     }
   }
 
@@ -65,6 +90,8 @@ export class ImageViewer {
       if (control === "zoom-in") this.zoom(1);
       if (control === "zoom-out") this.zoom(-1);
       if (control === "reset") this.reset();
+      const preset = WINDOW_PRESETS[event.target.closest("button[data-viewer-preset]")?.dataset.viewerPreset];
+      if (preset) this.setWindowLevel(preset);
     });
     this.viewer.addEventListener("input", (event) => {
       if (event.target === this.windowInput || event.target === this.levelInput) {
@@ -85,19 +112,31 @@ export class ImageViewer {
   }
 
   #bindDrag() {
-    let last = null;
+    // {x, y}: where the drag started; start: window/level then; pan: whether it pans.
+    let drag = null;
     this.frame.addEventListener("pointerdown", (event) => {
-      last = { x: event.clientX, y: event.clientY };
+      if (event.button !== 0 && event.button !== 1) return;
+      event.preventDefault();
+      const pan = event.shiftKey || event.button === 1;
+      drag = { x: event.clientX, y: event.clientY, start: this.windowLevel(), pan };
+      this.frame.dataset.dragging = pan ? "pan" : "window-level";
       this.frame.setPointerCapture(event.pointerId);
     });
     this.frame.addEventListener("pointermove", (event) => {
-      if (!last) return;
-      this.pan = { x: this.pan.x + event.clientX - last.x, y: this.pan.y + event.clientY - last.y };
-      last = { x: event.clientX, y: event.clientY };
-      this.applyTransform();
+      if (!drag) return;
+      if (drag.pan) {
+        this.pan = { x: this.pan.x + event.clientX - drag.x, y: this.pan.y + event.clientY - drag.y };
+        drag.x = event.clientX;
+        drag.y = event.clientY;
+        this.applyTransform();
+      } else {
+        // From where the drag began, so that sub-pixel steps do not add up rounding.
+        this.setWindowLevel(dragWindowLevel(drag.start, event.clientX - drag.x, event.clientY - drag.y));
+      }
     });
     const stop = () => {
-      last = null;
+      drag = null;
+      delete this.frame.dataset.dragging;
     };
     this.frame.addEventListener("pointerup", stop);
     this.frame.addEventListener("pointercancel", stop);

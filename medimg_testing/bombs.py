@@ -28,6 +28,29 @@ def hundred_megapixel_png() -> bytes:
     )
 
 
+def costly_png(side: int = 6000, bit_depth: int = 16, colour_type: int = 6) -> bytes:
+    """A valid all-black PNG (16-bit RGBA by default) of side × side: under the pixel cap, a
+    few hundred KiB, but ~290 MB once decoded; the costly input of issue #29.
+
+    Every raw byte is zero (filter 0, black samples), so the stream is one deflated MiB of
+    zeros repeated after full flushes, as `deflated_dicom_bomb` does."""
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour_type]
+    raw_bytes = side * (1 + side * channels * bit_depth // 8)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    segment = compressor.compress(bytes(MIB)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    repeats, rest = divmod(raw_bytes, MIB)
+    deflated = segment * repeats + compressor.compress(bytes(rest)) + compressor.flush()
+    checksum = 1
+    for size in [MIB] * repeats + [rest]:
+        checksum = zlib.adler32(bytes(size), checksum)
+    # The zlib wrapper PNG wants, around the raw stream: header, then Adler-32 of all of it.
+    body = b"\x78\xda" + deflated + struct.pack(">I", checksum)
+    header = struct.pack(">IIBBBBB", side, side, bit_depth, colour_type, 0, 0, 0)
+    return (
+        PNG_MAGIC + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", body) + png_chunk(b"IEND", b"")
+    )
+
+
 def deflated_dicom_bomb(inflated_mib: int = 1024) -> bytes:
     """A Deflated Explicit VR DICOM whose dataset inflates to `inflated_mib` MiB of pixels.
 
@@ -48,7 +71,7 @@ def _image_attributes(side: int) -> bytes:
     """Explicit VR little-endian attributes, then a Pixel Data header for side² 16-bit pixels."""
     dataset = Dataset()
     dataset.SOPClassUID = SecondaryCaptureImageStorage
-    dataset.SOPInstanceUID = generate_uid()
+    dataset.SOPInstanceUID = generate_uid(entropy_srcs=["medimg bomb", str(side)])
     dataset.SamplesPerPixel = 1
     dataset.PhotometricInterpretation = "MONOCHROME2"
     dataset.Rows = side
@@ -66,7 +89,7 @@ def _image_attributes(side: int) -> bytes:
 def _file_meta_bytes() -> bytes:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=["medimg bomb meta"])
     meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
     buffer = DicomBytesIO()
     buffer.write(bytes(128) + b"DICM")

@@ -19,6 +19,8 @@ import data_store  # the pydicom-data package
 import numpy as np
 from pydicom.data import DATA_ROOT
 
+from medimg_testing.bombs import costly_png, deflated_dicom_bomb
+
 MAX_SEED_BYTES = 48 * 1024
 DICOM_PREAMBLE_BYTES = 128
 # Values that break length and size fields: zero, one, sign boundaries, all ones.
@@ -89,6 +91,11 @@ def edge_cases(seeds: tuple[tuple[str, bytes], ...]) -> list[tuple[str, bytes]]:
     cases += [("jpeg-magic-only", jpeg), ("dicom-magic-only", dicom_header)]
     cases += [("dicom-magic-then-zeros", dicom_header + bytes(4096))]
     cases += [("png-magic-then-dicom", png + seeds[0][1]), ("jpeg-then-png", jpeg + png)]
+    # Legal but costly (issue #29): under the pixel cap, over the decode memory budget (413);
+    # and one within it that a server must decode without trouble.
+    cases += [("png-rgba-16-bit-6000", costly_png(6000))]
+    cases += [("png-rgba-16-bit-1024", costly_png(1024))]
+    cases += [("dicom-deflated-16-bit-6014", deflated_dicom_bomb(69))]
     return cases
 
 

@@ -16,11 +16,14 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut, pixel_array
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from ml.decode import (
+    DecodeCost,
     ImageDecodeError,
     ImageTooLargeError,
     check_pixel_count,
     mean_chroma,
     rescale_to_uint8,
+    rescale_working_bytes,
+    reserved,
     to_grey_uint8,
 )
 
@@ -36,6 +39,10 @@ INFLATE_STEP_BYTES = 16 * 1024 * 1024
 
 # Read here for the input gate (ml.ood.header_cue), so it need not parse the file again.
 GATE_ATTRIBUTES = ("Modality", "BodyPartExamined")
+# float64 copies of a greyscale frame the modality LUT and the VOI window hold at once.
+WINDOWING_FLOAT_COPIES = 4
+# The pixel decoders' own buffers, whatever the frame (2.3 MB measured for a 100×100 frame).
+DECODER_OVERHEAD_BYTES = 4 * 1024 * 1024
 
 
 def decode_dicom(
@@ -43,10 +50,63 @@ def decode_dicom(
 ) -> tuple[np.ndarray, float | None, dict[str, str]]:
     """The middle frame as 8-bit grey, its mean chroma when it was in colour, and the
     header attributes the input gate checks (as text, "" when absent)."""
-    dataset = _read_dataset(data, max_pixels)
-    header = {keyword: str(dataset.get(keyword, "") or "") for keyword in GATE_ATTRIBUTES}
-    pixels, chroma = _middle_frame(dataset, max_pixels)
-    return pixels, chroma, header
+    with reserved(decode_cost(data, max_pixels)):
+        dataset = _read_dataset(data, max_pixels)
+        header = {keyword: str(dataset.get(keyword, "") or "") for keyword in GATE_ATTRIBUTES}
+        pixels, chroma = _middle_frame(dataset, max_pixels)
+        return pixels, chroma, header
+
+
+def decode_cost(data: bytes, max_pixels: int) -> DecodeCost:
+    """What decoding the file will take, from its header alone (the first inflated MiB of
+    a deflated one): the dataset as pydicom holds it, the frame, and its working copies.
+    A header too damaged to tell costs nothing here; dcmread refuses it next."""
+    deflated = _deflated_body(data)
+    try:
+        header = (
+            _header_of_deflated(deflated)
+            if deflated is not None
+            else pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+        )
+        rows, columns = int(header.get("Rows", 0) or 0), int(header.get("Columns", 0) or 0)
+        frames = int(header.get("NumberOfFrames", 1) or 1)
+        samples = int(header.get("SamplesPerPixel", 1) or 1)
+        sample_bytes = max(1, -(-int(header.get("BitsAllocated", 16) or 16) // 8))
+    except Exception:  # a damaged header: _read_dataset refuses it with the usual message
+        return DecodeCost(0, 0, 0, 0, len(data))
+    if rows <= 0 or columns <= 0:
+        return DecodeCost(0, 0, 0, 0, len(data))
+    check_pixel_count(columns, rows, max_pixels, frames)
+    return dicom_cost(rows, columns, frames, samples, sample_bytes, len(data), deflated is not None)
+
+
+def dicom_cost(
+    rows: int,
+    columns: int,
+    frames: int,
+    samples: int,
+    sample_bytes: int,
+    file_bytes: int,
+    deflated: bool,
+) -> DecodeCost:
+    pixels = rows * columns
+    # pydicom keeps the file's Pixel Data value; a deflated file's, inflated, twice over.
+    dataset = 2 * pixels * frames * samples * sample_bytes if deflated else file_bytes
+    frame = pixels * samples * sample_bytes
+    if samples == 1:
+        working = pixels * (8 * WINDOWING_FLOAT_COPIES + 2)
+    else:  # a BGR copy, its stretch to 8 bits and the float copy the chroma takes
+        working = frame + pixels * samples * 9 + pixels
+    peak = dataset + frame + working + rescale_working_bytes(pixels * samples)
+    peak += DECODER_OVERHEAD_BYTES
+    return DecodeCost(columns, rows, samples, 8 * sample_bytes, peak)
+
+
+def _header_of_deflated(body: memoryview) -> pydicom.Dataset:
+    head = zlib.decompressobj(-zlib.MAX_WBITS).decompress(body, INFLATED_HEADER_SLACK_BYTES)
+    return read_dataset(
+        io.BytesIO(head), False, True, stop_when=lambda tag, *_: tag == PIXEL_DATA_TAG
+    )
 
 
 def _middle_frame(dataset: pydicom.Dataset, max_pixels: int) -> tuple[np.ndarray, float | None]:

@@ -11,6 +11,10 @@ SPA_HOST=127.0.0.1
 SPA_PORT="${MEDIMG_SPA_PORT:-8080}"
 DEMO_KEY_FILE=var/demo-radiologist.key
 
+# MEDIMG_BOOTSTRAP_ADMIN_KEY (environment or .env) applies only while the database holds no
+# key: it goes in first, before the demo key below would make it too late.
+"$PY" -m api.keys bootstrap
+
 # A local radiologist key, made once, so the SPA can be signed into at once. The database
 # keeps only its hash; the key itself stays in var/ (git-ignored), readable by you alone.
 if [[ ! -s "$DEMO_KEY_FILE" ]]; then

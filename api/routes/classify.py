@@ -5,6 +5,7 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -98,6 +99,23 @@ with 503 and a `Retry-After` header, and nothing is stored.
 """
 
 
+async def one_file_part(request: Request) -> None:
+    """A second `file` part would otherwise be dropped without a word: the sender must learn
+    that only one was classified. The form is already parsed (and cached) by now."""
+    parts = len((await request.form()).getlist("file"))
+    if parts > 1:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "too_many_files",
+                    "loc": ("body", "file"),
+                    "msg": f"{parts} `file` parts were sent; POST /classify takes one. "
+                    "Send several as `files` to POST /classify/batch.",
+                }
+            ]
+        )
+
+
 # Plain `def` routes: FastAPI runs them on the thread pool, so decoding and inference
 # (CPU-bound) and the blocking database and disk writes never stall the event loop.
 @router.post(
@@ -106,6 +124,7 @@ with 503 and a `Retry-After` header, and nothing is stored.
     response_model=RecordPublic,
     summary="Classify a brain-MRI slice and store the result",
     description=INPUT_DESCRIPTION,
+    dependencies=[Depends(one_file_part)],
     responses={
         **replayed_header_doc(HTTPStatus.CREATED),
         **problem_responses(400, 413, 415, 422, 503),

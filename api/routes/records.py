@@ -35,7 +35,11 @@ router = APIRouter(
     summary="List classification records, newest first unless sorted otherwise",
     description=(
         "Page with `limit` and the `next_cursor` of the previous page (stable while records "
-        "are added), or with `offset`. `count` is the number of records matching the filters."
+        "are added), or with `offset`. `count` is the number of records matching the filters. "
+        "`sort=suspicion` is the triage order (suspected tumours first, by "
+        "`tumour_probability`; then indeterminate, no tumour, and records without a finding) "
+        "and pages with `offset` only: it hands out no `next_cursor` and refuses a `cursor` "
+        "(422)."
     ),
     responses=problem_responses(422),
 )

@@ -19,13 +19,14 @@ from sqlmodel import Session, select
 
 from api.admission import at_capacity
 from api.batching import BatcherClosedError, BatchQueueFullError
-from api.deidentify import deidentify_dicom, salted_uid_hash
+from api.deidentify import deidentify_dicom, salted_uid_hash, strip_raster_metadata
 from api.group_commit import group_committer
 from api.models import Record
 from api.storage import BlobStore, StoredBlob
 from api.timing import StageTimer
 from ml.decode import (
     DecodedImage,
+    DecodeMemoryBusyError,
     ImageDecodeError,
     ImageTooLargeError,
     UnsupportedImageTypeError,
@@ -233,6 +234,8 @@ def decode_upload(data: bytes, max_pixels: int) -> DecodedImage:
         return decode_image(data, max_pixels=max_pixels)
     except ImageDecodeError as error:
         raise HTTPException(_status_for_decode_error(error), str(error)) from error
+    except DecodeMemoryBusyError as error:
+        raise at_capacity(str(error)) from error
 
 
 def _status_for_decode_error(error: ImageDecodeError) -> HTTPStatus:
@@ -246,10 +249,11 @@ def _status_for_decode_error(error: ImageDecodeError) -> HTTPStatus:
 def _bytes_to_store(
     data: bytes, image: DecodedImage, salt: str
 ) -> tuple[bytes, dict[str, str | None]]:
-    """PNG/JPEG as uploaded; DICOM de-identified, its UIDs kept only as salted hashes."""
-    if image.media_type != DICOM_MEDIA_TYPE:
-        return data, {}
+    """PNG/JPEG without text, comments or EXIF; DICOM de-identified, its UIDs kept only as
+    salted hashes."""
     try:
+        if image.media_type != DICOM_MEDIA_TYPE:
+            return strip_raster_metadata(data, image.media_type), {}
         deidentified = deidentify_dicom(data, uid_salt=salt)
     except ImageDecodeError as error:
         raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from error

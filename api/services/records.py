@@ -2,11 +2,11 @@
 
 import logging
 from http import HTTPStatus
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import ColumnElement, and_, delete, or_, true
+from sqlalchemy import ColumnElement, and_, case, delete, or_, true
 from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -20,7 +20,7 @@ from api.models import (
     Role,
     TumourClass,
 )
-from api.pagination import Cursor, SortOrder, decode_cursor, encode_cursor
+from api.pagination import Cursor, decode_cursor, encode_cursor
 from api.security import Actor
 from api.storage import BlobStore
 from api.values import MAX_INT64, Text, UtcInstant
@@ -29,6 +29,24 @@ from ml.ood import Suitability
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
+
+# `newest` and `oldest` page with cursors; `suspicion` (the triage order) with `offset` only.
+RecordSort = Literal["newest", "oldest", "suspicion"]
+SUSPICION_SORT_DESCRIPTION = (
+    "`newest` or `oldest` first, or `suspicion`: the triage order, `tumour_suspected` first "
+    "by `tumour_probability` (highest first), then `indeterminate`, then `no_tumour`, then "
+    "records without a finding (out of distribution, or made before the finding existed); "
+    "newest first within equal answers. `suspicion` pages with `offset` only (no cursor: "
+    "its position is no (created_at, id) pair), and sorts the matching records rather than "
+    "reading them along an index: narrow it with filters on large lists."
+)
+# Triage rank of each finding; anything else (no answer) comes last.
+SUSPICION_RANK = {
+    Finding.TUMOUR_SUSPECTED: 0,
+    Finding.INDETERMINATE: 1,
+    Finding.NO_TUMOUR: 2,
+}
+NO_FINDING_RANK = len(SUSPICION_RANK)
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +70,7 @@ class RecordQuery(BaseModel):
         le=MAX_INT64,
         description="Records to skip; prefer `cursor` for long lists.",
     )
-    sort: SortOrder = Field(default="newest", description="`newest` or `oldest` first.")
+    sort: RecordSort = Field(default="newest", description=SUSPICION_SORT_DESCRIPTION)
     finding: Finding | None = Field(
         default=None,
         description="Tumour-first finding (out-of-distribution records have none).",
@@ -65,6 +83,13 @@ class RecordQuery(BaseModel):
     )
     body_part: BodyPart | None = Field(default=None, description="Body part the recogniser saw.")
     review_status: ReviewStatus | None = Field(default=None)
+    suitability: Suitability | None = Field(
+        default=None,
+        description=(
+            "The input gate's verdict: `ok`, `low_confidence`, or `out_of_distribution` (not "
+            "assessable). Records made before the gate have none and match no value."
+        ),
+    )
     model_version: Text | None = Field(default=None, max_length=64)
     source_system: Text | None = Field(default=None, max_length=128)
     created_from: UtcInstant | None = Field(
@@ -78,6 +103,8 @@ class RecordQuery(BaseModel):
     def one_way_of_paging(self) -> Self:
         if self.cursor is not None and self.offset:
             raise ValueError("Use either `cursor` or `offset`, not both.")
+        if self.cursor is not None and self.sort == "suspicion":
+            raise ValueError("`sort=suspicion` pages with `offset`; leave `cursor` out.")
         if self.created_from and self.created_to and self.created_from >= self.created_to:
             raise ValueError("`created_from` must be earlier than `created_to`.")
         return self
@@ -90,7 +117,7 @@ def list_records(session: Session, actor: Actor, query: RecordQuery) -> RecordsP
     rows = list(session.exec(page_statement(conditions, query)))
     page = rows[: query.limit]
     next_cursor = None
-    if len(rows) > query.limit:
+    if len(rows) > query.limit and query.sort != "suspicion":
         last = page[-1]
         next_cursor = encode_cursor(Cursor(last.created_at, last.id, query.sort))
     return RecordsPublic(data=page, count=count, next_cursor=next_cursor)
@@ -100,7 +127,7 @@ def page_statement(
     conditions: list[ColumnElement[bool]], query: RecordQuery
 ) -> SelectOfScalar[Record]:
     statement = select(Record).where(*conditions).order_by(*sort_order(query.sort))
-    if query.cursor is not None:
+    if query.cursor is not None and query.sort != "suspicion":
         statement = statement.where(after(decode_cursor(query.cursor, query.sort)))
     # One row past the page says whether another page follows.
     return statement.offset(query.offset).limit(query.limit + 1)
@@ -113,6 +140,7 @@ def filter_conditions(query: RecordQuery) -> list[ColumnElement[bool]]:
         col(Record.modality): query.modality,
         col(Record.body_part): query.body_part,
         col(Record.review_status): query.review_status,
+        col(Record.suitability): query.suitability,
         col(Record.model_version): query.model_version,
         col(Record.source_system): query.source_system,
     }
@@ -134,8 +162,27 @@ def with_tumour_answer() -> ColumnElement[bool]:
     return or_(suitability.is_(None), suitability != Suitability.OUT_OF_DISTRIBUTION)
 
 
-def sort_order(sort: SortOrder) -> tuple[Any, Any]:
+def suspicion_rank() -> ColumnElement[int]:
+    """0 for a suspected tumour, 1 indeterminate, 2 no tumour, 3 for no finding: a refused
+    image's stored finding is no answer (RecordPublic sends none), so it ranks last."""
+    finding = col(Record.finding)
+    return case(
+        (col(Record.suitability) == Suitability.OUT_OF_DISTRIBUTION, NO_FINDING_RANK),
+        *((finding == value, rank) for value, rank in SUSPICION_RANK.items()),
+        else_=NO_FINDING_RANK,
+    )
+
+
+def sort_order(sort: RecordSort) -> tuple[Any, ...]:
     # id breaks ties between records created within the same clock tick.
+    if sort == "suspicion":
+        # coalesce: NULLs sort first in a descending order on PostgreSQL, last on SQLite.
+        return (
+            suspicion_rank().asc(),
+            func.coalesce(col(Record.tumour_probability), -1.0).desc(),
+            col(Record.created_at).desc(),
+            col(Record.id).desc(),
+        )
     if sort == "oldest":
         return col(Record.created_at).asc(), col(Record.id).asc()
     return col(Record.created_at).desc(), col(Record.id).desc()

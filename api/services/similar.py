@@ -118,7 +118,37 @@ def similar_records(
             )
         )
     cases.sort(key=lambda case: case.similarity + REVIEWED_BONUS * case.reviewed, reverse=True)
-    return cases[:k]
+    return spread_out(cases)[:k]
+
+
+def spread_out(cases: list[SimilarRecord]) -> list[SimilarRecord]:
+    """Independent evidence first: of cases with the same image (SHA-256) or near-identical
+    embeddings, only the first (best ranked) is kept, and near-duplicates of the query
+    itself follow every other case, so copies of one image never fill the top slots."""
+    kept: list[SimilarRecord] = []
+    seen_images: set[str] = set()
+    kept_vectors: list[np.ndarray] = []
+    for case in cases:
+        if case.record.image_sha256 in seen_images:
+            continue
+        vector = _unit(case.record.embedding)
+        if vector is not None and any(
+            float(vector @ other) >= NEAR_DUPLICATE_SIMILARITY for other in kept_vectors
+        ):
+            continue
+        seen_images.add(case.record.image_sha256)
+        if vector is not None:
+            kept_vectors.append(vector)
+        kept.append(case)
+    return [c for c in kept if not c.near_duplicate] + [c for c in kept if c.near_duplicate]
+
+
+def _unit(embedding: bytes | None) -> np.ndarray | None:
+    if embedding is None:
+        return None
+    vector = embedding_from_bytes(embedding).astype(np.float32)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else None
 
 
 def record_embedding(

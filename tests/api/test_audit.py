@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from api.audit import AppendOnlyError
+from api.audit import AnonymousRefusals, AppendOnlyError
 from api.models import AuditEvent, Role
 from tests.conftest import bearer
 
@@ -178,3 +178,33 @@ def test_admins_page_through_the_audit_trail_newest_first(client: TestClient) ->
     # The first GET /audit was itself recorded, so everything after it moved down by one.
     assert [event["action"] for event in rest["data"]] == ["read_records", "read_me"]
     assert page["count"] == 3 and rest["count"] == 4
+
+
+def test_an_unauthenticated_flood_writes_one_audit_row_per_address_a_minute_and_counts_the_rest(
+    client: TestClient, engine: Engine
+) -> None:
+    key = client.headers.pop("Authorization")
+    before = len(audit_events(engine))
+
+    answers = [client.get(f"/records/{n}").status_code for n in range(200)]
+    answers += [client.post("/classify", files={"file": ("a.png", b"x")}).status_code]
+
+    assert set(answers) == {401}
+    rows = audit_events(engine)[before:]
+    assert [(row.status_code, row.key_id, row.record_id) for row in rows] == [(401, None, 0)]
+    metrics = client.get("/metrics", headers={"Authorization": key}).text
+    assert "medimg_audit_anonymous_refusals_unrecorded_total 200.0" in metrics
+
+
+def test_anonymous_refusals_get_a_row_per_address_each_minute_up_to_a_cap() -> None:
+    now = [600.0]
+    refusals = AnonymousRefusals(window_s=60, max_addresses=2, clock=lambda: now[0])
+
+    first_minute = [refusals.first_in_window(a) for a in ("10.0.0.1", "10.0.0.1", "10.0.0.2")]
+    past_the_cap = refusals.first_in_window("10.0.0.3")
+    now[0] += 60
+    next_minute = [refusals.first_in_window(a) for a in ("10.0.0.3", "10.0.0.1", "10.0.0.1")]
+
+    assert first_minute == [True, False, True]
+    assert past_the_cap is False
+    assert next_minute == [True, True, False]

@@ -191,6 +191,22 @@ def test_an_empty_file_gets_422(client: TestClient, engine: Engine) -> None:
     assert count_records(engine) == 0
 
 
+def test_a_second_file_part_gets_422_instead_of_being_silently_ignored(
+    client: TestClient, engine: Engine, png_bytes: bytes, jpeg_bytes: bytes
+) -> None:
+    files = [
+        ("file", ("a.png", png_bytes, "image/png")),
+        ("file", ("b.jpg", jpeg_bytes, "image/jpeg")),
+    ]
+
+    response = client.post("/classify", files=files)
+
+    problem = assert_problem(response, 422)
+    assert "2 `file` parts were sent" in problem["errors"][0]["msg"]
+    assert problem["errors"][0]["loc"] == ["body", "file"]
+    assert count_records(engine) == 0
+
+
 def test_a_truncated_jpeg_gets_422_that_says_it_is_damaged(
     client: TestClient, jpeg_bytes: bytes, stored_blobs: Callable[[], list[Path]]
 ) -> None:

@@ -160,15 +160,17 @@ def test_a_missing_records_heatmap_and_similar_cases_are_404_problems(client: Te
 def test_similar_cases_come_most_similar_first_with_reviewed_ones_preferred(
     client: TestClient, add_record: Callable[..., int]
 ):
-    query = add_record(embedding=unit(1.0), label="glioma")
-    close = add_record(embedding=unit(0.99, 0.14), label="glioma")
+    query = add_record(embedding=unit(1.0), label="glioma", image_sha256="a" * 64)
+    close = add_record(embedding=unit(0.99, 0.14), label="glioma", image_sha256="b" * 64)
+    # Not a near-duplicate of `close` (their cosine is 0.97): both are independent cases.
     reviewed = add_record(
-        embedding=unit(0.98, 0.2),
+        embedding=unit(0.98, 0.0, 0.2),
         label="glioma",
         review_status="corrected",
         reviewed_label="meningioma",
+        image_sha256="c" * 64,
     )
-    far = add_record(embedding=unit(0.0, 1.0), label="pituitary")
+    far = add_record(embedding=unit(0.0, 1.0), label="pituitary", image_sha256="d" * 64)
 
     cases = client.get(f"/records/{query}/similar", params={"k": 3}).json()["data"]
 
@@ -189,6 +191,30 @@ def test_near_duplicates_are_marked_and_the_query_itself_is_left_out(
     by_id = {c["record"]["id"]: c for c in cases}
     assert set(by_id) == {copy, other}
     assert by_id[copy]["near_duplicate"] and not by_id[other]["near_duplicate"]
+
+
+def test_copies_of_one_image_collapse_and_near_duplicates_of_the_query_come_last(
+    client: TestClient, add_record: Callable[..., int]
+):
+    query = add_record(embedding=unit(1.0, 0.3), image_sha256="a" * 64)
+    # Three copies of the query's image (same bytes twice, then re-encoded): one case stays.
+    copy = add_record(
+        embedding=unit(1.0, 0.3),
+        image_sha256="a" * 64,
+        review_status="confirmed",
+        reviewed_label="glioma",
+    )
+    add_record(embedding=unit(1.0, 0.3), image_sha256="a" * 64)
+    add_record(embedding=unit(1.0, 0.301), image_sha256="b" * 64)
+    # Two near-identical images of another slice: one case stays, the better ranked.
+    slice_a = add_record(embedding=unit(1.0, 0.6), image_sha256="c" * 64)
+    add_record(embedding=unit(1.0, 0.601), image_sha256="d" * 64)
+    distinct = add_record(embedding=unit(1.0, 1.0), image_sha256="e" * 64)
+
+    cases = client.get(f"/records/{query}/similar", params={"k": 5}).json()["data"]
+
+    assert [c["record"]["id"] for c in cases] == [slice_a, distinct, copy]
+    assert [c["near_duplicate"] for c in cases] == [False, False, True]
 
 
 def test_rejected_and_out_of_distribution_records_are_not_offered_as_cases(

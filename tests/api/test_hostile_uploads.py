@@ -3,6 +3,7 @@ per file in a batch, never a 500 (issue #29)."""
 
 import struct
 import zlib
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydicom.data import get_testdata_file
 
+from medimg_testing.bombs import costly_png, deflated_dicom_bomb
+from ml.decode import DecodeCost, decode_memory
 from tests.api.conftest import encode
 
 DICOM = "application/dicom"
@@ -109,3 +112,36 @@ def test_a_png_declaring_more_pixels_than_pillow_will_open_gets_413(
     response = answer_without_raising(lenient_client, png_declaring(40_000, 40_000), "image/png")
 
     assert response.status_code == 413, response.text
+
+
+@pytest.mark.parametrize(
+    ("data", "media_type"),
+    [
+        pytest.param(costly_png(6000), "image/png", id="png-16-bit-rgba-6000"),
+        pytest.param(deflated_dicom_bomb(69), DICOM, id="deflated-dicom-16-bit-6014"),
+    ],
+)
+def test_an_image_under_the_pixel_cap_that_would_take_gigabytes_to_decode_gets_413_saying_why(
+    lenient_client: TestClient, data: bytes, media_type: str
+) -> None:
+    response = answer_without_raising(lenient_client, data, media_type)
+
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "MiB of memory, more than the 256 MiB one image may use" in response.json()["detail"]
+
+
+def test_an_upload_while_other_decodes_hold_all_decode_memory_gets_503_with_retry_after(
+    lenient_client: TestClient, png_bytes: bytes
+) -> None:
+    memory = decode_memory()
+    with ExitStack() as others:  # four decodes at their budget, on other threads
+        for _ in range(memory.total // memory.per_decode):
+            others.enter_context(memory.reserve(DecodeCost(0, 0, 0, 0, memory.per_decode)))
+        busy = answer_without_raising(lenient_client, png_bytes, "image/png")
+    after = answer_without_raising(lenient_client, png_bytes, "image/png")
+
+    assert busy.status_code == 503, busy.text
+    assert busy.headers["retry-after"] == "1"
+    assert "other images being decoded" in busy.json()["detail"]
+    assert after.status_code == 201, after.text

@@ -3,6 +3,7 @@
 import secrets
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -157,6 +158,42 @@ def test_the_bootstrap_key_is_ignored_once_any_key_exists(
     client = make_client(bootstrap_admin_key=SecretStr(bootstrap))
 
     assert client.get("/me", headers=as_key(bootstrap)).status_code == 401
+
+
+def test_a_bootstrap_key_ignored_because_keys_exist_says_so_at_start_up(
+    make_client: Callable[..., TestClient],
+    make_api_key: Callable[..., str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    make_api_key(Role.RADIOLOGIST, "demo radiologist")  # what `make run` made before
+
+    make_client(bootstrap_admin_key=SecretStr(secrets.token_urlsafe(32)))
+
+    [warning] = [r.getMessage() for r in caplog.records if "BOOTSTRAP" in r.getMessage()]
+    assert "already holds 1 API key(s)" in warning
+    assert "python -m api.keys create" in warning
+
+
+def test_the_bootstrap_command_run_before_the_demo_key_makes_the_bootstrap_key_work(
+    make_client: Callable[..., TestClient], settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    bootstrap = secrets.token_urlsafe(32)
+    configured = settings.model_copy(update={"bootstrap_admin_key": SecretStr(bootstrap)})
+
+    # scripts/run.sh, as `make run` runs it: bootstrap, then the demo radiologist key.
+    assert keys_cli.main(["bootstrap"], settings=configured) == 0
+    assert keys_cli.main(["create", "--name", "demo", "--role", "radiologist"], configured) == 0
+    client = make_client(bootstrap_admin_key=SecretStr(bootstrap))
+
+    me = client.get("/me", headers=as_key(bootstrap)).json()
+    assert me == {"name": BOOTSTRAP_ADMIN_NAME, "role": "admin"}
+    assert not [r for r in caplog.records if "BOOTSTRAP" in r.getMessage()]
+
+
+def test_make_run_applies_the_bootstrap_key_before_it_creates_its_demo_key() -> None:
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "run.sh").read_text()
+
+    assert script.index("api.keys bootstrap") < script.index("api.keys create")
 
 
 def test_a_short_bootstrap_key_is_refused_when_the_settings_are_read() -> None:

@@ -296,3 +296,81 @@ def test_sqlite_reads_a_page_along_an_index_without_sorting_the_table(
 
     assert any("USING INDEX ix_record_" in step for step in plan), plan
     assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+# ---- triage order and the suitability filter (issue #26) ----------------------------------
+
+
+def test_sort_suspicion_lists_suspected_tumours_by_probability_then_indeterminate_then_no_tumour(
+    client: TestClient, add_record: Callable[..., int]
+) -> None:
+    no_tumour = add_record(created_at=at(0), finding="no_tumour", tumour_probability=0.05)
+    likely = add_record(created_at=at(1), finding="tumour_suspected", tumour_probability=0.97)
+    before_findings = add_record(created_at=at(2))
+    unsure = add_record(created_at=at(3), finding="indeterminate", tumour_probability=0.4)
+    # A refused image's stored finding is no answer: it goes with the records without one.
+    refused = add_record(
+        created_at=at(4),
+        finding="tumour_suspected",
+        tumour_probability=0.99,
+        suitability="out_of_distribution",
+    )
+    less_likely = add_record(created_at=at(5), finding="tumour_suspected", tumour_probability=0.7)
+
+    page = client.get("/records", params={"sort": "suspicion"}).json()
+
+    assert ids_of(page) == [likely, less_likely, unsure, no_tumour, refused, before_findings]
+    assert page["count"] == 6
+
+
+def test_sort_suspicion_pages_by_offset_and_refuses_a_cursor(
+    client: TestClient, add_record: Callable[..., int]
+) -> None:
+    ids = [
+        add_record(created_at=at(minute), finding="tumour_suspected", tumour_probability=p)
+        for minute, p in enumerate([0.6, 0.9, 0.8])
+    ]
+    cursor = client.get("/records", params={"limit": 1}).json()["next_cursor"]
+
+    first = client.get("/records", params={"sort": "suspicion", "limit": 2}).json()
+    second = client.get("/records", params={"sort": "suspicion", "limit": 2, "offset": 2}).json()
+    refused = client.get("/records", params={"sort": "suspicion", "cursor": cursor})
+
+    assert ids_of(first) == [ids[1], ids[2]] and first["next_cursor"] is None
+    assert ids_of(second) == [ids[0]]
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == PROBLEM_JSON
+
+
+def test_sort_suspicion_keeps_the_filters(
+    client: TestClient, add_record: Callable[..., int]
+) -> None:
+    wanted = add_record(finding="indeterminate", tumour_probability=0.4, review_status="unreviewed")
+    add_record(finding="tumour_suspected", tumour_probability=0.9, review_status="confirmed")
+
+    page = client.get(
+        "/records", params={"sort": "suspicion", "review_status": "unreviewed"}
+    ).json()
+
+    assert ids_of(page) == [wanted]
+
+
+@pytest.mark.parametrize("verdict", ["ok", "low_confidence", "out_of_distribution"])
+def test_the_suitability_filter_keeps_only_records_with_that_verdict(
+    client: TestClient, add_record: Callable[..., int], verdict: str
+) -> None:
+    made = {name: add_record(suitability=name) for name in ("ok", "low_confidence")}
+    made["out_of_distribution"] = add_record(suitability="out_of_distribution")
+    add_record()  # before the gate: no verdict
+
+    page = client.get("/records", params={"suitability": verdict}).json()
+
+    assert ids_of(page) == [made[verdict]]
+    assert page["count"] == 1
+
+
+def test_an_unknown_suitability_or_sort_is_a_422_problem(client: TestClient) -> None:
+    for params in ({"suitability": "fine"}, {"sort": "riskiest"}):
+        response = client.get("/records", params=params)
+        assert response.status_code == 422, params
+        assert response.headers["content-type"] == PROBLEM_JSON

@@ -4,7 +4,6 @@ compared with the API's own answer, and images that are not brain MRI shown as n
 assessable. The new panels get an axe-core scan too.
 """
 
-import hashlib
 from pathlib import Path
 
 import cv2
@@ -42,21 +41,15 @@ KIND_NAMES = {
     "dermoscopy": "Dermoscopy photograph",
     "histopathology": "Histology slide",
 }
-# The overlay's opacity the SPA starts with, and the one the test moves the slider to.
+# The overlay's opacity the SPA starts with (percent), and the one the test moves it to.
 FIRST_OPACITY, SECOND_OPACITY = "0.45", "0.8"
 
-# SHA-256 of the pixels an <img> shows, drawn on a canvas inside the page (the page's CSP
-# lets no fetch() read a blob: URL).
-SHOWN_PIXELS_SHA256_JS = """async (img) => {
-  await img.decode();
-  const canvas = document.createElement("canvas");
-  canvas.width = img.naturalWidth;
-  canvas.height = img.naturalHeight;
-  const context = canvas.getContext("2d");
-  context.drawImage(img, 0, 0);
-  const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
-  const digest = await crypto.subtle.digest("SHA-256", pixels);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+# The shown map's pixels as a canvas holds them: how many are drawn, and their mean alpha.
+SHOWN_MAP_JS = """(canvas) => {
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let drawn = 0, alpha = 0;
+  for (let i = 3; i < pixels.length; i += 4) if (pixels[i]) { drawn += 1; alpha += pixels[i]; }
+  return { width: canvas.width, height: canvas.height, drawn, alpha: drawn ? alpha / drawn : 0 };
 }"""
 
 
@@ -80,13 +73,14 @@ def explanation_or_skip(api: httpx.Client, record_id: int) -> dict:
     return response.json()
 
 
-def overlay_pixels_sha256(api: httpx.Client, record_id: int, opacity: str) -> str:
-    """SHA-256 of the API's overlay PNG as RGBA pixels, as a canvas reads them."""
-    response = api.get(f"/records/{record_id}/heatmap", params={"opacity": opacity})
+def raw_map_size(api: httpx.Client, record_id: int) -> tuple[int, int]:
+    """(width, height) of the API's raw 16-bit map: the grid the page colours."""
+    response = api.get(f"/records/{record_id}/heatmap", params={"format": "raw"})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/png"
-    bgr = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
-    return hashlib.sha256(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA).tobytes()).hexdigest()
+    grey = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert grey.dtype == np.uint16
+    return grey.shape[1], grey.shape[0]
 
 
 def result_card(page, record_id: int):
@@ -133,20 +127,23 @@ def test_the_heatmap_overlay_toggles_over_the_image_and_follows_the_opacity_slid
     toggle.click()
     expect(toggle).to_have_attribute("aria-pressed", "true")
     expect(overlay).to_be_visible()
-    assert f"opacity={FIRST_OPACITY}" in heatmap_gets[-1]
-    first = overlay.evaluate(SHOWN_PIXELS_SHA256_JS)
-    assert first == overlay_pixels_sha256(api, record["id"], FIRST_OPACITY)
+    # The map itself is fetched once and coloured in the page, over the windowed slice.
+    assert len(heatmap_gets) == 1 and "format=raw" in heatmap_gets[-1], heatmap_gets
+    first = overlay.evaluate(SHOWN_MAP_JS)
+    width, height = raw_map_size(api, record["id"])
+    assert (first["width"], first["height"]) == (width, height)
+    assert first["drawn"] > 0
+    assert first["alpha"] <= float(FIRST_OPACITY) * 255 + 1
     page.screenshot(path=artifacts_dir / "heatmap-overlay.png", full_page=True)
 
-    first_src = overlay.get_attribute("src")
     page.get_by_test_id("heatmap-opacity").fill(str(round(float(SECOND_OPACITY) * 100)))
     expect(page.get_by_test_id("heatmap-opacity-value")).to_have_text("80%")
-    expect(overlay).not_to_have_attribute("src", first_src)
+    expect(overlay).to_have_attribute("data-opacity", SECOND_OPACITY)
     expect(overlay).to_have_count(1)
-    assert f"opacity={SECOND_OPACITY}" in heatmap_gets[-1]
-    second = overlay.evaluate(SHOWN_PIXELS_SHA256_JS)
-    assert second != first, "the shown overlay did not change"
-    assert second == overlay_pixels_sha256(api, record["id"], SECOND_OPACITY)
+    assert len(heatmap_gets) == 1, "a new opacity must not fetch the map again"
+    second = overlay.evaluate(SHOWN_MAP_JS)
+    assert second["drawn"] == first["drawn"]
+    assert second["alpha"] > first["alpha"], "the shown overlay did not change"
     assert blocking_violations(page) == [], "record view with the heatmap overlay"
 
     toggle.click()
@@ -191,22 +188,34 @@ def test_similar_cases_list_what_the_api_answers_with_their_marks_and_open_on_cl
         expect(item.get_by_test_id("mark-near-duplicate")).to_have_count(
             int(case["near_duplicate"])
         )
-    duplicate_item = page.locator(
-        f"[data-testid='similar-case'][data-record-id='{duplicate['id']}']"
+    # Copies of one image collapse into one case, and copies of the query's own image (no
+    # independent evidence) come after every independent case: they never fill the top.
+    shas = [c["record"]["image_sha256"] for c in answer]
+    assert len(shas) == len(set(shas)), shas
+    flags = [c["near_duplicate"] for c in answer]
+    assert flags == sorted(flags), flags
+    assert all(
+        c["near_duplicate"] for c in answer if c["record"]["image_sha256"] == query["image_sha256"]
     )
-    expect(duplicate_item.get_by_test_id("mark-near-duplicate")).to_be_visible()
-    expect(duplicate_item.get_by_test_id("mark-reviewed")).to_be_visible()
+    chosen = answer[-1]
+    copy = chosen["record"]
+    duplicate_item = page.locator(f"[data-testid='similar-case'][data-record-id='{copy['id']}']")
+    mark = "mark-reviewed" if chosen["reviewed"] else "mark-model-guess"
+    expect(duplicate_item.get_by_test_id(mark)).to_be_visible()
     assert blocking_violations(page) == [], "record view with similar cases"
     page.screenshot(path=artifacts_dir / "similar-cases.png", full_page=True)
 
-    duplicate_item.get_by_role("link").click()
-    expect(page).to_have_url(f"{spa_url}/#/records/{duplicate['id']}")
-    expect(result_card(page, duplicate["id"])).to_be_visible()
-    expect(page.get_by_test_id("result-review-status")).to_have_text("Confirmed")
+    # A case opens in a preview beside the list; its link opens the record itself.
+    duplicate_item.get_by_role("button").click()
+    expect(page.get_by_test_id("similar-preview-card")).to_have_attribute(
+        "data-record-id", str(copy["id"])
+    )
+    expect(page).to_have_url(f"{spa_url}/#/records/{query['id']}")
+    page.get_by_test_id("similar-preview-open").click()
+    expect(page).to_have_url(f"{spa_url}/#/records/{copy['id']}")
+    expect(result_card(page, copy["id"])).to_be_visible()
     # The list is now the opened record's, which no longer lists itself.
-    expect(
-        page.locator(f"[data-testid='similar-case'][data-record-id='{query['id']}']")
-    ).to_be_visible()
+    expect(cases.first).to_be_visible()
     expect(duplicate_item).to_have_count(0)
     assert page_problems.errors == []
 
@@ -248,6 +257,8 @@ def expect_no_tumour_answer(page, record: dict) -> None:
     expect(page.get_by_test_id("review-form")).to_be_visible()
     expect(page.get_by_test_id("review-confirm")).to_have_count(0)
     expect(page.get_by_test_id("review-reject")).to_be_visible()
+    # Not assessable records come last in the triage order: this filter lists them first.
+    page.get_by_test_id("filter-suitability").select_option("out_of_distribution")
     row = page.locator(f"[data-testid='record-row'][data-record-id='{record['id']}']")
     expect(row).to_contain_text(NOT_ASSESSABLE)
     row_text = row.inner_text()

@@ -3,11 +3,13 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import { formatSimilarity } from "../../frontend/format.js";
+import { resultTemplate } from "../../frontend/templates.js";
 import {
   DEFAULT_HEATMAP_OPACITY,
   explanationTemplate,
   recordPanelsTemplate,
   similarCasesTemplate,
+  similarPreviewTemplate,
 } from "../../frontend/trust-templates.js";
 
 const MARKUP = `<img src=x onerror=alert(1)>`;
@@ -21,11 +23,14 @@ function similarCase(overrides = {}) {
 }
 
 describe("the record panels", () => {
-  test("start with the overlay off at the API's default opacity", () => {
-    const html = recordPanelsTemplate(record());
-    assert.match(html, /data-heatmap="toggle"[^>]*aria-pressed="false"/);
-    assert.match(html, new RegExp(`value="${Math.round(DEFAULT_HEATMAP_OPACITY * 100)}"`));
-    assert.match(html, /Searching the stored cases/);
+  test("start with the overlay off at the API's default opacity, its switch beside the image", () => {
+    const html = resultTemplate(record());
+    const viewer = html.slice(html.indexOf('class="viewer"'), html.indexOf("</figure>"));
+    assert.match(viewer, /data-heatmap="toggle"[^>]*aria-pressed="false"[^>]*aria-keyshortcuts="H"/);
+    assert.match(viewer, new RegExp(`value="${Math.round(DEFAULT_HEATMAP_OPACITY * 100)}"`));
+    assert.match(viewer, /data-testid="heatmap-scale" hidden/);
+    assert.doesNotMatch(recordPanelsTemplate(record()), /data-heatmap="toggle"/);
+    assert.match(recordPanelsTemplate(record()), /Searching the stored cases/);
   });
 
   test("do not search similar cases for an out-of-distribution record, and say why", () => {
@@ -35,12 +40,13 @@ describe("the record panels", () => {
   });
 
   test("offer no heatmap for an out-of-distribution record, and say why", () => {
-    const html = recordPanelsTemplate(record({ suitability: "out_of_distribution", label: null }));
-    assert.match(html, /data-testid="heatmap-toggle" aria-pressed="false" disabled>/);
+    const refused = record({ suitability: "out_of_distribution", label: null });
+    const html = resultTemplate(refused);
+    assert.match(html, /data-testid="heatmap-toggle" aria-pressed="false" aria-keyshortcuts="H" disabled>/);
     assert.match(html, /data-testid="heatmap-opacity" disabled>/);
-    assert.match(html, /data-testid="heatmap-not-made">No heatmap: this image was not read for tumours/);
-    assert.doesNotMatch(html, /Checking the map/);
-    assert.doesNotMatch(recordPanelsTemplate(record()), /disabled/);
+    assert.match(recordPanelsTemplate(refused), /data-testid="heatmap-not-made">No heatmap: this image was not read for tumours/);
+    assert.doesNotMatch(recordPanelsTemplate(refused), /Checking the map/);
+    assert.doesNotMatch(resultTemplate(record()), /data-heatmap="[a-z]+"[^>]*disabled/);
   });
 });
 
@@ -71,15 +77,31 @@ describe("the explanation verdict", () => {
 });
 
 describe("similar cases", () => {
-  test("link each case to its record with its final label and similarity", () => {
+  test("show each case with a thumbnail, its final label and similarity, opening a preview", () => {
     const html = similarCasesTemplate({
       data: [similarCase({ record: record({ id: 12, final_label: "pituitary", label: "glioma" }) })],
     });
-    assert.match(html, /href="#\/records\/12"/);
+    assert.match(html, /<button type="button" class="similar-open" data-similar-preview="12" aria-expanded="false"/);
+    assert.match(html, /data-testid="similar-thumb"/);
+    assert.doesNotMatch(html, /href="#\/records\/12"/); // opening a case does not leave the record
     assert.match(html, /data-final-label="pituitary"/);
     assert.match(html, />Pituitary</);
     assert.match(html, /similarity 0\.91/);
+    assert.match(html, /data-testid="mark-model-guess">Model guess</);
     assert.doesNotMatch(html, /mark-reviewed|mark-near-duplicate/);
+  });
+
+  test("the preview shows the case larger, whose label it is, and a link to open it", () => {
+    const item = similarCase({ reviewed: true, record: record({ id: 12, filename: MARKUP, final_label: "meningioma" }) });
+    const html = similarPreviewTemplate(item, { imageSrc: "blob:http://x/1" });
+    assert.match(html, /data-testid="similar-preview-image"/);
+    assert.match(html, /src="blob:http:\/\/x\/1"/);
+    assert.match(html, />Meningioma</);
+    assert.match(html, /data-testid="mark-reviewed">Reviewed</);
+    assert.match(html, /href="#\/records\/12" data-testid="similar-preview-open"/);
+    assert.ok(!html.includes(MARKUP));
+    assert.match(similarPreviewTemplate(similarCase()), /Loading image/);
+    assert.match(similarPreviewTemplate(similarCase()), /Model guess/);
   });
 
   test("a case without a final label says so instead of naming a class", () => {

@@ -1,20 +1,36 @@
 """Decoding: the one path from file bytes to greyscale pixels, DICOM included."""
 
+import io
+import tracemalloc
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    SecondaryCaptureImageStorage,
+    generate_uid,
+)
 
+from medimg_testing.bombs import MIB, costly_png, deflated_dicom_bomb
+from ml import decode
 from ml.decode import (
+    DecodeBudgetError,
+    DecodeMemory,
+    DecodeMemoryBusyError,
     ImageDecodeError,
     ImageTooLargeError,
     UnsupportedImageTypeError,
+    decode_cost,
     decode_image,
     mean_chroma,
     rescale_to_uint8,
     sniff_media_type,
+    use_decode_memory,
 )
 
 
@@ -139,3 +155,124 @@ def test_mean_chroma_is_the_mean_spread_between_the_colour_planes_of_each_pixel(
     assert mean_chroma(colour) == pytest.approx(expected, abs=1e-9)
     grey = np.repeat(colour[:, :, :1], 3, axis=2)
     assert mean_chroma(grey) == 0.0
+
+
+def test_stretching_a_step_at_a_time_equals_stretching_in_one_go(monkeypatch):
+    monkeypatch.setattr(decode, "RESCALE_STEP_SAMPLES", 7)  # steps that split rows
+    for values in (
+        np.random.default_rng(6).integers(0, 4096, (33, 21), dtype=np.uint16),
+        np.random.default_rng(7).normal(100, 30, (19, 23)),
+        np.random.default_rng(8).integers(0, 65535, (9, 11, 4), dtype=np.uint16),
+    ):
+        np.testing.assert_array_equal(rescale_to_uint8(values), stretched_pixel_by_pixel(values))
+
+
+@pytest.fixture
+def decode_memory_of():
+    """Set the process's decode memory (one decode's budget, the total) for one test."""
+
+    def use(per_decode: int, total: int) -> DecodeMemory:
+        memory = DecodeMemory(per_decode, total)
+        use_decode_memory(memory)
+        return memory
+
+    yield use
+    use_decode_memory(None)
+
+
+def _synthetic_dicom(side: int, samples: int, bits: int, syntax=ExplicitVRLittleEndian) -> bytes:
+    """Random pixels with a rescale and a window, so every working copy is made."""
+    dataset = Dataset()
+    dataset.file_meta = FileMetaDataset()
+    dataset.file_meta.TransferSyntaxUID = syntax
+    dataset.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    dataset.SOPClassUID = SecondaryCaptureImageStorage
+    dataset.SOPInstanceUID = generate_uid()
+    dataset.Rows = dataset.Columns = side
+    dataset.SamplesPerPixel = samples
+    dataset.BitsAllocated = dataset.BitsStored = bits
+    dataset.HighBit = bits - 1
+    dataset.PixelRepresentation = 0
+    dataset.PhotometricInterpretation = "MONOCHROME2" if samples == 1 else "RGB"
+    if samples > 1:
+        dataset.PlanarConfiguration = 0
+    else:
+        dataset.RescaleSlope, dataset.RescaleIntercept = 2, -100
+        dataset.WindowCenter, dataset.WindowWidth = 300, 400
+    shape = (side, side, samples) if samples > 1 else (side, side)
+    dtype = np.uint8 if bits == 8 else np.uint16
+    dataset.PixelData = np.random.default_rng(0).integers(0, 250, shape, dtype=dtype).tobytes()
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _random(shape: tuple[int, ...], dtype=np.uint8) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 250, shape, dtype=dtype)
+
+
+def _random_png(shape: tuple[int, ...], dtype) -> bytes:
+    return _encode(".png", _random(shape, dtype))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(_random_png((700, 700), np.uint8), id="png-grey-8"),
+        pytest.param(_random_png((700, 700), np.uint16), id="png-grey-16"),
+        pytest.param(_random_png((700, 700, 3), np.uint8), id="png-rgb-8"),
+        pytest.param(_random_png((700, 700, 4), np.uint16), id="png-rgba-16"),
+        pytest.param(costly_png(700), id="png-rgba-16-black"),
+        pytest.param(_encode(".jpg", _random((700, 700, 3))), id="jpeg-rgb"),
+        pytest.param(_synthetic_dicom(700, 1, 16), id="dicom-mr-16"),
+        pytest.param(_synthetic_dicom(700, 3, 16), id="dicom-rgb-16"),
+        pytest.param(_synthetic_dicom(700, 1, 16, DeflatedExplicitVRLittleEndian), id="deflated"),
+        pytest.param(Path(get_testdata_file("MR2_J2KI.dcm")).read_bytes(), id="jpeg2000"),
+        pytest.param(Path(get_testdata_file("SC_rgb_rle_16bit.dcm")).read_bytes(), id="rle-rgb"),
+    ],
+)
+def test_a_decode_holds_no_more_memory_than_its_header_said_it_would(data):
+    cost = decode_cost(data)
+    tracemalloc.start()
+    try:
+        decode_image(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= cost.peak_bytes, f"{cost.describe()}: {peak:,} > {cost.peak_bytes:,} bytes"
+
+
+@pytest.mark.parametrize(
+    ("data", "described"),
+    [
+        # 285 KB; before the budget it took +1.67 GB RSS to decode (issue #29)
+        pytest.param(costly_png(6000), "6000×6000 pixels, 4 channels of 16 bits", id="png"),
+        # 70 KB deflated, 16-bit 6014×6014; before, +594 MiB
+        pytest.param(deflated_dicom_bomb(69), "6014×6014 pixels, 1 channel of 16 bits", id="dcm"),
+    ],
+)
+def test_an_image_under_the_pixel_cap_too_costly_to_decode_is_refused_from_its_header(
+    decode_memory_of, data, described
+):
+    decode_memory_of(256 * MIB, 1024 * MIB)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DecodeBudgetError, match=f"{described}.*more than the 256 MiB"):
+            decode_image(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * MIB, "no pixel may be decoded before the refusal"
+
+
+def test_decodes_that_together_would_pass_the_total_wait_for_each_other(decode_memory_of):
+    png = _random_png((700, 700), np.uint8)
+    need = decode_cost(png).peak_bytes
+    memory = decode_memory_of(need, need + need // 2)
+    # A decode in progress on another thread holds its share; this one may not join it.
+    busy = pytest.raises(DecodeMemoryBusyError, match="other images being decoded")
+    with memory.reserve(decode_cost(png)), busy:
+        decode_image(png)
+    assert decode_image(png).width == 700
+    assert memory.in_use == 0

@@ -6,7 +6,7 @@ import httpx
 import psutil
 import pytest
 
-from medimg_testing.bombs import MIB, deflated_dicom_bomb, hundred_megapixel_png
+from medimg_testing.bombs import MIB, costly_png, deflated_dicom_bomb, hundred_megapixel_png
 from medimg_testing.server import LiveServer
 
 MAX_RESPONSE_SECONDS = 1.0
@@ -40,9 +40,21 @@ def assert_refused_within_limits(
     assert [path for path in server.stored_files() if path.name.startswith(".tmp-")] == []
 
 
+def legal_but_costly_dicom() -> bytes:
+    """16-bit 6014×6014, under the pixel cap, inflating to what its header declares: no bomb,
+    but +594 MiB to decode before the decode memory budget (issue #29)."""
+    return deflated_dicom_bomb(69)
+
+
 @pytest.mark.parametrize(
     ("name", "make_bomb"),
-    [("100-megapixels.png", hundred_megapixel_png), ("inflates-to-1-gib.dcm", deflated_dicom_bomb)],
+    [
+        ("100-megapixels.png", hundred_megapixel_png),
+        ("inflates-to-1-gib.dcm", deflated_dicom_bomb),
+        # Legal but costly: under the pixel cap, refused for the memory their decode needs.
+        ("rgba-16-bit-6000.png", costly_png),
+        ("deflated-16-bit-6014.dcm", legal_but_costly_dicom),
+    ],
 )
 def test_a_small_file_that_decodes_to_gigabytes_is_refused_with_flat_memory(
     live_server: LiveServer, name: str, make_bomb
