@@ -8,11 +8,12 @@ from contextlib import ExitStack
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import HTTPException, Path, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import Message, Receive
 
-from api.deps import app_settings, authenticate_before_body
+from api.deps import app_settings, authenticate_before_body, get_actor
+from api.errors import problem_responses
 from api.services.ingest import upload_too_large
 from api.settings import Settings
 
@@ -22,6 +23,17 @@ MAX_RECORD_ID = 2**63 - 1
 RecordId = Annotated[
     int, Path(le=MAX_RECORD_ID, description="Record id, as returned by POST /classify.")
 ]
+
+
+def explanations_router() -> APIRouter:
+    """A router of the explanations' tag (heatmaps, similar cases: how a reader checks a
+    result), for any signed-in role, taking uploads within the size limit."""
+    return APIRouter(
+        tags=["explanations"],
+        route_class=UploadSizeLimitedRoute,
+        dependencies=[Depends(get_actor)],
+        responses=problem_responses(401, 403),
+    )
 
 
 def stored_file_response(content: bytes, media_type: str, filename: str) -> Response:

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         description="Directory where uploaded images are kept, one file per distinct content.",
     )
     model_dir: Path = Field(
-        default=Path("models/brain-tumor-cnn/0.7.0"),
+        default=Path("models/brain-tumor-cnn/0.8.0"),
         description="Exported model directory (SavedModel + metadata.json) loaded at startup.",
     )
     cors_origins: list[str] = Field(
@@ -100,7 +100,8 @@ class Settings(BaseSettings):
         ),
     )
     max_uploads_per_caller: PositiveInt = Field(
-        default=16,
+        # Half the slots: a PACS gateway sending a study at once still gets most of them.
+        default=32,
         description=(
             "Most classification requests one API key, and one client address, may have in "
             "progress at once; one more is answered 503, so no caller takes every slot."

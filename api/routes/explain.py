@@ -3,22 +3,17 @@
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Query, Response
 from pydantic import BaseModel, Field
 
-from api.deps import ActorDep, BlobStoreDep, ClassifierDep, SessionDep, SettingsDep, get_actor
+from api.deps import ActorDep, BlobStoreDep, ClassifierDep, SessionDep, SettingsDep
 from api.errors import problem_responses
 from api.models import has_tumour_answer
-from api.routing import RecordId, UploadSizeLimitedRoute, stored_file_response
+from api.routing import RecordId, explanations_router, stored_file_response
 from api.services.explanations import HeatmapFormat, explain_record, heatmap_png
 from ml.explain import DEFAULT_OPACITY, check_heatmap
 
-router = APIRouter(
-    tags=["explanations"],
-    route_class=UploadSizeLimitedRoute,
-    dependencies=[Depends(get_actor)],
-    responses=problem_responses(401, 403),
-)
+router = explanations_router()
 
 
 class ExplanationPublic(BaseModel):

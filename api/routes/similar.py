@@ -3,7 +3,7 @@
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
+from fastapi import File, HTTPException, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from api.deps import (
@@ -13,11 +13,10 @@ from api.deps import (
     SessionDep,
     SettingsDep,
     SimilarIndexDep,
-    get_actor,
 )
 from api.errors import problem_responses
 from api.models import RecordPublic
-from api.routing import RecordId, UploadSizeLimitedRoute
+from api.routing import RecordId, explanations_router
 from api.services.ingest import read_upload_within_limit
 from api.services.records import get_visible_record_or_404
 from api.services.similar import (
@@ -30,13 +29,7 @@ from api.services.similar import (
 MAX_K = 50
 DEFAULT_K = 5
 
-# The explanations' tag: similar cases are, like heatmaps, how a reader checks a result.
-router = APIRouter(
-    tags=["explanations"],
-    route_class=UploadSizeLimitedRoute,
-    dependencies=[Depends(get_actor)],
-    responses=problem_responses(401, 403),
-)
+router = explanations_router()
 
 
 class SimilarCase(BaseModel):

@@ -1,7 +1,8 @@
 """Model-only batch-1 latency of two exported models, interleaved in one process so that
-both see the same load: 0.6.1 (before issue #24) against the served one.
+both see the same load: 0.7.0 (one view of each slice) against the served 0.8.0 (each slice
+and its mirror).
 
-    mkdir -p /tmp/old && git archive 35828af models/brain-tumor-cnn/0.6.1 | tar -x -C /tmp/old
+    mkdir -p /tmp/old && git archive 4880216 models/brain-tumor-cnn/0.7.0 | tar -x -C /tmp/old
     PYTHONPATH=. python research/tools/model_latency.py
 
 A lab tool; the product's own speed figures come from `python -m bench`.
@@ -16,8 +17,8 @@ import tensorflow as tf
 from ml.decode import decode_image
 
 MODELS = {
-    "0.6.1": "/tmp/old/models/brain-tumor-cnn/0.6.1",
-    "0.7.0": "models/brain-tumor-cnn/0.7.0",
+    "0.7.0": "/tmp/old/models/brain-tumor-cnn/0.7.0",
+    "0.8.0": "models/brain-tumor-cnn/0.8.0",
 }
 RUNS = 200
 

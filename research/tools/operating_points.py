@@ -1,7 +1,7 @@
 """Tumour-against-normal AUROC and (sensitivity, specificity) at a few thresholds of the
 tumour probability, on a model's validation brain MRI (by origin) and on Sartaj Testing.
 
-    PYTHONPATH=. python research/tools/operating_points.py models/brain-tumor-cnn/0.7.0
+    PYTHONPATH=. python research/tools/operating_points.py models/brain-tumor-cnn/0.8.0
 
 A lab tool: it decides nothing in training or serving.
 """

@@ -24,6 +24,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 
@@ -359,3 +360,10 @@ def sartaj_test_jpeg(dataset_dir: Path) -> Path:
 def artifacts_dir() -> Path:
     ARTIFACTS_DIR.mkdir(exist_ok=True)
     return ARTIFACTS_DIR
+
+
+@pytest.fixture
+def api(api_url: str, auth_headers: dict[str, str]) -> Iterator[httpx.Client]:
+    """The real API, called directly: to set up records a page then shows."""
+    with httpx.Client(base_url=api_url, headers=auth_headers, timeout=60) as client:
+        yield client

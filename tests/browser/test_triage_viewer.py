@@ -26,12 +26,6 @@ SMALL = {"width": 1024, "height": 768}
 
 
 @pytest.fixture
-def api(api_url: str, auth_headers: dict[str, str]) -> httpx.Client:
-    with httpx.Client(base_url=api_url, headers=auth_headers, timeout=60) as client:
-        yield client
-
-
-@pytest.fixture
 def sized_page(browser, page_problems):
     """A page factory at a given viewport; every context it made is closed afterwards."""
     contexts = []

@@ -53,12 +53,6 @@ SHOWN_MAP_JS = """(canvas) => {
 }"""
 
 
-@pytest.fixture
-def api(api_url: str, auth_headers: dict[str, str]) -> httpx.Client:
-    with httpx.Client(base_url=api_url, headers=auth_headers, timeout=60) as client:
-        yield client
-
-
 def classify(api: httpx.Client, name: str, data: bytes, mime_type: str) -> dict:
     response = api.post("/classify", files={"file": (name, data, mime_type)})
     assert response.status_code == 201, response.text

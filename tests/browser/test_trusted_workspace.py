@@ -27,12 +27,6 @@ SMALL_VIEWPORT = {"width": 1024, "height": 768}
 
 
 @pytest.fixture
-def api(api_url: str, auth_headers: dict[str, str]) -> httpx.Client:
-    with httpx.Client(base_url=api_url, headers=auth_headers, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
 def record(api: httpx.Client, synthetic_png: bytes) -> dict:
     return classify_directly(api, synthetic_png)
 

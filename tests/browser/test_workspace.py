@@ -40,12 +40,6 @@ def mr_small_dicom() -> bytes:
     return Path(get_testdata_file("MR_small.dcm")).read_bytes()
 
 
-@pytest.fixture
-def api(api_url: str, auth_headers: dict[str, str]) -> httpx.Client:
-    with httpx.Client(base_url=api_url, headers=auth_headers, timeout=30) as client:
-        yield client
-
-
 def classify_directly(api: httpx.Client, png: bytes, **form) -> dict:
     """A record made through the API, as a PACS bridge or another reader would."""
     response = api.post("/classify", files={"file": ("direct.png", png, "image/png")}, data=form)

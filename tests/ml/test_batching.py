@@ -8,11 +8,12 @@ import pytest
 import tensorflow as tf
 
 from api.batching import BatcherClosedError, BatchQueueFullError, DynamicBatcher
+from api.settings import Settings
 from ml.decode import decode_image
 from ml.inference import Classifier, Prediction
 
 SARTAJ_TESTING = Path("brain-tumor-mri-sartaj", "Testing")
-COMMITTED_MODEL = Path(__file__).resolve().parents[2] / "models" / "brain-tumor-cnn" / "0.7.0"
+COMMITTED_MODEL = Settings(_env_file=None).model_dir
 
 
 @pytest.fixture(scope="module")
