@@ -24,7 +24,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, generate_uid
 
 from api.interop.common import underivable_reason
-from ml.decode import ImageDecodeError
+from ml.pixels import ImageDecodeError
 
 PROFILE_PATH = Path(__file__).parent / "data" / "ps315_basic_profile.tsv"
 DEIDENTIFICATION_METHOD = "DICOM PS3.15 E.1 Basic Application Level Confidentiality Profile"

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.admission import at_capacity
-from ml.decode import DecodeMemoryBusyError
+from ml.pixels import DecodeMemoryBusyError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # RFC 9457 §4.2.1: "about:blank" means the HTTP status code says it all.

@@ -43,8 +43,8 @@ from api.security import bootstrap_admin_key
 from api.services.similar import build_similar_index
 from api.settings import Settings, get_settings
 from api.storage import BlobStore
-from ml.decode import DecodeMemory, use_decode_memory
 from ml.inference import Classifier
+from ml.pixels import DecodeMemory, use_decode_memory
 
 API_VERSION = "0.1.0"
 # Worker threads kept for requests that do not classify (lists, reviews) under full load.

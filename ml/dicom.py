@@ -15,7 +15,7 @@ from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
 from pydicom.pixels import apply_modality_lut, apply_voi_lut, pixel_array
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from ml.decode import (
+from ml.pixels import (
     DecodeCost,
     ImageDecodeError,
     ImageTooLargeError,

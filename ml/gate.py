@@ -16,9 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ml.decode import DecodedImage, ImageDecodeError, decode_image
+from ml.decode import DecodedImage, decode_image
 from ml.inference import Classifier
 from ml.ood import FeatureDensity, is_framed, tight_crops
+from ml.pixels import ImageDecodeError
 
 NOISE_IMAGES = 24
 DEVELOPMENT_NOISE_SEED = 1

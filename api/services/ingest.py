@@ -24,18 +24,16 @@ from api.group_commit import group_committer
 from api.models import Record
 from api.storage import BlobStore, StoredBlob
 from api.timing import StageTimer
-from ml.decode import (
-    DecodedImage,
+from ml.decode import DecodedImage, decode_image, sniff_media_type
+from ml.inference import Classifier, Prediction
+from ml.kinds import KindEstimate
+from ml.ood import GateResult, assess
+from ml.pixels import (
     DecodeMemoryBusyError,
     ImageDecodeError,
     ImageTooLargeError,
     UnsupportedImageTypeError,
-    decode_image,
-    sniff_media_type,
 )
-from ml.inference import Classifier, Prediction
-from ml.kinds import KindEstimate
-from ml.ood import GateResult, assess
 from ml.similar import embedding_to_bytes
 
 UPLOAD_CHUNK_BYTES = 1024 * 1024

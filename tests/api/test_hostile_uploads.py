@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from pydicom.data import get_testdata_file
 
 from medimg_testing.bombs import costly_png, deflated_dicom_bomb
-from ml.decode import DecodeCost, decode_memory
+from ml.pixels import DecodeCost, decode_memory
 from tests.api.conftest import encode
 
 DICOM = "application/dicom"

@@ -17,19 +17,17 @@ from pydicom.uid import (
 )
 
 from medimg_testing.bombs import MIB, costly_png, deflated_dicom_bomb
-from ml import decode
-from ml.decode import (
+from ml import pixels
+from ml.decode import decode_cost, decode_image, sniff_media_type
+from ml.pixels import (
     DecodeBudgetError,
     DecodeMemory,
     DecodeMemoryBusyError,
     ImageDecodeError,
     ImageTooLargeError,
     UnsupportedImageTypeError,
-    decode_cost,
-    decode_image,
     mean_chroma,
     rescale_to_uint8,
-    sniff_media_type,
     use_decode_memory,
 )
 
@@ -158,7 +156,7 @@ def test_mean_chroma_is_the_mean_spread_between_the_colour_planes_of_each_pixel(
 
 
 def test_stretching_a_step_at_a_time_equals_stretching_in_one_go(monkeypatch):
-    monkeypatch.setattr(decode, "RESCALE_STEP_SAMPLES", 7)  # steps that split rows
+    monkeypatch.setattr(pixels, "RESCALE_STEP_SAMPLES", 7)  # steps that split rows
     for values in (
         np.random.default_rng(6).integers(0, 4096, (33, 21), dtype=np.uint16),
         np.random.default_rng(7).normal(100, 30, (19, 23)),
