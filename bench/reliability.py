@@ -57,6 +57,8 @@ KILL_AFTER_S = (0.05, 0.6)
 MAIN_SERVER_SETTINGS = {
     "MEDIMG_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
     "MEDIMG_MAX_CLASSIFICATIONS_IN_PROGRESS": "256",
+    # Its load clients share one key and address: the per-caller share must not refuse them.
+    "MEDIMG_MAX_UPLOADS_PER_CALLER": "256",
     "MEDIMG_INFERENCE_QUEUE_SIZE": "256",
 }
 

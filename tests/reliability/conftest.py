@@ -86,12 +86,14 @@ def make_server(
 def live_server(make_server: Callable[..., LiveServer]) -> LiveServer:
     """One server per backend, shared by the tests that only add to it.
 
-    Its admission limits let 200 concurrent uploads in: the concurrency tests check storage
-    and the database under that load; overload (503 beyond the limits) is tested apart.
+    Its admission limits let 200 concurrent uploads in, all of one key and one address:
+    the concurrency tests check storage and the database under that load; overload (503
+    beyond the limits) and the per-caller share are tested apart.
     """
     return make_server(
         max_upload_bytes=4 * 1024 * 1024,
         max_classifications_in_progress=CONCURRENT_UPLOADS_ADMITTED,
+        max_uploads_per_caller=CONCURRENT_UPLOADS_ADMITTED,
         inference_queue_size=CONCURRENT_UPLOADS_ADMITTED,
     )
 
