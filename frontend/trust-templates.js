@@ -44,7 +44,7 @@ export function explanationTemplate(explanation, record) {
     isAssessable(record) && explanation.label
       ? `Map of the predicted class: ${classDisplayName(explanation.label)}.`
       : "Map of the model's output, which is not a finding for this image.";
-  return `<p data-testid="explanation-mass">Inside the brain: <strong>${escapeHtml(
+  return `<p data-testid="explanation-mass">On the head: <strong>${escapeHtml(
     formatPercent(explanation.mass_inside_brain, 0),
   )}</strong> of the map's mass</p>
 <p class="verdict ${implausible ? "is-implausible" : "is-plausible"}" data-testid="explanation-verdict" data-implausible="${implausible}"><strong>${verdict}.</strong> ${escapeHtml(

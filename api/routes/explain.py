@@ -10,8 +10,13 @@ from api.deps import ActorDep, BlobStoreDep, ClassifierDep, SessionDep, Settings
 from api.errors import problem_responses
 from api.models import has_tumour_answer
 from api.routing import RecordId, explanations_router, stored_file_response
-from api.services.explanations import HeatmapFormat, explain_record, heatmap_png
-from ml.explain import DEFAULT_OPACITY, check_heatmap
+from api.services.explanations import (
+    HeatmapFormat,
+    explain_record,
+    heatmap_png,
+    judge_explanation,
+)
+from ml.explain import DEFAULT_OPACITY
 
 router = explanations_router()
 
@@ -27,9 +32,14 @@ class ExplanationPublic(BaseModel):
         )
     )
     mass_inside_brain: float = Field(
-        description="Share of the map's mass on the brain mask computed from the image, 0-1."
+        description="Share of the map's mass on the head, as masked from the image, 0-1."
     )
-    implausible: bool = Field(description="True when the map does not point at the brain.")
+    implausible: bool = Field(
+        description=(
+            "True when the map does not point at the head, and for every record with no "
+            "tumour answer (its map explains no finding)."
+        )
+    )
     reason: str = Field(description="The check's verdict, for a person.")
 
 
@@ -68,7 +78,7 @@ def read_heatmap(
 @router.get(
     "/records/{record_id}/explanation",
     response_model=ExplanationPublic,
-    summary="How much of the heatmap lies on the brain, and whether it is plausible",
+    summary="How much of the heatmap lies on the head, and whether it is plausible",
     responses=problem_responses(404, 422),
 )
 def read_explanation(
@@ -82,7 +92,7 @@ def read_explanation(
     record, pixels, explanation = explain_record(
         session, actor, blob_store, classifier, record_id, settings.max_image_pixels
     )
-    check = check_heatmap(pixels, explanation.heatmap)
+    check = judge_explanation(record, pixels, explanation)
     return ExplanationPublic(
         record_id=record_id,
         model_version=classifier.version,

@@ -6,13 +6,13 @@ import cv2
 import numpy as np
 from sqlmodel import Session
 
-from api.models import Record
+from api.models import Record, has_tumour_answer
 from api.render import encode_png
 from api.security import Actor
 from api.services.records import get_visible_record_or_404, read_image_or_404
 from api.storage import BlobStore
 from ml.decode import decode_image
-from ml.explain import render_overlay
+from ml.explain import HeatmapCheck, check_heatmap, render_overlay
 from ml.inference import Classifier, Explanation
 
 HeatmapFormat = Literal["overlay", "raw"]
@@ -31,6 +31,20 @@ def explain_record(
     stored = read_image_or_404(blob_store, record)
     pixels = decode_image(stored, max_pixels=max_pixels).pixels
     return record, pixels, classifier.explain(pixels)
+
+
+def judge_explanation(record: Record, pixels: np.ndarray, explanation: Explanation) -> HeatmapCheck:
+    """The map's plausibility verdict. A record with no tumour answer gets no pass, wherever
+    its map lies: the map of a photo or a CT slice shows where the model looked, not why a
+    finding holds, and "plausible" beside it would lend it a trust it has not earned."""
+    check = check_heatmap(pixels, explanation.heatmap)
+    if has_tumour_answer(record.suitability):
+        return check
+    return HeatmapCheck(
+        check.mass_inside_brain,
+        True,
+        "No verdict: the image was not read for tumours, so its map explains no finding.",
+    )
 
 
 def heatmap_png(

@@ -137,6 +137,8 @@ def test_the_explanation_of_an_image_not_read_for_tumours_names_no_class(client:
 
     assert explanation.status_code == 200
     assert explanation.json()["label"] is None
+    assert explanation.json()["implausible"] is True
+    assert "not read for tumours" in explanation.json()["reason"]
 
 
 @pytest.mark.parametrize("query", ["opacity=1.5", "format=jpeg"])

@@ -55,7 +55,7 @@ describe("the explanation verdict", () => {
 
   test("gives the share of the map inside the brain and calls it plausible", () => {
     const html = explanationTemplate(explanation, record());
-    assert.match(html, /Inside the brain: <strong>83%<\/strong> of the map's mass/);
+    assert.match(html, /On the head: <strong>83%<\/strong> of the map's mass/);
     assert.match(html, /data-implausible="false"/);
     assert.match(html, /Plausible map\./);
     assert.match(html, /predicted class: Glioma/);

@@ -102,6 +102,35 @@ def test_a_map_on_the_brain_is_plausible_and_one_on_the_background_is_not():
     assert check_heatmap(pixels, np.zeros(pixels.shape, np.float32)).implausible
 
 
+@pytest.mark.dataset
+def test_on_real_slices_of_every_source_a_map_on_the_head_is_plausible_and_one_in_a_corner_not(
+    dataset_dir: Path,
+):
+    # Otsu's mask kept only the scalp ring or a bright tumour on many T1 slices, so maps
+    # sitting on the brain were called implausible (issue #26, defect 5).
+    by_origin: dict[str, list] = {}
+    for sample in list_samples(dataset_dir):
+        if sample.kind == "brain_mri":
+            by_origin.setdefault(sample.origin, []).append(sample)
+    centre_plausible, corner_implausible, seen = 0, 0, 0
+    for samples in by_origin.values():
+        for sample in samples[:: max(1, len(samples) // 25)][:25]:
+            pixels = decode_image(sample.path.read_bytes()).pixels
+            height, width = pixels.shape
+            centre = np.zeros(pixels.shape, np.float32)
+            centre[int(height * 0.4) : int(height * 0.6), int(width * 0.4) : int(width * 0.6)] = 1
+            corner = np.zeros(pixels.shape, np.float32)
+            corner[: height // 10, : width // 10] = 1
+            centre_plausible += not check_heatmap(pixels, centre).implausible
+            corner_implausible += check_heatmap(pixels, corner).implausible
+            seen += 1
+
+    assert len(by_origin) == 4 and seen >= 90
+    assert centre_plausible == seen
+    # A tightly cropped head, or a background that is not dark, fills the corner too.
+    assert corner_implausible >= 0.9 * seen
+
+
 def test_the_overlay_is_rgb_and_its_opacity_blends_from_the_slice_to_the_colour_map():
     pixels = head_on_canvas(64, 80, (40, 32))
     heatmap = np.linspace(0, 1, pixels.size, dtype=np.float32).reshape(pixels.shape)
