@@ -39,9 +39,15 @@ ENV MEDIMG_DATABASE_URL=sqlite:////var/lib/medimg/medimg.db \
     MEDIMG_MODEL_DIR=/app/models/brain-tumor-cnn/0.8.0 \
     MEDIMG_CORS_ORIGINS='["http://127.0.0.1:8080","http://localhost:8080"]' \
     MEDIMG_API_HOST=0.0.0.0 \
-    MEDIMG_API_PORT=8000
+    MEDIMG_API_PORT=8000 \
+    MEDIMG_DICOM_ENABLED=true \
+    MEDIMG_DICOM_HOST=0.0.0.0 \
+    MEDIMG_DICOM_PORT=11112
 
 USER medimg
+# The API. The DICOM listener (C-STORE SCP, inside the API process) listens on 11112 too:
+# publish it with `-p 11112:11112` where modalities or the PACS must reach it, and only there
+# (DICOM has no API key; docs/INTEROP.md, "The DICOM listener").
 EXPOSE 8000
 
 # Model loading takes a while on first start, hence the start period.

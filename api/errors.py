@@ -60,9 +60,12 @@ class ValidationProblem(Problem):
 _PROBLEM_DESCRIPTIONS = {
     400: "The request body could not be read (not JSON, or not multipart).",
     404: "The resource does not exist.",
+    408: "The upload stalled or arrived too slowly; send it again.",
     413: "The upload or the image is too large.",
     415: "The file is not a PNG, JPEG or DICOM image.",
     422: "The request or the image is not valid.",
+    429: "Too many requests with this key; wait for the Retry-After seconds.",
+    503: "Busy or not ready yet; retry, after the Retry-After seconds when given.",
 }
 
 

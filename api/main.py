@@ -15,6 +15,7 @@ from api.batching import DynamicBatcher
 from api.consistency import check_storage_consistency
 from api.db import create_db_and_tables, create_db_engine, sqlite_file_path
 from api.errors import register_error_handlers
+from api.interop.listener import ListenerResources, start_dicom_listener
 from api.key_cache import VerifiedKeys
 from api.log_privacy import keep_values_out_of_logs
 from api.metrics import (
@@ -88,11 +89,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         more_expected=lambda: app.state.admission.in_progress > 1,
     )
     app.state.classifier = batcher
+    # The DICOM listener (MEDIMG_DICOM_ENABLED) shares the model, database and blob store;
+    # why it lives in this process: api/interop/listener.py.
+    dicom_listener = start_dicom_listener(
+        settings, ListenerResources(engine, app.state.blob_store, batcher, app.state.metrics)
+    )
     freeze_startup_objects()
     try:
         yield
     finally:
         gc.unfreeze()  # what the service held may now be collected
+        if dicom_listener is not None:
+            dicom_listener.stop()  # before the model it sends instances to
         use_decode_memory(None)
         batcher.close()
         engine.dispose()

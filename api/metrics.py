@@ -54,6 +54,27 @@ class Metrics:
             "Classification requests received and not yet answered (the queue depth).",
             registry=self.registry,
         )
+        self.dicom_instances = Counter(
+            "medimg_dicom_instances",
+            "Instances the DICOM listener stored (`stored`: a new record; `existing`: its "
+            "SOP Instance had one already).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.dicom_refusals = Counter(
+            "medimg_dicom_refused_instances",
+            "Instances the DICOM listener refused with a failure status, by reason (not an "
+            "image, not an MR of the brain, too large, undecodable, busy, failed).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.dicom_result_sends = Counter(
+            "medimg_dicom_result_sends",
+            "Completed studies whose SR and heatmap the listener sent by C-STORE, by outcome "
+            "(`sent`, or `failed` for one try that the destination refused or never took).",
+            ["outcome"],
+            registry=self.registry,
+        )
 
 
 class TimedClassifier:

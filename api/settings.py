@@ -6,7 +6,14 @@ Every field is documented in `.env.example` at the repository root; keep the two
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
+from pydantic import (
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The same ceiling `ml.decode.decode_image` applies when no limit is passed.
@@ -17,6 +24,13 @@ GIB = 1024 * MIB
 DEFAULT_UID_HASH_SALT = "medimg-default-uid-salt-change-me"
 # An admin key must be as hard to guess as a generated one (32 random bytes).
 MIN_BOOTSTRAP_KEY_LENGTH = 32
+# PS3.5 6.2 (AE VR): at most 16 characters, no backslash or control character.
+AE_TITLE_PATTERN = r"^[^\\\x00-\x1f]{1,16}$"
+DICOM_DESTINATION_FIELDS = (
+    "dicom_destination_ae_title",
+    "dicom_destination_host",
+    "dicom_destination_port",
+)
 
 
 class Settings(BaseSettings):
@@ -157,6 +171,45 @@ class Settings(BaseSettings):
         max_length=128,
         description="`source_system` of the records made from PACS images (e.g. its AE title).",
     )
+    dicom_enabled: bool = Field(
+        default=False,
+        description=(
+            "Run the DICOM listener (C-ECHO and C-STORE SCP) inside the API process. Off for "
+            "`python -m api` alone; `make run` and the container turn it on."
+        ),
+    )
+    dicom_ae_title: str = Field(
+        default="MEDIMG",
+        pattern=AE_TITLE_PATTERN,
+        description="The listener's AE title, which modalities and the PACS send to.",
+    )
+    dicom_host: str = Field(
+        default="127.0.0.1", description="Interface the DICOM listener binds to."
+    )
+    dicom_port: int = Field(
+        default=11112, ge=1, le=65535, description="TCP port of the DICOM listener."
+    )
+    dicom_study_quiet_seconds: PositiveFloat = Field(
+        default=30.0,
+        description=(
+            "A study received by the listener is complete once this many seconds pass "
+            "without a new instance of it; its results are then sent to the destination."
+        ),
+    )
+    dicom_destination_ae_title: str | None = Field(
+        default=None,
+        pattern=AE_TITLE_PATTERN,
+        description=(
+            "AE title of the node (usually the PACS) that receives the SR and heatmap of "
+            "each completed study by C-STORE; unset, with its host and port: none."
+        ),
+    )
+    dicom_destination_host: str | None = Field(
+        default=None, description="Host name or address of the result destination."
+    )
+    dicom_destination_port: int | None = Field(
+        default=None, ge=1, le=65535, description="DICOM port of the result destination."
+    )
     bootstrap_admin_key: SecretStr | None = Field(
         default=None,
         description=(
@@ -197,6 +250,34 @@ class Settings(BaseSettings):
         if value is None or str(value).strip() == "":
             return None
         return value
+
+    @field_validator(*DICOM_DESTINATION_FIELDS, mode="before")
+    @classmethod
+    def _blank_destination_setting_is_none(cls, value: object) -> object:
+        # `MEDIMG_DICOM_DESTINATION_HOST=` in a .env or compose file means "no destination".
+        if value is None or str(value).strip() == "":
+            return None
+        return value
+
+    @field_validator("dicom_ae_title", "dicom_destination_ae_title")
+    @classmethod
+    def _ae_title_is_not_blank(cls, value: str | None) -> str | None:
+        # Leading and trailing spaces are padding in DICOM (PS3.5 6.2): all spaces is nothing.
+        if value is not None and not value.strip():
+            raise ValueError("an AE title needs at least one character that is not a space")
+        return value
+
+    @model_validator(mode="after")
+    def _whole_dicom_destination_or_none(self) -> "Settings":
+        # A destination without its port or AE title could only fail at the first study.
+        given = [name for name in DICOM_DESTINATION_FIELDS if getattr(self, name) is not None]
+        if given and len(given) != len(DICOM_DESTINATION_FIELDS):
+            missing = sorted(set(DICOM_DESTINATION_FIELDS) - set(given))
+            raise ValueError(
+                "the DICOM result destination needs its AE title, host and port together; "
+                f"missing: {', '.join('MEDIMG_' + name.upper() for name in missing)}"
+            )
+        return self
 
     @field_validator("bootstrap_admin_key", mode="before")
     @classmethod

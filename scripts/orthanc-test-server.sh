@@ -6,13 +6,19 @@
 #   scripts/orthanc-test-server.sh status
 #   scripts/orthanc-test-server.sh url     # the MEDIMG_TEST_ORTHANC_URL value
 #
-# It listens on 127.0.0.1 only, with HTTP basic authentication (user medimg, password
-# medimg), and keeps its database in a temp dir. Needs Debian's `orthanc` and
-# `orthanc-dicomweb` packages; the system service is never used, so its port 8042 is free.
+# HTTP answers 127.0.0.1 only, with basic authentication (user medimg, password medimg).
+# DICOM: Orthanc has no setting for the address of its DICOM port (it listens on every
+# interface, up to 1.12 at least), so it admits only the one modality it lists, checked by
+# AE title *and* address: medimg's listener (AE MEDIMG) on 127.0.0.1, port
+# MEDIMG_TEST_LISTENER_PORT (11113, not the 11112 of `make run`, so both can run). Any other
+# host, or another AE title, is refused, C-ECHO included; Orthanc sends to medimg with
+# POST /modalities/medimg/store. It keeps its database in a temp dir. Needs Debian's `orthanc`
+# and `orthanc-dicomweb` packages; the system service is never used, so its port 8042 is free.
 set -euo pipefail
 
 HTTP_PORT="${MEDIMG_TEST_ORTHANC_HTTP_PORT:-8043}"
 DICOM_PORT="${MEDIMG_TEST_ORTHANC_DICOM_PORT:-4243}"
+LISTENER_PORT="${MEDIMG_TEST_LISTENER_PORT:-11113}"
 USERNAME=medimg
 PASSWORD=medimg
 # Fixed per port, so that `stop` finds what `start` made.
@@ -40,6 +46,17 @@ write_config() {
   "HttpPort": $HTTP_PORT,
   "DicomPort": $DICOM_PORT,
   "DicomAet": "MEDIMGTEST",
+  "DicomCheckCalledAet": true,
+  "DicomAlwaysAllowEcho": false,
+  "DicomAlwaysAllowStore": false,
+  "DicomCheckModalityHost": true,
+  "DicomModalities": {
+    "medimg": {
+      "AET": "MEDIMG", "Host": "127.0.0.1", "Port": $LISTENER_PORT, "Timeout": 120,
+      "AllowEcho": true, "AllowStore": true, "AllowFind": false, "AllowFindWorklist": false,
+      "AllowGet": false, "AllowMove": false, "AllowStorageCommitment": false
+    }
+  },
   "RemoteAccessAllowed": false,
   "AuthenticationEnabled": true,
   "RegisteredUsers": { "$USERNAME": "$PASSWORD" },

@@ -15,10 +15,12 @@ from api.interop.common import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
     from pydicom import Dataset
 
-    from api.models import Record
+    from api.models import Record, Review
 
 __all__ = [
     "ModelDevice",
@@ -33,10 +35,12 @@ __all__ = [
 
 # highdicom, and pydicom's SR code dictionary that it loads, take about 0.6 s to import: a
 # twentieth of the API's start-up for two exports. They are imported on first use instead.
-def structured_report(record: Record, source: Dataset, model: ModelDevice) -> Dataset:
+def structured_report(
+    record: Record, source: Dataset, model: ModelDevice, reviews: Sequence[Review] = ()
+) -> Dataset:
     from api.interop.sr import structured_report as build
 
-    return build(record, complete_for_derivation(source), model)
+    return build(record, complete_for_derivation(source), model, reviews)
 
 
 def heatmap_secondary_capture(

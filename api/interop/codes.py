@@ -6,12 +6,11 @@ Standard terminologies where a code means what medimg says, medimg's own scheme 
   (CID 4031 and others; the same values as pydicom's `codes.SCT`). OTHER has none.
 - DICOM's own codes (DCM, CID 29 "Acquisition Modality") for the modalities: the code value
   is the DICOM defined term itself (MR, CT, DX, US, OP, XC, SM).
-- SNOMED CT for the classes with an exact concept: glioma (393564001 |Glioma|) and
-  meningioma (302820008 |Intracranial meningioma (disorder)|; the SNOMED CT International
-  Edition release notes of October 2025 name it so). No concept says "pituitary tumour"
-  without claiming its histology (adenoma), "another tumour type" or "no tumour on this
-  slice", so those, the findings and the image kinds are in medimg's own scheme only; every
-  class keeps its medimg code too, as the first coding, so a reader can rely on one scheme.
+- SNOMED CT (International Edition) for the classes and findings a concept names: see
+  CLASS_SNOMED and FINDING_SNOMED. "Another tumour type", "tumour suspected" and
+  "indeterminate" have none, so they, and the image kinds, are in medimg's own scheme only.
+  In FHIR every class keeps its medimg code too, as the first coding, so a reader can rely
+  on one scheme; DICOM SR allows one code per value, so there the standard one is used.
 """
 
 from dataclasses import dataclass
@@ -38,11 +37,23 @@ class Concept:
     display: str
 
 
-# The standard concept of each class that has one (see the module docstring).
+# No evidence of neoplasm (finding); the MII oncology module maps "kein Tumor
+# nachweisbar" to it as equivalent (SNOMED CT International 2024-04-01).
+NO_EVIDENCE_OF_NEOPLASM = Concept("58899004", "No evidence of neoplasm")
+# The standard concept of each class that has one, by its preferred term.
 CLASS_SNOMED = {
+    # Glioma (disorder).
     "glioma": Concept("393564001", "Glioma"),
+    # Intracranial meningioma (disorder): the training images are of intracranial ones.
     "meningioma": Concept("302820008", "Intracranial meningioma"),
+    # Pituitary adenoma (disorder): the datasets' "pituitary tumour" class, which is the
+    # adenoma in all but a few per cent of pituitary tumours; a reviewer who knows
+    # otherwise corrects the class.
+    "pituitary": Concept("254956000", "Pituitary adenoma"),
+    "no_tumor": NO_EVIDENCE_OF_NEOPLASM,
 }
+# The tumour-first finding's values that a concept names.
+FINDING_SNOMED = {"no_tumour": NO_EVIDENCE_OF_NEOPLASM}
 # DICOM CID 29 code meanings (pydicom `codes.DCM.MagneticResonance` and so on).
 MODALITY_DISPLAY = {
     "MR": "Magnetic Resonance",

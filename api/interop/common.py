@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 
+from api.models import Record, Review, ReviewAction
+
 if TYPE_CHECKING:
     from ml.inference import Classifier
 
@@ -50,6 +52,14 @@ def model_device(classifier: Classifier, model_version: str) -> ModelDevice:
     return ModelDevice(name=str(classifier.metadata.get("name", "medimg")), version=model_version)
 
 
+def reviewed_class(record: Record, review: Review) -> str | None:
+    """The class a review concludes: the model's when confirmed, the reviewer's when
+    corrected; none for a rejection or a withdrawal."""
+    return {ReviewAction.CONFIRM: record.label, ReviewAction.CORRECT: review.label}.get(
+        ReviewAction(review.action)
+    )
+
+
 def derived_uid(purpose: str, source: Dataset, model: ModelDevice) -> str:
     """A UID fixed by the source image, the model version and what it names.
 
@@ -57,6 +67,23 @@ def derived_uid(purpose: str, source: Dataset, model: ModelDevice) -> str:
     pushing them to a PACS twice replaces one instance instead of adding a second.
     """
     return str(generate_uid(entropy_srcs=[purpose, str(source.SOPInstanceUID), model.version]))
+
+
+def study_series_uid(purpose: str, source: Dataset, model: ModelDevice) -> str:
+    """A series UID fixed by the source image's study and the model version.
+
+    One series of SRs and one of heatmaps per study, not one per slice: a 200-slice study
+    gets two more series in the PACS, not 400. Per model version too, since a series has
+    one equipment (software version)."""
+    return str(generate_uid(entropy_srcs=[purpose, str(source.StudyInstanceUID), model.version]))
+
+
+def instance_number(source: Dataset) -> int:
+    """The source's Instance Number, so that derived images sort like their slices."""
+    try:
+        return int(source.get("InstanceNumber") or 1)
+    except (TypeError, ValueError):
+        return 1
 
 
 def to_part10(dataset: Dataset) -> bytes:

@@ -13,6 +13,13 @@ resource the model asserted carries the `AIAST` security label, the model is a D
 Provenance names it as the author of the result; each radiologist review gets its own
 Provenance naming the reviewer as verifier. The patient is unknown to medimg (images are
 de-identified), so there is no subject.
+
+The report follows the review (HL7's DiagnosticReport.status): `preliminary` until a
+radiologist reviews it, `final` once confirmed, `corrected` once corrected (or when a later
+verdict changes a conclusion already released), `entered-in-error` once the AI result is
+rejected. A reviewed report's conclusion is the radiologist's: it no longer carries the AIAST
+label, and the AI Provenance no longer names it as the model's. The Observations stay the
+model's own (AIAST), with a status that agrees with the report's.
 """
 
 import uuid
@@ -26,15 +33,17 @@ from api.interop.codes import (
     CLASS_SNOMED,
     CLASS_SYSTEM,
     DICOM_SYSTEM,
+    FINDING_SNOMED,
     FINDING_SYSTEM,
     KIND_SYSTEM,
     OBSERVATION_SYSTEM,
     SNOMED_SYSTEM,
+    Concept,
     display,
     kind_display,
     modality_display,
 )
-from api.interop.common import ModelDevice
+from api.interop.common import ModelDevice, reviewed_class
 from api.models import Record, Review, ReviewAction, ReviewStatus, has_tumour_answer
 
 FHIR_JSON_MEDIA_TYPE = "application/fhir+json"
@@ -75,18 +84,32 @@ DATA_OPERATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 SOP_UID_HASH_SYSTEM = "urn:medimg:sop-instance-uid-hmac-sha256"
 PROBABILITY_UNIT = {"unit": "probability", "system": "http://unitsofmeasure.org", "code": "1"}
 
-# A rejected result is withdrawn; a reviewed one is final; an unreviewed AI result is not.
+# HL7 FHIR R4 DiagnosticReport.status: an unreviewed AI result is not final; a confirmed one
+# is ("complete and verified by an authorized person"); a corrected one is "modified to
+# correct an error in the report"; a rejected one "should never have existed".
 REPORT_STATUS = {
     ReviewStatus.UNREVIEWED: "preliminary",
     ReviewStatus.CONFIRMED: "final",
-    ReviewStatus.CORRECTED: "final",
-    ReviewStatus.REJECTED: "cancelled",
+    ReviewStatus.CORRECTED: "corrected",
+    ReviewStatus.REJECTED: "entered-in-error",
 }
+# The model's Observations under each report status. They are never modified: under a
+# corrected report they stay the final record of what the model said (the correction is the
+# report's conclusion); a rejection withdraws them with the report.
+OBSERVATION_STATUS = {
+    "preliminary": "preliminary",
+    "final": "final",
+    "corrected": "final",
+    "entered-in-error": "entered-in-error",
+}
+# The review actions that give a verdict (a withdrawal takes the verdicts back).
+VERDICT_ACTIONS = (ReviewAction.CONFIRM, ReviewAction.CORRECT, ReviewAction.REJECT)
 
 
 def record_bundle(record: Record, reviews: list[Review], model: ModelDevice) -> Bundle:
     """The record and its reviews as a validated FHIR `collection` Bundle."""
     device = _device(record, model)
+    status = report_status(record, reviews)
     observations = []
     if has_tumour_answer(record.suitability):
         if record.finding is not None:
@@ -97,7 +120,9 @@ def record_bundle(record: Record, reviews: list[Review], model: ModelDevice) -> 
         ]
     if record.kind is not None:
         observations.append(_kind_observation(record, device))
-    report = _diagnostic_report(record, reviews, observations)
+    for observation in observations:
+        observation["status"] = OBSERVATION_STATUS[status]
+    report = _diagnostic_report(record, reviews, observations, status)
     provenances = [_ai_provenance(record, report, observations, device)]
     provenances += [_review_provenance(record, report, review) for review in reviews]
     resources = [report, *observations, device, *provenances]
@@ -135,7 +160,6 @@ def _ai_observation(
         "resourceType": "Observation",
         "id": _resource_id(record, part),
         "meta": {"security": [AI_ASSERTED_LABEL]},
-        "status": "final",
         "category": [IMAGING_CATEGORY],
         "code": code,
         "effectiveDateTime": _instant(record.created_at),
@@ -149,7 +173,9 @@ def _finding_observation(record: Record, device: dict[str, Any]) -> dict[str, An
         "tumour-finding", "Tumour finding", "Tumour finding (AI): is any tumour present?"
     )
     observation = _ai_observation(record, "finding", code, device)
-    observation["valueCodeableConcept"] = _concept(FINDING_SYSTEM, record.finding)
+    observation["valueCodeableConcept"] = _concept(
+        FINDING_SYSTEM, record.finding, FINDING_SNOMED.get(record.finding)
+    )
     observation["bodySite"] = _body_site("BRAIN")
     components = []
     if record.tumour_probability is not None:
@@ -248,15 +274,34 @@ def _body_site(body_part: str) -> dict[str, Any]:
     }
 
 
+def report_status(record: Record, reviews: list[Review]) -> str:
+    """The DiagnosticReport.status the record's review state and history give.
+
+    A confirmation after another verdict was released with a different conclusion (say, a
+    correction) changes a final report: HL7 calls that `corrected`, not `final`."""
+    status = REPORT_STATUS[ReviewStatus(record.review_status)]
+    if status == "final" and any(
+        reviewed_class(record, review) != record.final_label
+        for review in reviews[:-1]
+        if review.action in VERDICT_ACTIONS
+    ):
+        return "corrected"
+    return status
+
+
+def _ai_asserted(status: str) -> bool:
+    # The conclusion is the model's until a radiologist gives a verdict.
+    return status == "preliminary"
+
+
 def _diagnostic_report(
-    record: Record, reviews: list[Review], observations: list[dict[str, Any]]
+    record: Record, reviews: list[Review], observations: list[dict[str, Any]], status: str
 ) -> dict[str, Any]:
     report = {
         "resourceType": "DiagnosticReport",
         "id": _resource_id(record, "report"),
-        "meta": {"security": [AI_ASSERTED_LABEL]},
         "identifier": [{"system": "urn:medimg:record", "value": str(record.id)}],
-        "status": REPORT_STATUS[ReviewStatus(record.review_status)],
+        "status": status,
         "category": [RADIOLOGY_CATEGORY],
         "code": DIAGNOSTIC_IMAGING_REPORT_CODE,
         "effectiveDateTime": _instant(record.created_at),
@@ -264,6 +309,8 @@ def _diagnostic_report(
         "result": [{"reference": _full_url(observation)} for observation in observations],
         "conclusion": _conclusion(record, reviews),
     }
+    if _ai_asserted(status):
+        report["meta"] = {"security": [AI_ASSERTED_LABEL]}
     if record.final_label is not None:
         report["conclusionCode"] = [_class_concept(record.final_label)]
     if reviews:
@@ -283,7 +330,8 @@ def _conclusion(record: Record, reviews: list[Review]) -> str:
         ReviewAction.WITHDRAW: "withdrew the review: not reviewed",
     }
     verdict = verdicts[ReviewAction(latest.action)]
-    return f"{ai_result} Radiologist {latest.reviewer_name} {verdict}."
+    # The radiologist's word first: it is the report's conclusion; the AI's is its input.
+    return f"Radiologist {latest.reviewer_name} {verdict}. {ai_result}"
 
 
 def _ai_answer(record: Record) -> str:
@@ -309,11 +357,13 @@ def _ai_provenance(
     observations: list[dict[str, Any]],
     device: dict[str, Any],
 ) -> dict[str, Any]:
+    # The model authored the report only while its conclusion is the model's (and a
+    # Provenance needs a target: a record with no Observation keeps the report).
+    authored = [report] if _ai_asserted(report["status"]) or not observations else []
     provenance = {
         "resourceType": "Provenance",
         "id": _resource_id(record, "provenance-ai"),
-        "target": [{"reference": _full_url(report)}]
-        + [{"reference": _full_url(observation)} for observation in observations],
+        "target": [{"reference": _full_url(resource)} for resource in authored + observations],
         "occurredDateTime": _instant(record.created_at),
         "recorded": _instant(record.created_at),
         "activity": _activity("CREATE", "AI classification of the image"),
@@ -368,17 +418,16 @@ def _participant(code: str, display: str) -> dict[str, Any]:
 
 def _class_concept(class_name: str) -> dict[str, Any]:
     """medimg's code first, then SNOMED CT's where one means the same (api.interop.codes)."""
-    words = display(class_name)
-    coding = [{"system": CLASS_SYSTEM, "code": class_name, "display": words}]
-    standard = CLASS_SNOMED.get(class_name)
+    return _concept(CLASS_SYSTEM, class_name, CLASS_SNOMED.get(class_name))
+
+
+def _concept(system: str, code: str, standard: Concept | None = None) -> dict[str, Any]:
+    """medimg's code, then SNOMED CT's `standard` concept when one means the same."""
+    words = display(code)
+    coding = [{"system": system, "code": code, "display": words}]
     if standard is not None:
         coding.append({"system": SNOMED_SYSTEM, "code": standard.code, "display": standard.display})
     return {"coding": coding, "text": words}
-
-
-def _concept(system: str, code: str) -> dict[str, Any]:
-    words = display(code)
-    return {"coding": [{"system": system, "code": code, "display": words}], "text": words}
 
 
 def _last_change(record: Record, reviews: list[Review]) -> datetime:

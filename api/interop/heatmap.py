@@ -2,19 +2,29 @@
 
 The overlay is `ml.explain.render_overlay` of the classified pixels: the slice in grey with
 the map in colour, RGB, on the source image's own grid. It goes into the source image's
-study (patient and study attributes copied from it by highdicom) as a new series, so a PACS
+study (patient and study attributes copied from it by highdicom), in the study's one
+heatmap series, numbered like its slice and referencing it as its source image, so a PACS
 viewer shows it next to the slice it explains.
 """
 
 import highdicom as hd
 import numpy as np
 from pydicom import Dataset
+from pydicom.sr.codedict import codes
 
-from api.interop.common import ModelDevice, NoOrientationError, derived_uid
+from api.interop.common import (
+    ModelDevice,
+    NoOrientationError,
+    derived_uid,
+    instance_number,
+    study_series_uid,
+)
 from ml.explain import render_overlay
 
 HEATMAP_SERIES_NUMBER = 9902
 HEATMAP_DESCRIPTION = "medimg Grad-CAM overlay (research use, not diagnosis)"
+# The model reads brain MRI only, and only a record with a tumour answer gets a heatmap.
+DEFAULT_BODY_PART = "BRAIN"
 # The patient direction each axis of DICOM's LPS patient coordinates points to, by sign.
 _AXIS_LETTERS = (("R", "L"), ("A", "P"), ("F", "H"))
 
@@ -30,19 +40,37 @@ def heatmap_secondary_capture(
         photometric_interpretation=hd.PhotometricInterpretationValues.RGB,
         bits_allocated=8,
         coordinate_system=hd.CoordinateSystemNames.PATIENT,
-        series_instance_uid=derived_uid("heatmap-series", source, model),
+        series_instance_uid=study_series_uid("heatmap-series", source, model),
         series_number=HEATMAP_SERIES_NUMBER,
         sop_instance_uid=derived_uid("heatmap-instance", source, model),
-        instance_number=1,
+        instance_number=instance_number(source),
         manufacturer=model.manufacturer,
         patient_orientation=patient_orientation(source),
         series_description=HEATMAP_DESCRIPTION,
         software_versions=f"{model.name} {model.version}",
     )
     image.BurnedInAnnotation = "NO"  # colours only: no text drawn into the pixels
-    # Type 2C: the brain is not a paired structure, so "present, empty" (dciodvfy checks it).
-    image.Laterality = source.get("Laterality", "")
+    image.BodyPartExamined = source.get("BodyPartExamined") or DEFAULT_BODY_PART
+    # Laterality (Type 2C) is for paired body parts: absent for the brain, unless the
+    # source states one.
+    if source.get("Laterality"):
+        image.Laterality = source.Laterality
+    # The study's own description, never one of medimg's: the SC joins an existing study.
+    if source.get("StudyDescription"):
+        image.StudyDescription = source.StudyDescription
+    image.DerivationDescription = f"Grad-CAM map of {model.name} {model.version} over the slice"
+    image.SourceImageSequence = [_source_image_reference(source)]
     return image
+
+
+def _source_image_reference(source: Dataset) -> Dataset:
+    """The slice the overlay is drawn over (General Reference module, PS3.3 C.12.4)."""
+    reference = Dataset()
+    reference.ReferencedSOPClassUID = source.SOPClassUID
+    reference.ReferencedSOPInstanceUID = source.SOPInstanceUID
+    purpose = codes.DCM.SourceImageForImageProcessingOperation
+    reference.PurposeOfReferenceCodeSequence = [hd.sr.CodedConcept.from_code(purpose)]
+    return reference
 
 
 def patient_orientation(source: Dataset) -> tuple[str, str]:

@@ -81,7 +81,13 @@ class PacsClient:
         )
 
     def store(self, datasets: list[Dataset]) -> None:
-        """STOW-RS; a PACS that stores only some of them is a failure like any other."""
+        """STOW-RS; done only when the PACS holds every instance sent.
+
+        A PACS that refuses some (FailedSOPSequence), leaves some out of its answer
+        (ReferencedSOPSequence), or answers 200 and drops them anyway, has not stored the
+        results: each is a failure, so that nothing is reported as pushed that the PACS does
+        not hold. The last is real: Orthanc 1.10, whose Lua ReceivedInstanceFilter refuses an
+        instance, still lists it as stored; so the study is searched again afterwards."""
         answer = self._call("store results (STOW-RS)", self._client.store_instances, datasets)
         failed = answer.get("FailedSOPSequence") if answer is not None else None
         if failed:
@@ -90,6 +96,34 @@ class PacsClient:
                 f"The PACS at {self._where} refused {len(failed)} of the {len(datasets)} "
                 "result instances sent to it (STOW-RS FailedSOPSequence). Check its logs.",
             )
+        sent = {str(dataset.SOPInstanceUID) for dataset in datasets}
+        unlisted = sent - _stored_uids(answer)
+        if unlisted:
+            raise self._dropped(
+                len(unlisted),
+                len(datasets),
+                "answered the store (STOW-RS) without listing them in ReferencedSOPSequence",
+            )
+        held = {
+            instance.sop_uid
+            for study_uid in {str(dataset.StudyInstanceUID) for dataset in datasets}
+            for instance in self.instances_of_study(study_uid)
+        }
+        if sent - held:
+            raise self._dropped(
+                len(sent - held),
+                len(datasets),
+                "answered the store (STOW-RS) as done, but a search (QIDO-RS) right after "
+                "does not find them",
+            )
+
+    def _dropped(self, missing: int, sent: int, how: str) -> PacsError:
+        return PacsError(
+            HTTPStatus.BAD_GATEWAY,
+            f"The PACS at {self._where} dropped {missing} of the {sent} result instances "
+            f"sent to it: it {how}. Nothing was recorded as pushed. Check the PACS's logs and "
+            "any filter that refuses instances (e.g. an Orthanc Lua ReceivedInstanceFilter).",
+        )
 
     def _call(self, what: str, operation, *args, **kwargs):
         try:
@@ -142,6 +176,12 @@ def _required(attributes: dict, tag: str) -> str:
             "DICOMweb. Check the PACS's DICOMweb configuration.",
         )
     return value
+
+
+def _stored_uids(answer: Dataset | None) -> set[str]:
+    """The SOP Instance UIDs a STOW-RS answer lists as stored (PS3.18 10.5.3)."""
+    items = answer.get("ReferencedSOPSequence") if answer is not None else None
+    return {str(item.get("ReferencedSOPInstanceUID", "")) for item in items or []}
 
 
 def _address_without_credentials(url: str) -> str:

@@ -41,6 +41,7 @@ from api.services.ingest import (
     save_records,
 )
 from api.services.records import visible_to
+from api.services.reviews import reviews_of
 
 MR_MODALITY = "MR"
 # MR Image Storage and Enhanced MR Image Storage, for PACSes whose search omits the modality.
@@ -189,7 +190,9 @@ def _push(pull: StudyPull, request: PullRequest) -> None:
         if pulled.record is None or pulled.dataset is None:
             continue
         model = request.model_of(pulled.record.model_version)
-        datasets.append(structured_report(pulled.record, pulled.dataset, model))
+        # The latest revision: after a review, the radiologist's verified conclusion.
+        reviews = reviews_of(request.session, pulled.record.id)
+        datasets.append(structured_report(pulled.record, pulled.dataset, model, reviews))
         pull.pushed_reports += 1
         heatmap = _heatmap_or_none(pulled, request, model, pull.notes)
         if heatmap is not None:

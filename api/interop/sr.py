@@ -12,21 +12,32 @@ A record the input gate found out of distribution was not read for tumours: its 
 finding, class or class probability, only what the recogniser saw (finding site: its body
 part) and the gate's verdict.
 
+Each review makes a new revision of the SR (PS3.3 C.17.2): a new SOP Instance in the same
+series that names the revision before it in its Predecessor Documents Sequence. After a
+confirmation, correction or rejection it is VERIFIED by the reviewer and FINAL, and a second
+measurement group holds the radiologist's conclusion (the reviewed class as its Finding),
+with the radiologist as a person observer; the AI's group stays as the model made it. Until
+then, and after a review is withdrawn, it is UNVERIFIED and PRELIMINARY.
+
 The SR references the image it was made from by that image's own UIDs: for a stored record
 these are the pseudonymous UIDs of the de-identified file (derived from the salted
 originals, see api/deidentify.py), since the originals are never kept; on a PACS push, the
 original image fetched in the same request.
 """
 
+from collections.abc import Sequence
+
 import highdicom as hd
 from highdicom.coding_schemes import CodingSchemeIdentificationItem
 from pydicom import Dataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import generate_uid
+from pydicom.uid import ComprehensiveSRStorage, generate_uid
+from pydicom.valuerep import DT
 
 from api.interop.codes import (
     BODY_PART_SNOMED,
     CLASS_SNOMED,
+    FINDING_SNOMED,
     PRIVATE_SCHEME,
     PRIVATE_SCHEME_NAME,
     SNOMED_SCHEME,
@@ -34,8 +45,14 @@ from api.interop.codes import (
     kind_display,
     modality_display,
 )
-from api.interop.common import ModelDevice, derived_uid
-from api.models import Record, has_tumour_answer
+from api.interop.common import (
+    ModelDevice,
+    derived_uid,
+    instance_number,
+    reviewed_class,
+    study_series_uid,
+)
+from api.models import Record, Review, ReviewAction, has_tumour_answer
 
 SR_SERIES_NUMBER = 9901
 SR_DESCRIPTION = "medimg AI classification (research use, not diagnosis)"
@@ -48,13 +65,146 @@ KIND_PROBABILITY = hd.sr.CodedConcept(
     "P-image-kind", PRIVATE_SCHEME, "Probability of the kind of image"
 )
 SUITABILITY = hd.sr.CodedConcept("suitability", PRIVATE_SCHEME, "Input suitability")
+RADIOLOGIST_REVIEW = hd.sr.CodedConcept("review", PRIVATE_SCHEME, "Radiologist review")
+VERDICTS = {
+    ReviewAction.CONFIRM: hd.sr.CodedConcept(
+        "confirmed", PRIVATE_SCHEME, "AI result confirmed by a radiologist"
+    ),
+    ReviewAction.CORRECT: hd.sr.CodedConcept(
+        "corrected", PRIVATE_SCHEME, "AI result corrected by a radiologist"
+    ),
+    ReviewAction.REJECT: hd.sr.CodedConcept(
+        "rejected", PRIVATE_SCHEME, "AI result rejected by a radiologist"
+    ),
+}
+# Verifying Organization is Type 1, and medimg knows its reviewers only by their API keys.
+UNKNOWN_ORGANIZATION = "Not recorded by medimg"
 PRIVATE_SCHEME_ITEM = CodingSchemeIdentificationItem(
-    designator=PRIVATE_SCHEME, name=PRIVATE_SCHEME_NAME, responsible_organization="medimg"
+    designator=PRIVATE_SCHEME,
+    name=PRIVATE_SCHEME_NAME,
+    responsible_organization="medimg",
+    version="1",
 )
 
 
-def structured_report(record: Record, source: Dataset, model: ModelDevice) -> Dataset:
-    """The SR of `record`'s result on `source`; `to_part10` makes the file."""
+def structured_report(
+    record: Record, source: Dataset, model: ModelDevice, reviews: Sequence[Review] = ()
+) -> Dataset:
+    """The SR of `record`'s result on `source`, as its latest review (oldest first) leaves
+    it; `to_part10` makes the file."""
+    latest = reviews[-1] if reviews else None
+    verdict = latest if latest is not None and latest.action in VERDICTS else None
+    groups = [_ai_group(record, source, model)]
+    if verdict is not None:
+        groups.append(_review_group(record, source, model, verdict))
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(
+            observer_person_context=_reviewer_observer(verdict) if verdict else None,
+            observer_device_context=hd.sr.ObserverContext(
+                observer_type=codes.DCM.Device,
+                observer_identifying_attributes=model_observer(model),
+            ),
+        ),
+        procedure_reported=codes.SCT.ImagingProcedure,
+        imaging_measurements=groups,
+        referenced_images=[source],
+    )
+    document = hd.sr.ComprehensiveSR(
+        evidence=[source],
+        content=report,
+        series_instance_uid=study_series_uid("sr-series", source, model),
+        series_number=SR_SERIES_NUMBER,
+        sop_instance_uid=revision_uid(source, model, latest),
+        instance_number=instance_number(source),
+        manufacturer=model.manufacturer,
+        is_complete=True,
+        is_final=verdict is not None,
+        is_verified=verdict is not None,
+        verifying_observer_name=person_name(verdict.reviewer_name) if verdict else None,
+        verifying_organization=UNKNOWN_ORGANIZATION if verdict else None,
+        previous_versions=_predecessor(source, model, reviews) if latest else None,
+        series_description=SR_DESCRIPTION,
+        coding_schemes=[PRIVATE_SCHEME_ITEM],
+    )
+    if verdict is not None:
+        _record_verification(document, verdict)
+    return document
+
+
+def revision_uid(source: Dataset, model: ModelDevice, review: Review | None) -> str:
+    """The SOP Instance UID of the SR revision that `review` made (None: the AI's own).
+
+    Derived like every result UID, so pushing a revision twice replaces one instance; and
+    the AI's own keeps the UID it had before reviews made revisions."""
+    if review is None:
+        return derived_uid("sr-instance", source, model)
+    entropy = ["sr-instance", str(source.SOPInstanceUID), model.version, f"review-{review.id}"]
+    return str(generate_uid(entropy_srcs=entropy))
+
+
+def _predecessor(source: Dataset, model: ModelDevice, reviews: Sequence[Review]) -> list[Dataset]:
+    # The revision just before the latest: the chain of predecessors holds the rest.
+    previous = Dataset()
+    previous.SOPClassUID = ComprehensiveSRStorage
+    previous.SOPInstanceUID = revision_uid(source, model, reviews[-2] if len(reviews) > 1 else None)
+    previous.StudyInstanceUID = source.StudyInstanceUID
+    previous.SeriesInstanceUID = study_series_uid("sr-series", source, model)
+    return [previous]
+
+
+def _record_verification(document: Dataset, review: Review) -> None:
+    """When and by whom, as stored: the review's time and the reviewer's API key."""
+    observer = document.VerifyingObserverSequence[0]
+    observer.VerificationDateTime = DT(review.created_at)
+    if review.reviewer_key_id is not None:
+        key = Dataset()
+        key.CodeValue = str(review.reviewer_key_id)
+        key.CodingSchemeDesignator = PRIVATE_SCHEME
+        key.CodeMeaning = f"medimg API key {review.reviewer_key_id}"
+        observer.VerifyingObserverIdentificationCodeSequence = [key]
+
+
+def person_name(key_name: str) -> str:
+    """A reviewer's key name as a DICOM Person Name: the one component, a family name.
+
+    The trailing caret says the name has one component; carets, "=" and backslashes would
+    split it into others, so they become spaces. 64 characters at most (PS3.5 6.2)."""
+    cleaned = "".join(" " if character in "^=\\" else character for character in key_name)
+    return f"{cleaned.strip()[:63]}^"
+
+
+def _reviewer_observer(review: Review) -> hd.sr.ObserverContext:
+    return hd.sr.ObserverContext(
+        observer_type=codes.DCM.Person,
+        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
+            name=person_name(review.reviewer_name)
+        ),
+    )
+
+
+def _review_group(
+    record: Record, source: Dataset, model: ModelDevice, review: Review
+) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    """The radiologist's conclusion: the reviewed class as Finding (none for a rejection)."""
+    conclusion = reviewed_class(record, review)
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(
+            uid=derived_uid(f"review-tracking-{review.id}", source, model),
+            identifier=f"Radiologist review of record {record.id}",
+        ),
+        finding_type=class_code(conclusion) if conclusion is not None else None,
+        finding_sites=_finding_sites(record, True) if conclusion is not None else None,
+        qualitative_evaluations=[
+            hd.sr.QualitativeEvaluation(RADIOLOGIST_REVIEW, VERDICTS[ReviewAction(review.action)])
+        ],
+        source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(source)],
+    )
+
+
+def _ai_group(
+    record: Record, source: Dataset, model: ModelDevice
+) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    """The model's result, as it made it: reviews never change it."""
     algorithm = hd.sr.AlgorithmIdentification(name=model.name, version=model.version)
     answered = has_tumour_answer(record.suitability)
     if answered:
@@ -77,7 +227,7 @@ def structured_report(record: Record, source: Dataset, model: ModelDevice) -> Da
             *_kind_evaluations(record),
             hd.sr.QualitativeEvaluation(SUITABILITY, suitability_code(record.suitability)),
         ]
-    group = hd.sr.MeasurementsAndQualitativeEvaluations(
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(
             uid=derived_uid("tracking", source, model),
             identifier=f"AI classification of record {record.id}",
@@ -90,34 +240,11 @@ def structured_report(record: Record, source: Dataset, model: ModelDevice) -> Da
         qualitative_evaluations=evaluations or None,
         source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(source)],
     )
-    report = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(
-            observer_device_context=hd.sr.ObserverContext(
-                observer_type=codes.DCM.Device,
-                observer_identifying_attributes=model_observer(model),
-            )
-        ),
-        procedure_reported=codes.SCT.ImagingProcedure,
-        imaging_measurements=[group],
-        referenced_images=[source],
-    )
-    return hd.sr.ComprehensiveSR(
-        evidence=[source],
-        content=report,
-        series_instance_uid=derived_uid("sr-series", source, model),
-        series_number=SR_SERIES_NUMBER,
-        sop_instance_uid=derived_uid("sr-instance", source, model),
-        instance_number=1,
-        manufacturer=model.manufacturer,
-        is_complete=True,
-        series_description=SR_DESCRIPTION,
-        coding_schemes=[PRIVATE_SCHEME_ITEM],
-    )
 
 
 def _finding_type(record: Record) -> hd.sr.CodedConcept:
     if record.finding is not None:
-        return hd.sr.CodedConcept(record.finding, PRIVATE_SCHEME, display(record.finding))
+        return finding_code(record.finding)
     return class_code(record.label)  # a record of a model before the tumour-first finding
 
 
@@ -192,6 +319,14 @@ def class_code(class_name: str) -> hd.sr.CodedConcept:
     if standard is not None:
         return hd.sr.CodedConcept(standard.code, SNOMED_SCHEME, standard.display)
     return hd.sr.CodedConcept(class_name, PRIVATE_SCHEME, display(class_name))
+
+
+def finding_code(finding: str) -> hd.sr.CodedConcept:
+    """SNOMED CT where a concept means the finding (api.interop.codes), else medimg's own."""
+    standard = FINDING_SNOMED.get(finding)
+    if standard is not None:
+        return hd.sr.CodedConcept(standard.code, SNOMED_SCHEME, standard.display)
+    return hd.sr.CodedConcept(finding, PRIVATE_SCHEME, display(finding))
 
 
 def suitability_code(suitability: str | None) -> hd.sr.CodedConcept:

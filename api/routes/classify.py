@@ -127,7 +127,7 @@ async def one_file_part(request: Request) -> None:
     dependencies=[Depends(one_file_part)],
     responses={
         **replayed_header_doc(HTTPStatus.CREATED),
-        **problem_responses(400, 413, 415, 422, 503),
+        **problem_responses(400, 408, 413, 415, 422, 429, 503),
     },
 )
 def create_classification(
@@ -200,7 +200,10 @@ def create_classification(
         "`MEDIMG_MAX_BATCH_FILES` files, or it is refused as a whole with 413. "
         "`source_system` and `Idempotency-Key` work as for POST /classify."
     ),
-    responses={**replayed_header_doc(HTTPStatus.OK), **problem_responses(400, 413, 422)},
+    responses={
+        **replayed_header_doc(HTTPStatus.OK),
+        **problem_responses(400, 408, 413, 422, 429, 503),
+    },
 )
 def create_classification_batch(
     request: Request,

@@ -36,11 +36,13 @@ router = APIRouter(
     "/{record_id}/fhir",
     summary="The record as a FHIR R4 Bundle (DiagnosticReport, Observations, Device, Provenance)",
     description=(
-        "A `collection` Bundle: a DiagnosticReport (status from the review state, conclusion "
-        "and conclusionCode from the final label); tumour first, an Observation of the "
-        "finding (components: the probability that any tumour is present, the class), "
-        "then one Observation per class probability, and one of what the recogniser saw "
-        "(kind of image, DICOM modality, body part as bodySite); the model as a Device, "
+        "A `collection` Bundle: a DiagnosticReport (status from the review: `preliminary`, "
+        "`final` once confirmed, `corrected` once corrected, `entered-in-error` once the AI "
+        "result is rejected; conclusion and conclusionCode from the final label); tumour "
+        "first, an Observation of the finding (components: the probability that any tumour "
+        "is present, the class), then one Observation per class probability, and one of "
+        "what the recogniser saw (kind of image, DICOM modality, body part as bodySite); "
+        "the model as a Device, "
         "and a Provenance for the AI result and one per radiologist review, following HL7 "
         "*AI Transparency on FHIR* (AIAST security labels). A record the input gate found "
         "out of distribution carries no finding, class or class probability. "
@@ -72,8 +74,10 @@ def read_record_fhir(
         "the recogniser's modality and kind of image; the model as observer device and "
         "algorithm. A record the input gate found out of distribution gets no finding, class "
         "or class probability: only what the image is, and the gate's verdict. It references "
-        "the stored, de-identified image by its UIDs (the originals are never kept). Only "
-        "for records made from DICOM; others get 409."
+        "the stored, de-identified image by its UIDs (the originals are never kept). Each "
+        "review makes a new revision naming the one before: after a confirmation, correction "
+        "or rejection it is VERIFIED by the reviewer and FINAL, with the radiologist's "
+        "conclusion in a group of its own. Only for records made from DICOM; others get 409."
     ),
     response_class=Response,
     responses={
@@ -91,7 +95,8 @@ def read_record_sr(
     record = get_visible_record_or_404(session, actor, record_id)
     require_dicom(record, "a DICOM SR")
     source = parse_dicom(read_image_or_404(blob_store, record))
-    report = structured_report(record, source, model_device(classifier, record.model_version))
+    model = model_device(classifier, record.model_version)
+    report = structured_report(record, source, model, reviews_of(session, record_id))
     return stored_file_response(to_part10(report), DICOM_MEDIA_TYPE, f"record-{record.id}-sr.dcm")
 
 

@@ -28,7 +28,9 @@ router = APIRouter(
     summary="Confirm, correct or reject a record's classification",
     description=(
         "Appends a review; the latest one sets the record's `review_status` and "
-        "`final_label`. The model's own label and probabilities never change. A record the "
+        "`final_label`. The model's own label and probabilities never change; the record's "
+        "DICOM SR gets a new, verified revision with the radiologist's conclusion, and its "
+        "FHIR report a new status (`final`, `corrected`, `entered-in-error`). A record the "
         "input gate found out of distribution has no class to confirm (409): correct it to "
         "a class, or reject it."
     ),

@@ -204,7 +204,7 @@ def test_the_model_is_a_device_that_authored_the_ai_result(
     assert ai_provenance.entity[0].what.identifier.value == record["sop_uid_hash"]
 
 
-def test_a_correction_makes_the_report_final_with_the_reviewed_label_and_its_own_provenance(
+def test_a_correction_makes_the_report_corrected_with_the_reviewed_label_and_its_own_provenance(
     client: TestClient, mr_dicom_bytes: bytes
 ) -> None:
     record = classify_dicom(client, mr_dicom_bytes)
@@ -215,7 +215,7 @@ def test_a_correction_makes_the_report_final_with_the_reviewed_label_and_its_own
     bundle = fhir_bundle(client, record["id"])
 
     [report] = resources(bundle, "DiagnosticReport")
-    assert report.status == "final"
+    assert report.status == "corrected"  # HL7: "modified to correct an error in the report"
     assert report.conclusionCode[0].coding[0].code == other
     reviews = [
         p for p in resources(bundle, "Provenance") if p.agent[0].type.coding[0].code == "verifier"
@@ -226,17 +226,110 @@ def test_a_correction_makes_the_report_final_with_the_reviewed_label_and_its_own
     assert report.resultsInterpreter[0].display == "test-admin"
 
 
-def test_a_rejected_record_is_a_cancelled_report_without_a_conclusion_code(
+def test_a_rejected_ai_result_makes_the_report_and_its_observations_entered_in_error(
     client: TestClient, png_bytes: bytes
 ) -> None:
     record = client.post("/classify", files={"file": ("s.png", png_bytes, "image/png")}).json()
     review(client, record["id"], action="reject", note="Not a brain slice.")
 
-    [report] = resources(fhir_bundle(client, record["id"]), "DiagnosticReport")
+    bundle = fhir_bundle(client, record["id"])
 
-    assert report.status == "cancelled"
+    [report] = resources(bundle, "DiagnosticReport")
+    assert report.status == "entered-in-error"
     assert report.conclusionCode is None
     assert "rejected" in report.conclusion
+    assert {obs.status for obs in resources(bundle, "Observation")} == {"entered-in-error"}
+
+
+def test_an_unreviewed_reports_observations_are_preliminary_like_the_report(
+    client: TestClient, mr_dicom_bytes: bytes
+) -> None:
+    record = classify_dicom(client, mr_dicom_bytes)
+
+    bundle = fhir_bundle(client, record["id"])
+
+    [report] = resources(bundle, "DiagnosticReport")
+    assert report.status == "preliminary"
+    assert {obs.status for obs in resources(bundle, "Observation")} == {"preliminary"}
+
+
+def test_a_confirmed_report_is_final_and_its_conclusion_is_not_marked_ai_asserted(
+    client: TestClient, mr_dicom_bytes: bytes
+) -> None:
+    record = classify_dicom(client, mr_dicom_bytes)
+    review(client, record["id"], action="confirm")
+
+    bundle = fhir_bundle(client, record["id"])
+
+    [report] = resources(bundle, "DiagnosticReport")
+    assert report.status == "final"
+    assert report.meta is None or AIAST not in security_labels(report)
+    observations = resources(bundle, "Observation")
+    assert {obs.status for obs in observations} == {"final"}
+    assert all(AIAST in security_labels(obs) for obs in observations)  # still the model's
+    ai_provenance = next(
+        p for p in resources(bundle, "Provenance") if p.agent[0].type.coding[0].code == "author"
+    )
+    assert full_url_of(bundle, report) not in {target.reference for target in ai_provenance.target}
+
+
+def test_a_correction_makes_the_observations_final_and_the_report_the_radiologists(
+    client: TestClient, png_bytes: bytes
+) -> None:
+    record = client.post("/classify", files={"file": ("s.png", png_bytes, "image/png")}).json()
+    other = next(name for name in record["probabilities"] if name != record["label"])
+    review(client, record["id"], action="correct", label=other)
+
+    bundle = fhir_bundle(client, record["id"])
+
+    [report] = resources(bundle, "DiagnosticReport")
+    assert report.status == "corrected"
+    assert report.meta is None or AIAST not in security_labels(report)
+    assert report.conclusion.startswith("Radiologist test-admin corrected to")
+    assert {obs.status for obs in resources(bundle, "Observation")} == {"final"}
+
+
+def test_confirming_after_a_correction_is_corrected_not_final(
+    client: TestClient, png_bytes: bytes
+) -> None:
+    record = client.post("/classify", files={"file": ("s.png", png_bytes, "image/png")}).json()
+    other = next(name for name in record["probabilities"] if name != record["label"])
+    review(client, record["id"], action="correct", label=other)
+    review(client, record["id"], action="confirm")
+
+    [report] = resources(fhir_bundle(client, record["id"]), "DiagnosticReport")
+
+    # A released conclusion changed: HL7's `corrected`, though the latest verdict confirms.
+    assert report.status == "corrected"
+    assert report.conclusionCode[0].coding[0].code == record["label"]
+
+
+def test_withdrawing_the_review_makes_the_report_preliminary_and_ai_asserted_again(
+    client: TestClient, png_bytes: bytes
+) -> None:
+    record = client.post("/classify", files={"file": ("s.png", png_bytes, "image/png")}).json()
+    review(client, record["id"], action="confirm")
+    review(client, record["id"], action="withdraw")
+
+    [report] = resources(fhir_bundle(client, record["id"]), "DiagnosticReport")
+
+    assert report.status == "preliminary"
+    assert AIAST in security_labels(report)
+
+
+@pytest.mark.parametrize(
+    ("label", "snomed"), [("pituitary", "254956000"), ("no_tumor", "58899004")]
+)
+def test_pituitary_and_no_tumour_carry_their_snomed_ct_codes(
+    client: TestClient, png_bytes: bytes, label: str, snomed: str
+) -> None:
+    record = client.post("/classify", files={"file": ("s.png", png_bytes, "image/png")}).json()
+    review(client, record["id"], action="correct", label=label)
+
+    [report] = resources(fhir_bundle(client, record["id"]), "DiagnosticReport")
+
+    assert report.conclusionCode[0].coding[0].code == label
+    assert (SNOMED, snomed) in codes_of(report.conclusionCode[0])
 
 
 def test_the_same_record_always_gives_the_same_resource_ids(

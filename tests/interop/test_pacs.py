@@ -229,3 +229,74 @@ def test_the_pulled_image_is_stored_de_identified(pacs_client: TestClient, pacs:
     assert b"Doe^Jane" not in stored
     assert study[0].SOPInstanceUID.encode() not in stored
     assert pydicom.dcmread(io.BytesIO(stored)).PatientIdentityRemoved == "YES"
+
+
+def pacs_files(pacs: Pacs, study_uid: str, modality: str) -> list[pydicom.Dataset]:
+    found = [pacs.instance_file(item["ID"]) for item in pacs.instances(study_uid)]
+    return [dataset for dataset in found if dataset.Modality == modality]
+
+
+def test_push_files_every_sr_in_one_series_and_every_heatmap_in_another_per_study(
+    pacs_client: TestClient, pacs: Pacs, dciodvfy: Callable[[bytes], list[str]]
+) -> None:
+    study = mr_study(slices=3)
+    for dataset in study:
+        dataset.StudyDescription = "MRI BRAIN W/O CONTRAST"
+    study_uid = study[0].StudyInstanceUID
+    pacs.upload(study)
+
+    response = classify_study(pacs_client, study_uid, push=True)
+
+    assert response.status_code == 200, response.text
+    reports, captures = pacs_files(pacs, study_uid, "SR"), pacs_files(pacs, study_uid, "OT")
+    assert (len(reports), len(captures)) == (3, 3)
+    assert len({report.SeriesInstanceUID for report in reports}) == 1
+    assert len({capture.SeriesInstanceUID for capture in captures}) == 1
+    # Each heatmap names the PACS's own slice it was drawn over, and the study as it is.
+    by_uid = {dataset.SOPInstanceUID: dataset for dataset in study}
+    for capture in captures:
+        [source] = capture.SourceImageSequence
+        assert capture.InstanceNumber == by_uid[source.ReferencedSOPInstanceUID].InstanceNumber
+        assert capture.StudyDescription == "MRI BRAIN W/O CONTRAST"
+        assert capture.BodyPartExamined == "BRAIN"
+        assert "Laterality" not in capture
+        assert dciodvfy(part10(capture)) == []
+
+
+def test_a_push_after_a_correction_files_a_verified_sr_revision_with_the_radiologists_class(
+    pacs_client: TestClient, pacs: Pacs, dciodvfy: Callable[[bytes], list[str]]
+) -> None:
+    study = mr_study(slices=1)
+    study_uid = study[0].StudyInstanceUID
+    pacs.upload(study)
+    first = classify_study(pacs_client, study_uid, push=True).json()
+    record = first["instances"][0]["record"]
+    [ai_report] = pacs_files(pacs, study_uid, "SR")
+    other = "meningioma" if record["label"] != "meningioma" else "glioma"
+    reviewed = pacs_client.post(
+        f"/records/{record['id']}/reviews", json={"action": "correct", "label": other}
+    )
+    assert reviewed.status_code == 201, reviewed.text
+
+    again = classify_study(pacs_client, study_uid, push=True)
+
+    assert again.status_code == 200, again.text
+    assert again.json()["pushed_reports"] == 1
+    [revision] = [
+        report
+        for report in pacs_files(pacs, study_uid, "SR")
+        if report.SOPInstanceUID != ai_report.SOPInstanceUID
+    ]
+    assert (revision.VerificationFlag, revision.PreliminaryFlag) == ("VERIFIED", "FINAL")
+    assert revision.SeriesInstanceUID == ai_report.SeriesInstanceUID
+    [predecessor] = revision.PredecessorDocumentsSequence[0].ReferencedSeriesSequence
+    assert predecessor.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == (
+        ai_report.SOPInstanceUID
+    )
+    groups = hd.sr.ComprehensiveSR.from_dataset(revision).content.get_image_measurement_groups()
+    [conclusion] = [g for g in groups if g.tracking_identifier.startswith("Radiologist review")]
+    # The radiologist's class, in SNOMED CT, replaces the model's as the conclusion.
+    assert (
+        conclusion.finding_type.value == {"meningioma": "302820008", "glioma": "393564001"}[other]
+    )
+    assert dciodvfy(part10(revision)) == []
