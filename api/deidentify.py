@@ -93,6 +93,28 @@ JPEG_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
 JPEG_SOS, JPEG_EOI = 0xDA, 0xD9
 
 
+# What a result needs to be filed into the original study: the image's UIDs, and the
+# patient and study attributes an SR or Secondary Capture copies from its source, so that it
+# agrees with the study it joins. The FilingContext column (api/models.py) that keeps each,
+# read before the profile removes it; only when the caller asks (api/interop/filing.py).
+FILING_ATTRIBUTES = {
+    "study_instance_uid": "StudyInstanceUID",
+    "series_instance_uid": "SeriesInstanceUID",
+    "sop_instance_uid": "SOPInstanceUID",
+    "patient_id": "PatientID",
+    "issuer_of_patient_id": "IssuerOfPatientID",
+    "patient_name": "PatientName",
+    "patient_birth_date": "PatientBirthDate",
+    "patient_sex": "PatientSex",
+    "accession_number": "AccessionNumber",
+    "study_id": "StudyID",
+    "study_date": "StudyDate",
+    "study_time": "StudyTime",
+    "study_description": "StudyDescription",
+    "referring_physician_name": "ReferringPhysicianName",
+}
+
+
 @dataclass(frozen=True)
 class DeidentifiedDicom:
     data: bytes  # the de-identified Part-10 file
@@ -100,6 +122,8 @@ class DeidentifiedDicom:
     study_instance_uid: str | None
     series_instance_uid: str | None
     sop_instance_uid: str | None
+    # The original's FILING_ATTRIBUTES, by column; None unless asked for.
+    filing_identifiers: dict[str, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,17 +136,23 @@ class _Rule:
         return tag & self.mask == self.value
 
 
-def deidentify_dicom(data: bytes, *, uid_salt: str) -> DeidentifiedDicom:
-    """Apply the profile; the same input and salt always give the same bytes."""
+def deidentify_dicom(
+    data: bytes, *, uid_salt: str, keep_filing_identifiers: bool = False
+) -> DeidentifiedDicom:
+    """Apply the profile; the same input and salt always give the same bytes.
+
+    `keep_filing_identifiers`: also answer the original's identifiers that file a result
+    into its study (FILING_ATTRIBUTES); the file written is de-identified all the same."""
     dataset = _read(data)
     try:
         if (reason := underivable_reason(dataset)) is not None:
             raise ImageDecodeError(reason)
         originals = tuple(_uid_or_none(dataset, name) for name in _HASHED_UIDS)
+        filing = filing_identifiers(dataset) if keep_filing_identifiers else None
         dataset.remove_private_tags()
         dataset.walk(lambda parent, element: _apply_profile(parent, element, uid_salt))
         _mark_as_deidentified(dataset, uid_salt)
-        return DeidentifiedDicom(_write(dataset), *originals)
+        return DeidentifiedDicom(_write(dataset), *originals, filing_identifiers=filing)
     except ImageDecodeError:
         raise
     except Exception as error:
@@ -132,6 +162,21 @@ def deidentify_dicom(data: bytes, *, uid_salt: str) -> DeidentifiedDicom:
             "The DICOM file has damaged or misplaced attributes and cannot be de-identified "
             "safely. Export the instance again."
         ) from error
+
+
+def filing_identifiers(dataset: Dataset) -> dict[str, str | None]:
+    """The FILING_ATTRIBUTES of `dataset`, by FilingContext column: decoded text (a Person
+    Name with its components, a date as sent), so that laid back into a file of the same
+    character set each is written as it came; None where empty or absent."""
+    return {
+        column: _text_or_none(dataset.get(keyword)) for column, keyword in FILING_ATTRIBUTES.items()
+    }
+
+
+def _text_or_none(value: object) -> str | None:
+    if value is None:
+        return None
+    return str(value).strip() or None
 
 
 def strip_raster_metadata(data: bytes, media_type: str) -> bytes:

@@ -565,6 +565,49 @@ class Review(ReviewBase, table=True):
     )
 
 
+class FilingContext(SQLModel, table=True):
+    """Where a record's results belong in the hospital's archive: the original study's
+    identifiers, as the image arrived (from a PACS pull, the DICOM listener, or an upload
+    that asked for it with `keep_filing_context`).
+
+    Held apart from the record, which stays de-identified like its stored image: no list,
+    search, figure or record answer joins this table. Only the code that writes results
+    back (api/interop/filing.py: the SR, the heatmap, FHIR, the PACS push, the listener's
+    send) reads it. It goes with its record (api/services/records.py).
+    """
+
+    __tablename__ = "filing_context"
+
+    # The record's own id, never a number of its own (no sequence on PostgreSQL).
+    record_id: int | None = Field(
+        default=None,
+        primary_key=True,
+        foreign_key="record.id",
+        ondelete="CASCADE",
+        sa_column_kwargs={"autoincrement": False},
+    )
+    # No length limits: they come from other systems' files, and a value a sender made too
+    # long must not stop its image from being stored.
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    patient_id: str | None = None
+    issuer_of_patient_id: str | None = None
+    patient_name: str | None = None
+    patient_birth_date: str | None = None  # DICOM DA, as sent
+    patient_sex: str | None = None
+    accession_number: str | None = None
+    study_id: str | None = None
+    study_date: str | None = None  # DICOM DA, as sent
+    study_time: str | None = None  # DICOM TM, as sent
+    study_description: str | None = None
+    referring_physician_name: str | None = None
+
+    def __repr_args__(self):
+        # A stray log line or traceback shows which record, never whose study it is.
+        return [("record_id", self.record_id)]
+
+
 class ReviewCreate(ReviewBase):
     # A body naming the record's label, an id or a time is a mistake, not something to ignore.
     model_config = ConfigDict(

@@ -236,6 +236,28 @@ export function recordsQuery(params) {
   return query;
 }
 
+// GET /records pages hold at most 100 records; a study's slices are read to this many.
+const RECORDS_PAGE_MAX = 100;
+export const STUDY_SLICES_MAX = 500;
+
+/**
+ * The records of one DICOM study (its `study_uid_hash`) this key may see, in the order they
+ * arrived, following the cursor: resolves to {data, count}, where data holds at most `max`
+ * and count is every record of the study.
+ */
+export async function listStudyRecords(study, { max = STUDY_SLICES_MAX } = {}) {
+  const data = [];
+  let page = null;
+  let cursor = null;
+  do {
+    const query = recordsQuery({ study_uid_hash: study, sort: "oldest", limit: RECORDS_PAGE_MAX, cursor });
+    page = await request(`/records?${query}`);
+    data.push(...page.data);
+    cursor = page.next_cursor;
+  } while (cursor && data.length < max);
+  return { data: data.slice(0, max), count: page.count };
+}
+
 /** A record's reviews, oldest first: resolves to {data, count}. */
 export function listReviews(id) {
   return request(`/records/${encodeURIComponent(id)}/reviews`);

@@ -34,6 +34,7 @@ export class App {
     this.resultTicket = 0;
     this.recordsTicket = 0;
     this.heatmapTicket = 0;
+    this.studyTicket = 0;
     this.lastReview = null; // {recordId, text, intent}: what Undo would save for the last review
     this.healthRetry = null; // timer while the API is unreachable
   }
@@ -58,6 +59,11 @@ export class App {
     this.view.bindExport((kind) => this.exportRecord(kind));
     this.view.bindHeatmap((choice) => this.showHeatmap(choice));
     this.view.panels.bindSimilarPreview((id) => this.view.panels.showSimilarPreview(id));
+    // A slice of the study (← →, or its thumbnail's link) opens in the same view.
+    this.view.bindViewerKeys((id) => {
+      window.location.hash = recordHash(id);
+    });
+    this.view.study.bindThumbnailNeeded((id) => this.loadStudyThumbnail(id));
     this.view.bindDashboardRefresh(() => this.loadDashboard());
     this.view.bindSignIn((key) => this.signIn(key));
     this.view.bindSignOut(() => this.signOut());
@@ -291,6 +297,7 @@ export class App {
     this.loadExplanation(record);
     this.loadSimilar(record);
     this.loadModelCard(record);
+    this.loadStudy(record);
   }
 
   /** Each model's card, asked for once: what it says does not change. null if it failed. */
@@ -359,6 +366,47 @@ export class App {
       this.view.renderReview({ record, reviews: reviews.data, classes, canReview: this.canReview(), undo });
     } catch (error) {
       if (this.current === record) this.reportFailure(error);
+    }
+  }
+
+  // ---- the study view: a DICOM record's other slices beside its image ------------------
+
+  /**
+   * The slices of the record's study, listed once per study: opening another of them only
+   * moves the mark (a slice the strip lacks, one that just arrived, lists the study again).
+   * A record of no study, or of a study of one slice, has no strip.
+   */
+  async loadStudy(record) {
+    const study = record.study_uid_hash;
+    if (this.view.study.shows(study, record.id)) {
+      this.view.study.markCurrent(record.id);
+      return;
+    }
+    // Another study's slices must never stand beside this record, not even for a moment.
+    if (!this.view.study.shows(study)) this.view.study.clear();
+    if (!study) return;
+    const ticket = ++this.studyTicket;
+    const stillShown = () => ticket === this.studyTicket && this.current?.id === record.id;
+    try {
+      const { data, count } = await api.listStudyRecords(study);
+      if (!stillShown()) return;
+      if (data.length < 2) this.view.study.clear();
+      else this.view.study.render({ study, records: data, count, currentId: record.id });
+    } catch (error) {
+      if (!stillShown()) return;
+      this.reportPanelFailure(error, (message) =>
+        this.view.study.renderMessage(study, `The study's other slices are unavailable: ${message}`),
+      );
+    }
+  }
+
+  /** A thumbnail needs the key, so it is fetched; one that fails leaves its slice without. */
+  async loadStudyThumbnail(id) {
+    try {
+      const image = await api.getRecordImage(id);
+      this.view.study.showThumbnail(id, image);
+    } catch {
+      // The slice still opens by its number.
     }
   }
 

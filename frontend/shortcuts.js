@@ -1,4 +1,5 @@
-// Keyboard shortcuts for reviewing. Pure: maps a key press to an intent, or null.
+// Keyboard shortcuts for reviewing and for the record view. Pure: maps a key press to an
+// intent, or null.
 
 /** Keys in fields are text, not commands. */
 const TYPING_TAGS = new Set(["INPUT", "TEXTAREA", "SELECT"]);
@@ -22,6 +23,24 @@ export function shortcutFor(keyEvent, classes, { canConfirm = true } = {}) {
     return { action: "correct", label: classes[index - 1] };
   }
   return null;
+}
+
+// The record view's own keys: F switches full screen; the arrows beside each other step
+// through the study's slices (up and down move in the worklist).
+const VIEWER_KEYS = {
+  f: { action: "fullscreen" },
+  arrowleft: { action: "slice", step: -1 },
+  arrowright: { action: "slice", step: 1 },
+};
+
+/**
+ * keyEvent as for shortcutFor. Returns {action: "fullscreen"} or {action: "slice", step},
+ * or null: the keys of the image viewer, which never review anything.
+ */
+export function viewerShortcutFor(keyEvent) {
+  if (keyEvent.ctrlKey || keyEvent.metaKey || keyEvent.altKey) return null;
+  if (TYPING_TAGS.has(String(keyEvent.targetTag ?? "").toUpperCase())) return null;
+  return VIEWER_KEYS[String(keyEvent.key ?? "").toLowerCase()] ?? null;
 }
 
 /** The help text shown beside the review buttons. */

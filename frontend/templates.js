@@ -152,6 +152,7 @@ function viewerTemplate(record, imageSrc, filename) {
       <output class="viewer-zoom" data-testid="viewer-zoom" aria-label="Zoom">100%</output>
       <button type="button" class="button small" data-viewer="zoom-in" aria-label="Zoom in">+</button>
       <button type="button" class="button small ghost" data-viewer="reset">Reset</button>
+      <button type="button" class="button small" data-viewer="fullscreen" data-testid="viewer-fullscreen" aria-pressed="false" aria-keyshortcuts="F" title="Full screen (F); Esc leaves it"><kbd>F</kbd> Full screen</button>
       <output class="viewer-wl" data-testid="viewer-wl-values" aria-label="Window and level">${escapeHtml(
         windowLevelText({ window: DEFAULT_WINDOW, level: DEFAULT_LEVEL }),
       )}</output>

@@ -3,9 +3,11 @@
 import { colouriseHeatmap } from "./colormap.js";
 import { dashboardTemplate } from "./dashboard-templates.js";
 import { formatRange } from "./format.js";
+import { FullScreen } from "./fullscreen.js";
 import { RecordPanelsView } from "./panels-view.js";
 import { reviewFormTemplate, reviewHistoryTemplate } from "./review-templates.js";
-import { shortcutFor } from "./shortcuts.js";
+import { shortcutFor, viewerShortcutFor } from "./shortcuts.js";
+import { StudyStripView } from "./study-view.js";
 import {
   DEFAULT_HEATMAP_OPACITY,
   emptyResultTemplate,
@@ -31,6 +33,7 @@ export class View {
     this.dropzone = root.querySelector("#dropzone");
     this.uploadStatus = root.querySelector("#upload-status");
     this.result = root.querySelector("#result");
+    this.resultPanel = root.querySelector("#result-panel");
     this.alertRegion = root.querySelector("#alert-region");
     this.recordsBody = root.querySelector("#records-body");
     this.recordsPanel = root.querySelector("#records-panel");
@@ -53,6 +56,8 @@ export class View {
     this.reviewActions = root.querySelector("#review-actions");
     this.reviewHistory = root.querySelector("#review-history");
     this.panels = new RecordPanelsView(root.querySelector("#record-panels"));
+    this.study = new StudyStripView(root.querySelector("#study-strip"));
+    this.fullscreen = new FullScreen(this.resultPanel, root, { onRefused: (message) => this.showNotice(message) });
     this.screens = {
       workspace: root.querySelector("#workspace-screen"),
       dashboard: root.querySelector("#dashboard-screen"),
@@ -73,6 +78,7 @@ export class View {
     this.#bindAlertDismiss();
     this.#bindImageFallback();
     this.#bindThemeToggle();
+    this.#bindFullscreen();
   }
 
   // ---- user intent -------------------------------------------------------------------
@@ -180,6 +186,7 @@ export class View {
     });
     this.root.addEventListener("keydown", (event) => {
       if (event.ctrlKey || event.metaKey || event.altKey || this.screens.workspace.hidden) return;
+      if (this.fullscreen.isOn()) return; // the worklist is not on screen then
       const tag = event.target?.tagName ?? "";
       if (["INPUT", "TEXTAREA", "SELECT"].includes(tag)) return;
       const inList = this.recordsBody.contains(event.target);
@@ -228,6 +235,33 @@ export class View {
       if (this.screens.workspace.hidden || this.recordsPanel.contains(event.target)) return;
       event.preventDefault();
       toggle();
+    });
+  }
+
+  /**
+   * The record view's own keys (shortcuts.js viewerShortcutFor), on the record on screen
+   * only: F switches full screen here; ← and → ask handler(id) to open the study's previous
+   * or next slice (a held arrow keeps stepping).
+   */
+  bindViewerKeys(handler) {
+    this.root.addEventListener("keydown", (event) => {
+      if (!this.#recordKeysApply(event.target)) return;
+      const intent = viewerShortcutFor({
+        ...pick(event, ["key", "ctrlKey", "metaKey", "altKey"]),
+        targetTag: event.target.tagName,
+      });
+      if (!intent || (event.repeat && intent.action === "fullscreen")) return;
+      if (intent.action === "fullscreen") {
+        event.preventDefault();
+        this.fullscreen.toggle();
+        return;
+      }
+      const shown = this.shownRecord;
+      const inStudy = shown && this.study.shows(shown.study_uid_hash, shown.id);
+      const next = inStudy ? this.study.neighbour(shown.id, intent.step) : null;
+      if (!next) return; // no study, or its first or last slice: the arrow does what it did
+      event.preventDefault();
+      handler(next);
     });
   }
 
@@ -344,6 +378,7 @@ export class View {
   /** imageBlob: the record's image once fetched (it needs the key, so no plain URL). */
   renderResult(record, imageBlob = null, { imageFailed = false } = {}) {
     const hadFocus = this.result.contains(this.root.activeElement);
+    const kept = this.#viewerStateFor(record);
     this.#revokePreview();
     if (imageBlob) this.previewUrl = URL.createObjectURL(imageBlob);
     this.shownRecord = record;
@@ -354,6 +389,8 @@ export class View {
     this.#drawBars(this.result);
     const viewer = this.result.querySelector(".viewer");
     this.viewer = viewer ? new ImageViewer(viewer, this.root) : null;
+    if (this.viewer && kept) this.viewer.restore(kept);
+    this.fullscreen.sync();
     this.#syncHeatmapControls();
     this.#placeHeatmap(record);
     // Review opens once this record's image is drawn (and stays shut if it cannot be).
@@ -383,6 +420,9 @@ export class View {
   }
 
   renderEmptyResult() {
+    // Nothing to look at: full screen and the study's slices go with the record.
+    this.fullscreen.exit();
+    this.study.clear();
     this.shownRecord = null;
     this.#revokePreview();
     this.hideHeatmap();
@@ -440,6 +480,7 @@ export class View {
 
   /** screen: "workspace" or "dashboard"; the record view is part of the workspace. */
   showScreen(screen) {
+    if (screen !== "workspace") this.fullscreen.exit();
     for (const [name, element] of Object.entries(this.screens)) element.hidden = name !== screen;
     for (const link of this.navLinks) {
       if (link.dataset.screen === screen) link.setAttribute("aria-current", "page");
@@ -596,13 +637,46 @@ export class View {
   }
 
   // Review keys act on the record on screen only: in the workspace, with a record and its
-  // image shown, and with focus on the page, the record or its panels, not on a control
-  // elsewhere (Refresh, the worklist, the header) nor in a field.
+  // image shown, and with focus on the page, the record (its image, review, study's slices)
+  // or its panels, not on a control elsewhere (Refresh, the worklist, the header) nor in a
+  // field.
   #reviewKeysApply(target) {
     if (this.reviewableRecordId() === null) return false;
     if (!target || target === this.root.body || target === this.root.documentElement) return true;
-    if (this.reviewPanel.contains(target) || this.result.contains(target)) return true;
+    // The result panel holds the record, its review and its study's slices.
+    if (this.resultPanel.contains(target)) return true;
     return this.panels.container.contains(target);
+  }
+
+  // The record view's keys (F, the slice arrows) act while a record is on screen in the
+  // workspace, with focus on the page or the record's own panels, never in a field nor in
+  // the worklist (whose arrows move between rows) or the header.
+  #recordKeysApply(target) {
+    if (this.screens.workspace.hidden || !this.result.querySelector(".result-card[data-record-id]")) return false;
+    if (!target || target === this.root.body || target === this.root.documentElement) return true;
+    return this.resultPanel.contains(target) || this.panels.container.contains(target);
+  }
+
+  // The reader's window/level (with zoom and pan) survive a re-render of the same record;
+  // the window/level alone carries over to another slice of the same study, as in a PACS
+  // viewer. Any other record starts from the defaults.
+  #viewerStateFor(record) {
+    const shown = this.shownRecord;
+    if (!this.viewer || !shown || !record) return null;
+    if (String(shown.id) === String(record.id)) return this.viewer.state();
+    if (shown.study_uid_hash && shown.study_uid_hash === record.study_uid_hash) {
+      const { window, level } = this.viewer.state();
+      return { window, level };
+    }
+    return null;
+  }
+
+  // The switch beside the image (re-rendered with it); the viewer fits its new frame size.
+  #bindFullscreen() {
+    this.result.addEventListener("click", (event) => {
+      if (event.target.closest("button[data-viewer='fullscreen']")) this.fullscreen.toggle();
+    });
+    this.fullscreen.bindChange(() => this.viewer?.applyTransform());
   }
 
   #showImageFailed() {

@@ -10,6 +10,7 @@ import {
   ZOOM_MIN,
   clampPan,
   clampWindowLevel,
+  clampZoom,
   dragWindowLevel,
   stepZoom,
   windowLevelText,
@@ -38,6 +39,23 @@ export class ImageViewer {
     this.scale = ZOOM_MIN;
     this.pan = { x: 0, y: 0 };
     this.setWindowLevel({ window: DEFAULT_WINDOW, level: DEFAULT_LEVEL });
+    this.applyTransform();
+  }
+
+  /**
+   * What the reader has set: {window, level, scale, pan}. The view hands it to the viewer of
+   * the next render (the same record re-rendered, or another slice of its study) so that a
+   * saved review or a slice step keeps the window the reader chose.
+   */
+  state() {
+    return { ...this.windowLevel(), scale: this.scale, pan: { ...this.pan } };
+  }
+
+  /** Put back a state(); scale and pan default to the whole image. */
+  restore({ window, level, scale = ZOOM_MIN, pan = { x: 0, y: 0 } }) {
+    this.scale = clampZoom(scale);
+    this.pan = { x: Number(pan.x) || 0, y: Number(pan.y) || 0 };
+    this.setWindowLevel({ window, level });
     this.applyTransform();
   }
 

@@ -36,11 +36,17 @@ __all__ = [
 # highdicom, and pydicom's SR code dictionary that it loads, take about 0.6 s to import: a
 # twentieth of the API's start-up for two exports. They are imported on first use instead.
 def structured_report(
-    record: Record, source: Dataset, model: ModelDevice, reviews: Sequence[Review] = ()
+    record: Record,
+    source: Dataset,
+    model: ModelDevice,
+    reviews: Sequence[Review] = (),
+    *,
+    in_original_study: bool,
 ) -> Dataset:
     from api.interop.sr import structured_report as build
 
-    return build(record, complete_for_derivation(source), model, reviews)
+    source = complete_for_derivation(source)
+    return build(record, source, model, reviews, in_original_study=in_original_study)
 
 
 def heatmap_secondary_capture(

@@ -11,8 +11,14 @@ Built and validated with `fhir.resources`' R4B package (FHIR 4.3, which keeps R4
 every resource used here). Follows HL7's "AI Transparency on FHIR" where it applies: every
 resource the model asserted carries the `AIAST` security label, the model is a Device, and a
 Provenance names it as the author of the result; each radiologist review gets its own
-Provenance naming the reviewer as verifier. The patient is unknown to medimg (images are
-de-identified), so there is no subject.
+Provenance naming the reviewer as verifier.
+
+Records are de-identified, so the Bundle names a patient, an order and a study only for a
+record with a filing context (api/interop/filing.py): by their identifiers, never by a
+resource medimg would have to hold. The report's `subject` is the Patient by Patient ID, its
+`basedOn` the ServiceRequest by accession number, its `imagingStudy` the ImagingStudy by
+Study Instance UID; the Observations carry the same subject and order and are `derivedFrom`
+that study. Without one there is no subject.
 
 The report follows the review (HL7's DiagnosticReport.status): `preliminary` until a
 radiologist reviews it, `final` once confirmed, `corrected` once corrected (or when a later
@@ -44,7 +50,14 @@ from api.interop.codes import (
     modality_display,
 )
 from api.interop.common import ModelDevice, reviewed_class
-from api.models import Record, Review, ReviewAction, ReviewStatus, has_tumour_answer
+from api.models import (
+    FilingContext,
+    Record,
+    Review,
+    ReviewAction,
+    ReviewStatus,
+    has_tumour_answer,
+)
 
 FHIR_JSON_MEDIA_TYPE = "application/fhir+json"
 # Stable per record: the same record always gives the same resource ids and fullUrls.
@@ -83,6 +96,10 @@ PROVENANCE_PARTICIPANT_SYSTEM = "http://terminology.hl7.org/CodeSystem/provenanc
 DATA_OPERATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 SOP_UID_HASH_SYSTEM = "urn:medimg:sop-instance-uid-hmac-sha256"
 PROBABILITY_UNIT = {"unit": "probability", "system": "http://unitsofmeasure.org", "code": "1"}
+# DICOM UIDs as FHIR identifiers (FHIR "Using DICOM UIDs": urn:dicom:uid, urn:oid:<uid>).
+DICOM_UID_SYSTEM = "urn:dicom:uid"
+# HL7 v2 table 0203, identifier types: medical record number, accession number.
+IDENTIFIER_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
 
 # HL7 FHIR R4 DiagnosticReport.status: an unreviewed AI result is not final; a confirmed one
 # is ("complete and verified by an authorized person"); a corrected one is "modified to
@@ -106,8 +123,14 @@ OBSERVATION_STATUS = {
 VERDICT_ACTIONS = (ReviewAction.CONFIRM, ReviewAction.CORRECT, ReviewAction.REJECT)
 
 
-def record_bundle(record: Record, reviews: list[Review], model: ModelDevice) -> Bundle:
-    """The record and its reviews as a validated FHIR `collection` Bundle."""
+def record_bundle(
+    record: Record,
+    reviews: list[Review],
+    model: ModelDevice,
+    filing: FilingContext | None = None,
+) -> Bundle:
+    """The record and its reviews as a validated FHIR `collection` Bundle; with its filing
+    context, tied to the original patient, order and study by their identifiers."""
     device = _device(record, model)
     status = report_status(record, reviews)
     observations = []
@@ -120,9 +143,12 @@ def record_bundle(record: Record, reviews: list[Review], model: ModelDevice) -> 
         ]
     if record.kind is not None:
         observations.append(_kind_observation(record, device))
+    context = _filing_references(filing) if filing is not None else {}
     for observation in observations:
         observation["status"] = OBSERVATION_STATUS[status]
+        observation.update(_observation_context(context))
     report = _diagnostic_report(record, reviews, observations, status)
+    report.update(context)
     provenances = [_ai_provenance(record, report, observations, device)]
     provenances += [_review_provenance(record, report, review) for review in reviews]
     resources = [report, *observations, device, *provenances]
@@ -137,6 +163,42 @@ def record_bundle(record: Record, reviews: list[Review], model: ModelDevice) -> 
             ],
         }
     )
+
+
+def _filing_references(filing: FilingContext) -> dict[str, Any]:
+    """The report's subject, order and study, by identifier (logical references)."""
+    study = {
+        "type": "ImagingStudy",
+        "identifier": {
+            "system": DICOM_UID_SYSTEM,
+            "value": f"urn:oid:{filing.study_instance_uid}",
+        },
+        "display": "The DICOM study the image came from",
+    }
+    references: dict[str, Any] = {"imagingStudy": [study]}
+    if filing.patient_id is not None:
+        patient = _typed_identifier("MR", "Medical record number", filing.patient_id)
+        if filing.issuer_of_patient_id is not None:
+            patient["assigner"] = {"display": filing.issuer_of_patient_id}
+        references["subject"] = {"type": "Patient", "identifier": patient}
+    if filing.accession_number is not None:
+        accession = _typed_identifier("ACSN", "Accession ID", filing.accession_number)
+        references["basedOn"] = [{"type": "ServiceRequest", "identifier": accession}]
+    return references
+
+
+def _observation_context(references: dict[str, Any]) -> dict[str, Any]:
+    """What an Observation shares with its report: subject and order; and it is derived from
+    the study (Observation has no imagingStudy)."""
+    context = {key: references[key] for key in ("subject", "basedOn") if key in references}
+    if "imagingStudy" in references:
+        context["derivedFrom"] = references["imagingStudy"]
+    return context
+
+
+def _typed_identifier(code: str, display_text: str, value: str) -> dict[str, Any]:
+    coding = {"system": IDENTIFIER_TYPE_SYSTEM, "code": code, "display": display_text}
+    return {"type": {"coding": [coding]}, "value": value}
 
 
 def _device(record: Record, model: ModelDevice) -> dict[str, Any]:

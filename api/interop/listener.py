@@ -83,7 +83,7 @@ class DicomListener:
         )
         self._locks = InstanceLocks()
         self._studies: QuietStudies[Received] = QuietStudies(settings.dicom_study_quiet_seconds)
-        self._completion = self._completion_thread(settings, resources, salt)
+        self._completion = self._completion_thread(settings, resources)
         self._ae = self._accepting_ae(settings.dicom_ae_title)
 
     def start(self) -> None:
@@ -117,7 +117,7 @@ class DicomListener:
             )
 
     def _completion_thread(
-        self, settings: Settings, resources: ListenerResources, salt: str
+        self, settings: Settings, resources: ListenerResources
     ) -> CompletionThread[Received] | None:
         destination = result_destination(settings)
         if destination is None:
@@ -126,9 +126,9 @@ class DicomListener:
             destination=destination,
             calling_ae=settings.dicom_ae_title,
             engine=resources.engine,
+            blob_store=resources.blob_store,
             classifier=resources.classifier,
             max_image_pixels=settings.max_image_pixels,
-            uid_hash_salt=salt,
             metrics=resources.metrics,
             studies=self._studies,
         )
@@ -164,9 +164,8 @@ class DicomListener:
         return SUCCESS
 
     def _follow_study(self, received: Received) -> None:
-        study_uid = received.dataset.get("StudyInstanceUID")
-        if self._completion is not None and study_uid:
-            self._studies.add(str(study_uid), str(received.dataset.SOPInstanceUID), received)
+        if self._completion is not None and received.study_uid_hash:
+            self._studies.add(received.study_uid_hash, received.sop_uid_hash, received)
 
     def _refused(self, refusal: RefusedError, calling_ae: str) -> Dataset:
         status = STATUS_FOR_REASON[refusal.reason]

@@ -7,12 +7,14 @@ failure at any step, or an instance medimg refuses, leaves no record and no stor
 Idempotent: an MR instance that already has a record (same salted SOP Instance UID hash,
 same source system, visible to the caller) is reported as `existing` and not classified
 again. Each image goes through the normal ingest path (`api.services.ingest`): decoding,
-the PS3.15 de-identification, the blob store and the records; the original UIDs live only in
-memory, for the push back, which must name the PACS's own study.
+the PS3.15 de-identification, the blob store and the records. The original study's
+identifiers are kept apart, as the record's filing context (api/interop/filing.py), so that
+its results can be pushed into the PACS's own study now or later (after a review); the push
+builds them from the stored image and that context, as GET /records/{id}/sr does.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from http import HTTPStatus
 
@@ -27,6 +29,12 @@ from api.interop import (
     heatmap_secondary_capture,
     structured_report,
     to_part10,
+)
+from api.interop.filing import (
+    ResultSource,
+    filing_context_for,
+    keep_filing_context,
+    result_source,
 )
 from api.interop.pacs import PacsClient, PacsInstance
 from api.models import Record, has_tumour_answer
@@ -61,7 +69,8 @@ class PulledInstance:
     outcome: Outcome
     reason: str | None = None
     record: Record | None = None
-    # The original, as fetched: kept in memory for this request only.
+    # The original, as fetched: in memory for this request only (its filing context is what
+    # is kept).
     dataset: Dataset | None = None
 
 
@@ -97,11 +106,14 @@ def pull_study(study_uid: str, request: PullRequest) -> StudyPull:
         study_uid_hash=salted_uid_hash(study_uid, salt),
         instances=[_plan(instance, request) for instance in found],
     )
-    for pulled in _to_fetch(pull, request.push):
+    for pulled in _to_fetch(pull, request):
         pulled.dataset = request.client.retrieve(pulled.instance)
-    ingested = _ingest_new(pull, request.ingest_context, request.session)
+    # Every record of the PACS keeps where its results belong.
+    context = replace(request.ingest_context, keep_filing_context=True)
+    ingested = _ingest_new(pull, context, request.session)
 
-    def push_then_commit(_writing: Session) -> None:
+    def push_then_commit(writing: Session) -> None:
+        _keep_missing_contexts(pull, writing)
         if request.push:
             _push(pull, request)
 
@@ -147,10 +159,27 @@ def _existing_record(request: PullRequest, sop_uid_hash: str) -> Record | None:
     return request.session.exec(statement.order_by(col(Record.id)).limit(1)).first()
 
 
-def _to_fetch(pull: StudyPull, push: bool) -> list[PulledInstance]:
-    # Existing records are fetched again only to push their results.
-    wanted = {Outcome.CREATED, Outcome.EXISTING} if push else {Outcome.CREATED}
-    return [pulled for pulled in pull.instances if pulled.outcome in wanted]
+def _to_fetch(pull: StudyPull, request: PullRequest) -> list[PulledInstance]:
+    return [pulled for pulled in pull.instances if _needs_fetching(pulled, request)]
+
+
+def _needs_fetching(pulled: PulledInstance, request: PullRequest) -> bool:
+    if pulled.outcome == Outcome.CREATED:
+        return True
+    # An existing record is fetched again only to push its results, and only when it has no
+    # filing context to say where they go (made before contexts were kept).
+    return (
+        request.push
+        and pulled.outcome == Outcome.EXISTING
+        and filing_context_for(request.session, pulled.record.id) is None
+    )
+
+
+def _keep_missing_contexts(pull: StudyPull, session: Session) -> None:
+    for pulled in pull.instances:
+        if pulled.outcome == Outcome.EXISTING and pulled.dataset is not None:
+            keep_filing_context(session, pulled.record.id, pulled.dataset)
+    session.flush()
 
 
 def _ingest_new(
@@ -187,14 +216,26 @@ def _ingest_one(
 def _push(pull: StudyPull, request: PullRequest) -> None:
     datasets: list[Dataset] = []
     for pulled in pull.instances:
-        if pulled.record is None or pulled.dataset is None:
+        if pulled.record is None:
+            continue
+        source = result_source(request.session, request.ingest_context.blob_store, pulled.record)
+        if not source.in_original_study:
+            # Results of the de-identified copy would be an orphan study in the PACS.
+            _note_once(pull.notes, "No results pushed for records without a filing context.")
             continue
         model = request.model_of(pulled.record.model_version)
         # The latest revision: after a review, the radiologist's verified conclusion.
         reviews = reviews_of(request.session, pulled.record.id)
-        datasets.append(structured_report(pulled.record, pulled.dataset, model, reviews))
+        report = structured_report(
+            pulled.record,
+            source.dataset,
+            model,
+            reviews,
+            in_original_study=source.in_original_study,
+        )
+        datasets.append(report)
         pull.pushed_reports += 1
-        heatmap = _heatmap_or_none(pulled, request, model, pull.notes)
+        heatmap = _heatmap_or_none(pulled, source, request, model, pull.notes)
         if heatmap is not None:
             datasets.append(heatmap)
             pull.pushed_heatmaps += 1
@@ -203,7 +244,11 @@ def _push(pull: StudyPull, request: PullRequest) -> None:
 
 
 def _heatmap_or_none(
-    pulled: PulledInstance, request: PullRequest, model: ModelDevice, notes: list[str]
+    pulled: PulledInstance,
+    source: ResultSource,
+    request: PullRequest,
+    model: ModelDevice,
+    notes: list[str],
 ) -> Dataset | None:
     classifier = request.ingest_context.classifier
     if not has_tumour_answer(pulled.record.suitability):
@@ -213,10 +258,10 @@ def _heatmap_or_none(
     if pulled.record.model_version not in classifier.same_weights:
         _note_once(notes, "No heatmap pushed for records of a model other than the serving one.")
         return None
-    image = decode_upload(to_part10(pulled.dataset), request.ingest_context.max_image_pixels)
+    image = decode_upload(source.stored, request.ingest_context.max_image_pixels)
     explanation = classifier.explain(image.pixels)
     try:
-        return heatmap_secondary_capture(pulled.dataset, image.pixels, explanation.heatmap, model)
+        return heatmap_secondary_capture(source.dataset, image.pixels, explanation.heatmap, model)
     except NoOrientationError as error:
         notes.append(f"No heatmap for sop_uid_hash {pulled.sop_uid_hash}: {error}")
         return None

@@ -5,6 +5,11 @@ then classified, de-identified and stored by `api.services.ingest` exactly as an
 DICOM file is. Idempotent by SOP Instance UID: an instance that already has a record (by its
 salted hash, from any source) is not classified again. A refused instance raises
 `RefusedError`, whose reason and comment name no value of the file that could identify anyone.
+
+Each record keeps the instance's filing context (api/interop/filing.py), so that its results
+can be sent back into its own study after the quiet period, after a restart, or after a
+review; a record that had none (made before contexts were kept, or uploaded without one)
+gets the context of the instance that arrived.
 """
 
 import io
@@ -22,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from api.deidentify import salted_uid_hash
+from api.interop.filing import keep_filing_context
 from api.interop.pull import MR_MODALITY, MR_SOP_CLASSES
 from api.models import Record
 from api.services.ingest import (
@@ -69,9 +75,10 @@ class Outcome(StrEnum):
 class Received:
     outcome: Outcome
     record_id: int
-    # The instance as it arrived, original UIDs included: for the results sent back into
-    # its own study. Held in memory only, never stored.
-    dataset: Dataset
+    # Salted hashes, not the UIDs: the listener follows studies by them, and the results are
+    # made from the stored image and its filing context.
+    study_uid_hash: str | None
+    sop_uid_hash: str
 
 
 @dataclass(frozen=True)
@@ -120,14 +127,18 @@ def receive_instance(
     dataset = parse(data)
     refuse_unless_mr_brain_image(dataset)
     sop_uid_hash = salted_uid_hash(str(dataset.SOPInstanceUID), context.uid_hash_salt)
+    study_uid = str(dataset.get("StudyInstanceUID") or "")
+    study_uid_hash = salted_uid_hash(study_uid, context.uid_hash_salt) if study_uid else None
     with locks.holding(sop_uid_hash), Session(context.engine) as session:
         existing = existing_record_id(session, sop_uid_hash)
         if existing is not None:
-            return Received(Outcome.EXISTING, existing, dataset)
+            keep_filing_context(session, existing, dataset)
+            session.commit()
+            return Received(Outcome.EXISTING, existing, study_uid_hash, sop_uid_hash)
         # Ends the lookup's transaction: no pooled connection is held while the model works.
         session.commit()
         record_id = classify_and_store(data, calling_ae, context, session)
-    return Received(Outcome.STORED, record_id, dataset)
+    return Received(Outcome.STORED, record_id, study_uid_hash, sop_uid_hash)
 
 
 def parse(data: bytes) -> Dataset:
@@ -173,6 +184,7 @@ def classify_and_store(
         created_by_key_id=None,  # no API key sent it: only admins and radiologists see it
         source_system=calling_ae,
         discard_blob=blob_discarder(session, context.blob_store),
+        keep_filing_context=True,  # its results go back into its own study
     )
     try:
         ingested = ingest(Upload(None, data, DICOM_MEDIA_TYPE), ingest_context)

@@ -19,10 +19,12 @@ measurement group holds the radiologist's conclusion (the reviewed class as its 
 with the radiologist as a person observer; the AI's group stays as the model made it. Until
 then, and after a review is withdrawn, it is UNVERIFIED and PRELIMINARY.
 
-The SR references the image it was made from by that image's own UIDs: for a stored record
-these are the pseudonymous UIDs of the de-identified file (derived from the salted
-originals, see api/deidentify.py), since the originals are never kept; on a PACS push, the
-original image fetched in the same request.
+The SR references the image it was made from by that image's own UIDs. With a filing
+context (api/interop/filing.py: records from a PACS pull, the DICOM listener, or an upload
+that asked for it) these are the original image's, in its own study, patient and order.
+Without one they are the pseudonymous UIDs of the de-identified file (derived from the
+salted originals, see api/deidentify.py), and the SR says in a text item that it cannot be
+filed into the original study.
 """
 
 from collections.abc import Sequence
@@ -65,6 +67,16 @@ KIND_PROBABILITY = hd.sr.CodedConcept(
     "P-image-kind", PRIVATE_SCHEME, "Probability of the kind of image"
 )
 SUITABILITY = hd.sr.CodedConcept("suitability", PRIVATE_SCHEME, "Input suitability")
+# TID 1500's report-level Qualitative Evaluations container (row 12), which takes TEXT items.
+QUALITATIVE_EVALUATIONS = hd.sr.CodedConcept("C0034375", "UMLS", "Qualitative Evaluations")
+FILING = hd.sr.CodedConcept("filing", PRIVATE_SCHEME, "Filing into the original study")
+NOT_FILEABLE = (
+    "Cannot be filed into the original study: medimg keeps no link to it for this record. "
+    "This report is about medimg's de-identified copy of the image (new Study, Series and "
+    "SOP Instance UIDs; no patient, accession or study date), so a PACS would file it as a "
+    "study of its own. To file results into the original study, upload the DICOM file with "
+    "keep_filing_context=true, or send the study by C-STORE or through the PACS route."
+)
 RADIOLOGIST_REVIEW = hd.sr.CodedConcept("review", PRIVATE_SCHEME, "Radiologist review")
 VERDICTS = {
     ReviewAction.CONFIRM: hd.sr.CodedConcept(
@@ -88,10 +100,16 @@ PRIVATE_SCHEME_ITEM = CodingSchemeIdentificationItem(
 
 
 def structured_report(
-    record: Record, source: Dataset, model: ModelDevice, reviews: Sequence[Review] = ()
+    record: Record,
+    source: Dataset,
+    model: ModelDevice,
+    reviews: Sequence[Review] = (),
+    *,
+    in_original_study: bool,
 ) -> Dataset:
     """The SR of `record`'s result on `source`, as its latest review (oldest first) leaves
-    it; `to_part10` makes the file."""
+    it; `to_part10` makes the file. `in_original_study`: `source` carries the original
+    study's identifiers (a filing context); else the SR says it cannot be filed there."""
     latest = reviews[-1] if reviews else None
     verdict = latest if latest is not None and latest.action in VERDICTS else None
     groups = [_ai_group(record, source, model)]
@@ -109,6 +127,8 @@ def structured_report(
         imaging_measurements=groups,
         referenced_images=[source],
     )
+    if not in_original_study:
+        report[0].ContentSequence.append(_not_fileable_note())
     document = hd.sr.ComprehensiveSR(
         evidence=[source],
         content=report,
@@ -129,6 +149,23 @@ def structured_report(
     if verdict is not None:
         _record_verification(document, verdict)
     return document
+
+
+def _not_fileable_note() -> hd.sr.ContainerContentItem:
+    """Says, in the report itself, why a PACS cannot file it where its image came from."""
+    note = hd.sr.ContainerContentItem(
+        name=QUALITATIVE_EVALUATIONS, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS
+    )
+    note.ContentSequence = hd.sr.ContentSequence(
+        [
+            hd.sr.TextContentItem(
+                name=FILING,
+                value=NOT_FILEABLE,
+                relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
+            )
+        ]
+    )
+    return note
 
 
 def revision_uid(source: Dataset, model: ModelDevice, review: Review | None) -> str:

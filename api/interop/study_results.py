@@ -2,9 +2,10 @@
 
 For each instance with a record: the SR of its finding and, when the record has a tumour
 answer from the serving model, the heatmap Secondary Capture — the same objects the PACS
-route pushes by STOW-RS (`api.interop.pull`), built from the instance as it arrived, so they
-carry its original UIDs and land in its own study. A send the destination refuses is tried
-again after another quiet period, a few times, then given up (and counted each time).
+route pushes by STOW-RS (`api.interop.pull`), built from the stored image and the record's
+filing context (api/interop/filing.py), so they carry the instance's original UIDs and land
+in its own study. A send the destination refuses is tried again after another quiet period,
+a few times, then given up (and counted each time).
 """
 
 import logging
@@ -15,15 +16,14 @@ from pydicom import Dataset
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from api.deidentify import salted_uid_hash
 from api.interop import (
     ModelDevice,
     NoOrientationError,
     heatmap_secondary_capture,
     model_device,
     structured_report,
-    to_part10,
 )
+from api.interop.filing import ResultSource, result_source
 from api.interop.quiet_studies import CompleteStudy, QuietStudies
 from api.interop.receive import Received
 from api.interop.scu import DicomNode, DicomSendError, send_instances
@@ -31,6 +31,7 @@ from api.metrics import Metrics
 from api.models import Record, Review, has_tumour_answer
 from api.services.ingest import decode_upload
 from api.services.reviews import reviews_of
+from api.storage import BlobStore
 from ml.inference import Classifier
 
 logger = logging.getLogger(__name__)
@@ -45,15 +46,15 @@ class ResultSender:
     destination: DicomNode
     calling_ae: str
     engine: Engine
+    blob_store: BlobStore
     classifier: Classifier
     max_image_pixels: int
-    uid_hash_salt: str
     metrics: Metrics
     studies: QuietStudies[Received]
 
     def send(self, study: CompleteStudy[Received]) -> None:
         """Build and send the study's results; on a refused send, schedule another try."""
-        study_hash = salted_uid_hash(study.study_uid, self.uid_hash_salt)
+        study_hash = study.study_uid  # the listener follows studies by their hashes
         try:
             datasets = self.results_of(study.items)
         except Exception as error:  # the same instances would fail again: no retry
@@ -83,22 +84,27 @@ class ResultSender:
             results: list[Dataset] = []
             for instance in received:
                 record = session.get(Record, instance.record_id)
-                if record is not None:  # deleted meanwhile: nothing to report
+                if record is None:  # deleted meanwhile: nothing to report
+                    continue
+                source = result_source(session, self.blob_store, record)
+                if source.in_original_study:  # else it would be an orphan study there
                     reviews = reviews_of(session, record.id)
-                    results.extend(self._results_of_one(record, instance.dataset, reviews))
+                    results.extend(self._results_of_one(record, source, reviews))
             return results
 
     def _results_of_one(
-        self, record: Record, source: Dataset, reviews: Sequence[Review]
+        self, record: Record, source: ResultSource, reviews: Sequence[Review]
     ) -> list[Dataset]:
         # A study reviewed before its quiet period ended goes out as the reviewed revision.
         model = model_device(self.classifier, record.model_version)
-        report = structured_report(record, source, model, reviews=reviews)
+        report = structured_report(
+            record, source.dataset, model, reviews=reviews, in_original_study=True
+        )
         heatmap = self._heatmap_or_none(record, source, model)
         return [report] if heatmap is None else [report, heatmap]
 
     def _heatmap_or_none(
-        self, record: Record, source: Dataset, model: ModelDevice
+        self, record: Record, source: ResultSource, model: ModelDevice
     ) -> Dataset | None:
         # As the PACS push: no overlay for an image without a tumour answer (it would look
         # like a finding), nor for a record of another model than the one that explains.
@@ -106,10 +112,12 @@ class ResultSender:
             return None
         if record.model_version not in self.classifier.same_weights:
             return None
-        image = decode_upload(to_part10(source), self.max_image_pixels)
+        image = decode_upload(source.stored, self.max_image_pixels)
         explanation = self.classifier.explain(image.pixels)
         try:
-            return heatmap_secondary_capture(source, image.pixels, explanation.heatmap, model)
+            return heatmap_secondary_capture(
+                source.dataset, image.pixels, explanation.heatmap, model
+            )
         except NoOrientationError:
             return None
 
@@ -125,7 +133,7 @@ class ResultSender:
                 MAX_SEND_ATTEMPTS,
                 error,
             )
-            self.studies.retry(study, lambda item: str(item.dataset.SOPInstanceUID))
+            self.studies.retry(study, lambda item: item.sop_uid_hash)
             return
         logger.error(
             "Results of study %s not sent after %d tries, given up: %s. Its records are "

@@ -1,6 +1,7 @@
 """POST /classify and /classify/batch: uploaded slices in, stored classification records out."""
 
 from collections.abc import Callable
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -64,6 +65,19 @@ SourceSystemForm = Annotated[
     ),
 ]
 
+KeepFilingContextForm = Annotated[
+    bool,
+    Form(
+        description=(
+            "DICOM only: keep the original study's identifiers (Study, Series and SOP "
+            "Instance UIDs, Patient ID and name, accession number, study date and time), "
+            "apart from the de-identified record, so that its SR, heatmap and FHIR file into "
+            "the original study. Off by default: the record then has no link to the study. "
+            "For a PNG or JPEG: 422."
+        )
+    ),
+]
+
 INPUT_DESCRIPTION = """
 Upload one PNG, JPEG or DICOM slice as the multipart field `file`. The type is read from
 the file's bytes, not its name or declared type. The image is classified, stored, and
@@ -85,6 +99,9 @@ Level Confidentiality Profile has been applied (private attributes removed, prea
 zeroed, UIDs replaced). The original Study, Series and SOP Instance UIDs are kept only as
 `hex(HMAC-SHA256(key=MEDIMG_UID_HASH_SALT, message=UID))` in `study_uid_hash`,
 `series_uid_hash` and `sop_uid_hash`; `image_sha256` is that of the de-identified file.
+With `keep_filing_context=true` the original study's identifiers are also kept, in a table
+of their own that only the result-writing routes read (SR, heatmap, FHIR): the stored file
+and the record stay de-identified, and no list, search or figure shows them.
 
 **Retries:** send an `Idempotency-Key`; a retry with the same key and request returns the
 first answer with `Idempotent-Replayed: true` and makes no second record.
@@ -140,24 +157,26 @@ def create_classification(
     blob_store: BlobStoreDep,
     actor: ActorDep,
     source_system: SourceSystemForm = None,
+    keep_filing_context: KeepFilingContextForm = False,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
     timer = StageTimer()
     source_system = _blank_to_none(source_system)
     data = read_upload_within_limit(file.file, settings.max_upload_bytes)
     upload = Upload(file.filename, data, file.content_type)
+    # Named only when asked for: the keys of requests made before it existed still match.
+    fields = {"source_system": source_system}
+    if keep_filing_context:
+        fields["keep_filing_context"] = "true"
     idempotent = idempotent_request(
-        idempotency_key,
-        actor,
-        "/classify",
-        {"source_system": source_system},
-        [(upload.filename, upload.data)],
+        idempotency_key, actor, "/classify", fields, [(upload.filename, upload.data)]
     )
     if (replay := find_replay(session, idempotent)) is not None:
         return replay
     release_connection(session)  # held by no request while it waits for the model
-    context = _ingest_context(
-        settings, session, classifier, blob_store, actor, source_system, timer
+    context = replace(
+        _ingest_context(settings, session, classifier, blob_store, actor, source_system, timer),
+        keep_filing_context=keep_filing_context,
     )
     ingested = ingest(upload, context)
 

@@ -1,11 +1,8 @@
 """A record in the hospital's standards: FHIR R4 Bundle, DICOM SR, DICOM Secondary Capture."""
 
-import io
 from http import HTTPStatus
 
-import pydicom
 from fastapi import APIRouter, Depends, HTTPException, Response
-from pydicom import Dataset
 
 from api.deps import ActorDep, BlobStoreDep, ClassifierDep, SessionDep, SettingsDep, get_actor
 from api.errors import problem_responses
@@ -17,10 +14,11 @@ from api.interop import (
     to_part10,
 )
 from api.interop.fhir import FHIR_JSON_MEDIA_TYPE, record_bundle
+from api.interop.filing import filing_context_for, result_source
 from api.models import Record
 from api.routing import RecordId, stored_file_response
 from api.services.ingest import DICOM_MEDIA_TYPE, decode_upload
-from api.services.records import get_visible_record_or_404, read_image_or_404
+from api.services.records import get_visible_record_or_404
 from api.services.reviews import reviews_of
 from ml.inference import Classifier
 
@@ -45,8 +43,10 @@ router = APIRouter(
         "the model as a Device, "
         "and a Provenance for the AI result and one per radiologist review, following HL7 "
         "*AI Transparency on FHIR* (AIAST security labels). A record the input gate found "
-        "out of distribution carries no finding, class or class probability. "
-        "See docs/INTEROP.md."
+        "out of distribution carries no finding, class or class probability. A record from "
+        "the PACS, the DICOM listener or an upload with `keep_filing_context` names the "
+        "original study's patient (`subject`), order (`basedOn`, by accession number) and "
+        "study (`imagingStudy`, `derivedFrom`) by their identifiers. See docs/INTEROP.md."
     ),
     response_class=Response,
     responses={
@@ -59,7 +59,10 @@ def read_record_fhir(
 ) -> Response:
     record = get_visible_record_or_404(session, actor, record_id)
     bundle = record_bundle(
-        record, reviews_of(session, record_id), model_device(classifier, record.model_version)
+        record,
+        reviews_of(session, record_id),
+        model_device(classifier, record.model_version),
+        filing_context_for(session, record_id),
     )
     return Response(bundle.model_dump_json(), media_type=FHIR_JSON_MEDIA_TYPE)
 
@@ -73,8 +76,11 @@ def read_record_fhir(
         "any tumour is present, a probability per class and the class, then "
         "the recogniser's modality and kind of image; the model as observer device and "
         "algorithm. A record the input gate found out of distribution gets no finding, class "
-        "or class probability: only what the image is, and the gate's verdict. It references "
-        "the stored, de-identified image by its UIDs (the originals are never kept). Each "
+        "or class probability: only what the image is, and the gate's verdict. A record from "
+        "the PACS, the DICOM listener or an upload with `keep_filing_context` gets an SR in "
+        "the original study (its Study, Series and SOP Instance UIDs, patient, accession and "
+        "dates), ready to be filed there; any other references the stored, de-identified "
+        "image and says in a text item that it cannot be filed into the original study. Each "
         "review makes a new revision naming the one before: after a confirmation, correction "
         "or rejection it is VERIFIED by the reviewer and FINAL, with the radiologist's "
         "conclusion in a group of its own. Only for records made from DICOM; others get 409."
@@ -94,9 +100,15 @@ def read_record_sr(
 ) -> Response:
     record = get_visible_record_or_404(session, actor, record_id)
     require_dicom(record, "a DICOM SR")
-    source = parse_dicom(read_image_or_404(blob_store, record))
+    source = result_source(session, blob_store, record)
     model = model_device(classifier, record.model_version)
-    report = structured_report(record, source, model, reviews_of(session, record_id))
+    report = structured_report(
+        record,
+        source.dataset,
+        model,
+        reviews_of(session, record_id),
+        in_original_study=source.in_original_study,
+    )
     return stored_file_response(to_part10(report), DICOM_MEDIA_TYPE, f"record-{record.id}-sr.dcm")
 
 
@@ -105,7 +117,8 @@ def read_record_sr(
     summary="The Grad-CAM overlay as a DICOM Secondary Capture",
     description=(
         "The explanation of the serving model's prediction drawn over the classified slice, "
-        "as an RGB Secondary Capture in the stored image's study. Only for records made from "
+        "as an RGB Secondary Capture in the image's study: the original one for a record with "
+        "a filing context (as the SR), else the stored image's. Only for records made from "
         "DICOM by the serving model version (an explanation from another model would not "
         "explain this result); others get 409."
     ),
@@ -126,12 +139,12 @@ def read_record_heatmap(
     record = get_visible_record_or_404(session, actor, record_id)
     require_dicom(record, "a DICOM Secondary Capture")
     check_explainable(classifier, record)
-    stored = read_image_or_404(blob_store, record)
-    image = decode_upload(stored, settings.max_image_pixels)
+    source = result_source(session, blob_store, record)
+    image = decode_upload(source.stored, settings.max_image_pixels)
     explanation = classifier.explain(image.pixels)
     try:
         capture = heatmap_secondary_capture(
-            parse_dicom(stored),
+            source.dataset,
             image.pixels,
             explanation.heatmap,
             model_device(classifier, record.model_version),
@@ -158,8 +171,3 @@ def require_dicom(record: Record, what: str) -> None:
             f"Record {record.id} was made from a {record.media_type} file; {what} needs a "
             f"DICOM source image. GET /records/{record.id}/fhir has the result in FHIR.",
         )
-
-
-def parse_dicom(stored: bytes) -> Dataset:
-    # Stored DICOM was read and de-identified on ingest, so it parses.
-    return pydicom.dcmread(io.BytesIO(stored))

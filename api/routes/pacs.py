@@ -69,7 +69,9 @@ class PacsStudyPublic(BaseModel):
     description=(
         "Searches the study (QIDO-RS), fetches its MR instances (WADO-RS) and classifies each "
         "like POST /classify: de-identified, stored, one record each, `source_system` "
-        "`MEDIMG_PACS_SOURCE_SYSTEM`. With `push=true` the DICOM SR and the heatmap Secondary "
+        "`MEDIMG_PACS_SOURCE_SYSTEM`, with its filing context (the original study's "
+        "identifiers, kept apart: results can be pushed into the study later, e.g. after a "
+        "review). With `push=true` the DICOM SR and the heatmap Secondary "
         "Capture of each MR image are stored back into the same study (STOW-RS): the SR's "
         "latest revision, so a review reaches the PACS. The push counts only when the PACS "
         "holds every instance sent (its STOW-RS answer lists each, and a search finds each "

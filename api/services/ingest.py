@@ -21,7 +21,7 @@ from api.admission import at_capacity
 from api.batching import BatcherClosedError, BatchQueueFullError
 from api.deidentify import deidentify_dicom, salted_uid_hash, strip_raster_metadata
 from api.group_commit import group_committer
-from api.models import Record
+from api.models import FilingContext, Record
 from api.storage import BlobStore, StoredBlob
 from api.timing import StageTimer
 from ml.decode import DecodedImage, decode_image, sniff_media_type
@@ -71,12 +71,16 @@ class IngestContext:
     # record uses it (blob_discarder, below).
     discard_blob: Callable[[StoredBlob], None]
     timer: StageTimer = field(default_factory=StageTimer)
+    # Keep the original study's identifiers of a DICOM file, apart from the de-identified
+    # record, so that its results can be filed there (api/interop/filing.py).
+    keep_filing_context: bool = False
 
 
 @dataclass(frozen=True)
 class Ingested:
     record: Record  # not yet committed
     blob: StoredBlob
+    filing: FilingContext | None = None  # stored with the record, when kept
 
 
 def read_upload_within_limit(file: BinaryIO, max_bytes: int) -> bytes:
@@ -102,11 +106,15 @@ def ingest(upload: Upload, context: IngestContext) -> Ingested:
     with timer.stage("decode"):
         image = decode_upload(upload.data, context.max_image_pixels)
     refuse_mismatched_type(upload.declared_type, image.media_type)
+    if context.keep_filing_context:
+        require_dicom_to_keep_filing_context(image.media_type)
     # The model runs while this thread de-identifies and stores: the blob's fsync is
     # waiting on the disk, which costs a request nothing when the model has it waiting anyway.
     pending = submit(context.classifier, image.pixels)
     with timer.stage("deidentify"):
-        stored_bytes, uid_hashes = _bytes_to_store(upload.data, image, context.uid_hash_salt)
+        stored_bytes, uid_hashes, filing = _bytes_to_store(
+            upload.data, image, context.uid_hash_salt, context.keep_filing_context
+        )
     with timer.stage("storage"):
         blob = context.blob_store.write(stored_bytes)
     try:
@@ -137,7 +145,18 @@ def ingest(upload: Upload, context: IngestContext) -> Ingested:
         embedding=embedding_to_bytes(prediction.embedding),
         **uid_hashes,
     )
-    return Ingested(record=record, blob=blob)
+    return Ingested(
+        record=record, blob=blob, filing=FilingContext(**filing) if filing is not None else None
+    )
+
+
+def require_dicom_to_keep_filing_context(media_type: str) -> None:
+    if media_type != DICOM_MEDIA_TYPE:
+        raise HTTPException(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            f"keep_filing_context is for DICOM files; this one is {media_type}, which "
+            "belongs to no study. Send it without keep_filing_context.",
+        )
 
 
 def kind_fields(kind: KindEstimate | None) -> dict[str, str | float | None]:
@@ -245,14 +264,16 @@ def _status_for_decode_error(error: ImageDecodeError) -> HTTPStatus:
 
 
 def _bytes_to_store(
-    data: bytes, image: DecodedImage, salt: str
-) -> tuple[bytes, dict[str, str | None]]:
+    data: bytes, image: DecodedImage, salt: str, keep_filing_identifiers: bool = False
+) -> tuple[bytes, dict[str, str | None], dict[str, str | None] | None]:
     """PNG/JPEG without text, comments or EXIF; DICOM de-identified, its UIDs kept only as
-    salted hashes."""
+    salted hashes, and its filing identifiers (for a FilingContext) when asked for."""
     try:
         if image.media_type != DICOM_MEDIA_TYPE:
-            return strip_raster_metadata(data, image.media_type), {}
-        deidentified = deidentify_dicom(data, uid_salt=salt)
+            return strip_raster_metadata(data, image.media_type), {}, None
+        deidentified = deidentify_dicom(
+            data, uid_salt=salt, keep_filing_identifiers=keep_filing_identifiers
+        )
     except ImageDecodeError as error:
         raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from error
     uids = {
@@ -261,7 +282,7 @@ def _bytes_to_store(
         "sop_uid_hash": deidentified.sop_instance_uid,
     }
     hashes = {column: uid and salted_uid_hash(uid, salt) for column, uid in uids.items()}
-    return deidentified.data, hashes
+    return deidentified.data, hashes, deidentified.filing_identifiers
 
 
 def kept_filename(upload: Upload) -> str | None:
@@ -295,6 +316,7 @@ def save_records(
     anything slow, such as a network call.
     """
     records = [item.record for item in ingested]
+    before_commit = _with_filing_contexts(ingested, before_commit)
     committer = group_committer(session.get_bind()) if grouped else None
     try:
         if committer is None:
@@ -308,6 +330,25 @@ def save_records(
     # No refresh: an attribute read after the commit loads the row again by itself, and
     # callers that answer at once take what they need in `before_commit`.
     return records
+
+
+def _with_filing_contexts(
+    ingested: list[Ingested], before_commit: Callable[[Session], None]
+) -> Callable[[Session], None]:
+    """`before_commit`, after the filing contexts (which need their records' ids) are added."""
+    contexts = [item for item in ingested if item.filing is not None]
+    if not contexts:
+        return before_commit
+
+    def add_then(session: Session) -> None:
+        for item in contexts:
+            # Set on every try: a failed group commit numbers its records afresh.
+            item.filing.record_id = item.record.id
+            session.add(item.filing)
+        session.flush()  # readable in before_commit (a push builds results from them)
+        before_commit(session)
+
+    return add_then
 
 
 def _commit(

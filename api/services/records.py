@@ -12,6 +12,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from api.models import (
     BodyPart,
+    FilingContext,
     Modality,
     Record,
     RecordsPublic,
@@ -47,6 +48,8 @@ SUSPICION_RANK = {
     Finding.NO_TUMOUR: 2,
 }
 NO_FINDING_RANK = len(SUSPICION_RANK)
+# A salted UID hash as ingest writes it: hex HMAC-SHA256 (docs/ARCHITECTURE.md, "UID hashes").
+UID_HASH_PATTERN = r"^[0-9a-f]{64}$"
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +95,14 @@ class RecordQuery(BaseModel):
     )
     model_version: Text | None = Field(default=None, max_length=64)
     source_system: Text | None = Field(default=None, max_length=128)
+    study_uid_hash: str | None = Field(
+        default=None,
+        pattern=UID_HASH_PATTERN,
+        description=(
+            "The records of one DICOM study (every series): its salted `study_uid_hash`, as "
+            "a record of the study carries it. With `sort=oldest`, the slices as they arrived."
+        ),
+    )
     created_from: UtcInstant | None = Field(
         default=None, description="Created at or after this time (with a time zone)."
     )
@@ -143,6 +154,7 @@ def filter_conditions(query: RecordQuery) -> list[ColumnElement[bool]]:
         col(Record.suitability): query.suitability,
         col(Record.model_version): query.model_version,
         col(Record.source_system): query.source_system,
+        col(Record.study_uid_hash): query.study_uid_hash,
     }
     conditions = [column == value for column, value in equal_to.items() if value is not None]
     if query.finding is not None or query.label is not None:
@@ -201,9 +213,12 @@ def after(cursor: Cursor) -> ColumnElement[bool]:
 
 
 def delete_record_and_image(session: Session, blob_store: BlobStore, record_id: int) -> None:
-    """The record, its reviews, and its image unless another record shares it."""
+    """The record, its reviews, its filing context, and its image unless another record
+    shares it; all or none of the rows."""
     sha256 = lock_record_or_404(session, record_id).image_sha256
     session.execute(delete(Review).where(col(Review.record_id) == record_id))
+    # Explicitly, as the reviews: SQLite enforces no foreign key (no ON DELETE CASCADE).
+    session.execute(delete(FilingContext).where(col(FilingContext.record_id) == record_id))
     # A statement, not session.delete(): a concurrent delete then counts as "gone" (404).
     deleted = session.execute(delete(Record).where(col(Record.id) == record_id)).rowcount
     if deleted == 0:

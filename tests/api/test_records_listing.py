@@ -374,3 +374,36 @@ def test_an_unknown_suitability_or_sort_is_a_422_problem(client: TestClient) -> 
         response = client.get("/records", params=params)
         assert response.status_code == 422, params
         assert response.headers["content-type"] == PROBLEM_JSON
+
+
+STUDY = "a" * 64
+OTHER_STUDY = "b" * 64
+
+
+def test_the_study_filter_lists_the_slices_of_one_study_in_every_series(
+    client: TestClient, add_record: Callable[..., int]
+) -> None:
+    # The study view asks for a study's slices by the hash its records carry.
+    slices = [
+        add_record(created_at=at(minute), study_uid_hash=STUDY, series_uid_hash=series * 64)
+        for minute, series in enumerate("cdc")
+    ]
+    add_record(created_at=at(5), study_uid_hash=OTHER_STUDY)
+    add_record(created_at=at(6))  # an upload that is no DICOM: no study
+
+    pages = walk(client, limit=2, sort="oldest", study_uid_hash=STUDY)
+    page = client.get("/records", params={"study_uid_hash": STUDY}).json()
+
+    assert pages == [[slices[0], slices[1]], [slices[2]]]
+    assert page["count"] == 3
+    assert {record["study_uid_hash"] for record in page["data"]} == {STUDY}
+
+
+@pytest.mark.parametrize("value", ["A" * 64, "a" * 63, "study-1", ""])
+def test_a_study_filter_that_is_no_uid_hash_is_a_422_problem(
+    client: TestClient, value: str
+) -> None:
+    response = client.get("/records", params={"study_uid_hash": value})
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_JSON

@@ -32,6 +32,9 @@ from tests.conftest import skip_or_fail
 
 ORTHANC_URL_ENV = "MEDIMG_TEST_ORTHANC_URL"
 DICOM = "application/dicom"
+# The test Orthanc's entry for medimg's DICOM listener, and the listener's quiet period.
+LISTENER_MODALITY = "medimg"
+LISTENER_QUIET_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,38 @@ def pacs_client(make_client: Callable[..., TestClient], pacs: Pacs) -> TestClien
         pacs_username=pacs.username,
         pacs_password=SecretStr(pacs.password),
         pacs_source_system="orthanc-test",
+    )
+
+
+@pytest.fixture
+def listener_entry(pacs: Pacs) -> dict:
+    """Where the test Orthanc sends to medimg: its `medimg` modality."""
+    with pacs.rest as rest:
+        answer = rest.get(f"/modalities/{LISTENER_MODALITY}/configuration")
+    if answer.status_code != 200:
+        skip_or_fail(
+            f"the test Orthanc has no `{LISTENER_MODALITY}` modality: restart it with the "
+            "current scripts/orthanc-test-server.sh"
+        )
+    return answer.json()
+
+
+@pytest.fixture
+def orthanc_listener_client(
+    make_client: Callable[..., TestClient], pacs: Pacs, listener_entry: dict
+) -> TestClient:
+    """An API whose listener is the one Orthanc knows, sending its results back to Orthanc."""
+    with pacs.rest as rest:
+        system = rest.get("/system").raise_for_status().json()
+    return make_client(
+        dicom_enabled=True,
+        dicom_ae_title=listener_entry["AET"],
+        dicom_host=listener_entry["Host"],
+        dicom_port=int(listener_entry["Port"]),
+        dicom_study_quiet_seconds=LISTENER_QUIET_S,
+        dicom_destination_ae_title=system["DicomAet"],
+        dicom_destination_host="127.0.0.1",
+        dicom_destination_port=int(system["DicomPort"]),
     )
 
 

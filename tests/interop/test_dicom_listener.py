@@ -27,16 +27,13 @@ from api.interop.quiet_studies import QuietStudies
 from api.interop.scu import DicomNode, DicomSendError, send_instances
 from api.interop.study_results import MAX_SEND_ATTEMPTS
 from api.settings import DEFAULT_UID_HASH_SALT
-from tests.conftest import skip_or_fail
-from tests.interop.conftest import Pacs, mr_study, part10
+from tests.interop.conftest import LISTENER_MODALITY, Pacs, mr_study, part10
 
-# The test Orthanc's entry for the listener, and the AE title the listener answers to.
-LISTENER_MODALITY = "medimg"
+# The AE title the listener answers to.
 LISTENER_AE = "MEDIMG"
 # Generous bounds on waits (a loaded two-core machine); never a speed requirement.
 WAIT_S = 120.0
 POLL_S = 0.25
-QUIET_S = 1.0
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
 SUCCESS = 0x0000
@@ -384,38 +381,6 @@ def results_in_orthanc(pacs: Pacs, study_uid: str) -> list[dict]:
 
 def sop_class_of(pacs: Pacs, instance: dict) -> str:
     return str(pacs.instance_file(instance["ID"]).SOPClassUID)
-
-
-@pytest.fixture
-def listener_entry(pacs: Pacs) -> dict:
-    """Where the test Orthanc sends to medimg: its `medimg` modality."""
-    with pacs.rest as rest:
-        answer = rest.get(f"/modalities/{LISTENER_MODALITY}/configuration")
-    if answer.status_code != 200:
-        skip_or_fail(
-            f"the test Orthanc has no `{LISTENER_MODALITY}` modality: restart it with the "
-            "current scripts/orthanc-test-server.sh"
-        )
-    return answer.json()
-
-
-@pytest.fixture
-def orthanc_listener_client(
-    make_client: Callable[..., TestClient], pacs: Pacs, listener_entry: dict
-) -> TestClient:
-    """An API whose listener is the one Orthanc knows, sending its results back to Orthanc."""
-    with pacs.rest as rest:
-        system = rest.get("/system").raise_for_status().json()
-    return make_client(
-        dicom_enabled=True,
-        dicom_ae_title=listener_entry["AET"],
-        dicom_host=listener_entry["Host"],
-        dicom_port=int(listener_entry["Port"]),
-        dicom_study_quiet_seconds=QUIET_S,
-        dicom_destination_ae_title=system["DicomAet"],
-        dicom_destination_host="127.0.0.1",
-        dicom_destination_port=int(system["DicomPort"]),
-    )
 
 
 def test_orthanc_can_c_echo_the_listener(orthanc_listener_client: TestClient, pacs: Pacs) -> None:
