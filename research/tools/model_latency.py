@@ -1,8 +1,7 @@
 """Model-only batch-1 latency of two exported models, interleaved in one process so that
-both see the same load: 0.7.0 (one view of each slice) against the served 0.8.0 (each slice
-and its mirror).
+both see the same load: 0.8.0 (width 16, each slice and its mirror) against 0.9.0 (width 24).
 
-    mkdir -p /tmp/old && git archive 4880216 models/brain-tumor-cnn/0.7.0 | tar -x -C /tmp/old
+    mkdir -p /tmp/old && git archive 2106274 models/brain-tumor-cnn/0.8.0 | tar -x -C /tmp/old
     PYTHONPATH=. python research/tools/model_latency.py
 
 A lab tool; the product's own speed figures come from `python -m bench`.
@@ -17,8 +16,8 @@ import tensorflow as tf
 from ml.decode import decode_image
 
 MODELS = {
-    "0.7.0": "/tmp/old/models/brain-tumor-cnn/0.7.0",
-    "0.8.0": "models/brain-tumor-cnn/0.8.0",
+    "0.8.0": "/tmp/old/models/brain-tumor-cnn/0.8.0",
+    "0.9.0": "models/brain-tumor-cnn/0.9.0",
 }
 RUNS = 200
 

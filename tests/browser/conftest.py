@@ -367,3 +367,21 @@ def api(api_url: str, auth_headers: dict[str, str]) -> Iterator[httpx.Client]:
     """The real API, called directly: to set up records a page then shows."""
     with httpx.Client(base_url=api_url, headers=auth_headers, timeout=60) as client:
         yield client
+
+
+@pytest.fixture
+def sized_page(browser, page_problems):
+    """A page factory at a given viewport; every context it made is closed afterwards."""
+    contexts = []
+
+    def make(viewport: dict):
+        context = browser.new_context(viewport=viewport)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.on("pageerror", lambda error: page_problems.errors.append(str(error)))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()

@@ -33,24 +33,6 @@ FULLSCREEN_ELEMENT = "() => document.fullscreenElement && document.fullscreenEle
 SUSPICION_RANK = {"tumour_suspected": 0, "indeterminate": 1, "no_tumour": 2}
 
 
-@pytest.fixture
-def sized_page(browser, page_problems):
-    """A page factory at a given viewport; every context it made is closed afterwards."""
-    contexts = []
-
-    def make(viewport: dict):
-        context = browser.new_context(viewport=viewport)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        page.on("pageerror", lambda error: page_problems.errors.append(str(error)))
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
 def mr_slice(study_uid: str, series_uid: str, number: int) -> bytes:
     """pydicom's MR_small as slice `number` of a study: its own instance, shifted pixels."""
     dataset = dcmread(get_testdata_file("MR_small.dcm"))

@@ -25,24 +25,6 @@ LARGE = {"width": 1440, "height": 900}
 SMALL = {"width": 1024, "height": 768}
 
 
-@pytest.fixture
-def sized_page(browser, page_problems):
-    """A page factory at a given viewport; every context it made is closed afterwards."""
-    contexts = []
-
-    def make(viewport: dict):
-        context = browser.new_context(viewport=viewport)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        page.on("pageerror", lambda error: page_problems.errors.append(str(error)))
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
 def open_record(page, spa_url: str, key: str, record_id: int) -> None:
     open_app(page, f"{spa_url}#/records/{record_id}", key)
     expect(
