@@ -75,6 +75,13 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.review_result_pushes = Counter(
+            "medimg_review_result_pushes",
+            "Reviewed SR revisions pushed where their record came from, after the review, by "
+            "destination (`pacs`: STOW-RS; `dicom`: C-STORE) and outcome (`pushed`, `failed`).",
+            ["destination", "outcome"],
+            registry=self.registry,
+        )
 
 
 class TimedClassifier:

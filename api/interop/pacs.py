@@ -14,6 +14,8 @@ from dicomweb_client.api import DICOMwebClient
 from dicomweb_client.session_utils import create_session, create_session_from_user_pass
 from pydicom import Dataset
 
+from api.settings import Settings
+
 # DICOM JSON tags of the QIDO-RS answer (PS3.18 F.2).
 SOP_CLASS_UID = "00080016"
 SOP_INSTANCE_UID = "00080018"
@@ -188,3 +190,14 @@ def _address_without_credentials(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or "?"
     return f"{host}:{parts.port}" if parts.port else host
+
+
+def pacs_client_from_settings(settings: Settings) -> PacsClient:
+    """The client of the configured PACS (`MEDIMG_PACS_URL` must be set)."""
+    password = settings.pacs_password
+    return PacsClient(
+        str(settings.pacs_url),
+        username=settings.pacs_username,
+        password=password.get_secret_value() if password is not None else None,
+        timeout_seconds=settings.pacs_timeout_seconds,
+    )

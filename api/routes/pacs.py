@@ -16,7 +16,7 @@ from api.deps import (
 )
 from api.errors import problem_responses
 from api.interop import model_device
-from api.interop.pacs import PacsClient, PacsError
+from api.interop.pacs import PacsClient, PacsError, pacs_client_from_settings
 from api.interop.pull import Outcome, PulledInstance, PullRequest, StudyPull, pull_study
 from api.models import RecordPublic
 from api.services.ingest import IngestContext, blob_discarder
@@ -125,13 +125,7 @@ def pacs_client_or_503(settings: Settings) -> PacsClient:
             "No PACS is configured on this server: an operator sets MEDIMG_PACS_URL (and "
             "MEDIMG_PACS_USERNAME/PASSWORD) to enable it.",
         )
-    password = settings.pacs_password
-    return PacsClient(
-        settings.pacs_url,
-        username=settings.pacs_username,
-        password=password.get_secret_value() if password is not None else None,
-        timeout_seconds=settings.pacs_timeout_seconds,
-    )
+    return pacs_client_from_settings(settings)
 
 
 def study_answer(pull: StudyPull, source_system: str) -> PacsStudyPublic:
