@@ -147,6 +147,29 @@ def test_the_heatmap_overlay_toggles_over_the_image_and_follows_the_opacity_slid
     assert page_problems.errors == []
 
 
+def test_maps_of_real_tumour_slices_read_as_plausible_and_the_page_says_so_in_words(
+    page, spa_url, radiologist_key, api: httpx.Client, dataset_dir: Path, artifacts_dir: Path
+):
+    # Issue #26, defect 5: maps that sat on the brain read "Implausible: only 10-13 % on the
+    # brain", because the mask kept only bright tissue (0.8.0 flagged 20 % of this folder).
+    slices = [
+        path
+        for class_dir in ("glioma_tumor", "meningioma_tumor", "pituitary_tumor")
+        for path in sartaj_images(dataset_dir, class_dir, 4)
+    ]
+    records = [classify(api, path.name, path.read_bytes(), "image/jpeg") for path in slices]
+    answered = [r for r in records if r["suitability"] != "out_of_distribution"]
+    assert len(answered) >= 10, [r["suitability"] for r in records]
+    verdicts = [explanation_or_skip(api, r["id"]) for r in answered]
+
+    assert [v["implausible"] for v in verdicts] == [False] * len(verdicts), verdicts
+    open_app(page, f"{spa_url}#/records/{answered[0]['id']}", radiologist_key)
+    verdict = page.get_by_test_id("explanation-verdict")
+    expect(verdict).to_contain_text("Plausible map")
+    expect(verdict).to_contain_text("of the map lies on the head")
+    page.screenshot(path=artifacts_dir / "heatmap-plausible.png", full_page=True)
+
+
 def test_similar_cases_list_what_the_api_answers_with_their_marks_and_open_on_click(
     page,
     spa_url,
