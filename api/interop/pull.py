@@ -25,11 +25,10 @@ from sqlmodel import Session, col, select
 from api.deidentify import salted_uid_hash
 from api.interop import (
     ModelDevice,
-    NoOrientationError,
-    heatmap_secondary_capture,
     structured_report,
     to_part10,
 )
+from api.interop.filed_heatmap import filed_heatmap
 from api.interop.filing import (
     ResultSource,
     filing_context_for,
@@ -37,13 +36,12 @@ from api.interop.filing import (
     result_source,
 )
 from api.interop.pacs import PacsClient, PacsInstance
-from api.models import Record, has_tumour_answer
+from api.models import Record
 from api.security import Actor
 from api.services.ingest import (
     IngestContext,
     Ingested,
     Upload,
-    decode_upload,
     discard_unreferenced_blobs,
     ingest,
     save_records,
@@ -250,21 +248,16 @@ def _heatmap_or_none(
     model: ModelDevice,
     notes: list[str],
 ) -> Dataset | None:
-    classifier = request.ingest_context.classifier
-    if not has_tumour_answer(pulled.record.suitability):
-        # No tumour answer to explain: an overlay in the PACS would look like a finding.
-        _note_once(notes, "No heatmap pushed for images not read for tumours.")
-        return None
-    if pulled.record.model_version not in classifier.same_weights:
-        _note_once(notes, "No heatmap pushed for records of a model other than the serving one.")
-        return None
-    image = decode_upload(source.stored, request.ingest_context.max_image_pixels)
-    explanation = classifier.explain(image.pixels)
-    try:
-        return heatmap_secondary_capture(source.dataset, image.pixels, explanation.heatmap, model)
-    except NoOrientationError as error:
-        notes.append(f"No heatmap for sop_uid_hash {pulled.sop_uid_hash}: {error}")
-        return None
+    context = request.ingest_context
+    heatmap = filed_heatmap(
+        pulled.record, source, context.classifier, model, context.max_image_pixels
+    )
+    if heatmap.why_not is not None:
+        if heatmap.image_specific:
+            notes.append(f"No heatmap for sop_uid_hash {pulled.sop_uid_hash}: {heatmap.why_not}")
+        else:
+            _note_once(notes, heatmap.why_not)
+    return heatmap.capture
 
 
 def _note_once(notes: list[str], note: str) -> None:

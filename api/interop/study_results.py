@@ -18,18 +18,16 @@ from sqlmodel import Session
 
 from api.interop import (
     ModelDevice,
-    NoOrientationError,
-    heatmap_secondary_capture,
     model_device,
     structured_report,
 )
+from api.interop.filed_heatmap import filed_heatmap
 from api.interop.filing import ResultSource, result_source
 from api.interop.quiet_studies import CompleteStudy, QuietStudies
 from api.interop.receive import Received
 from api.interop.scu import DicomNode, DicomSendError, send_instances
 from api.metrics import Metrics
-from api.models import Record, Review, has_tumour_answer
-from api.services.ingest import decode_upload
+from api.models import Record, Review
 from api.services.reviews import reviews_of
 from api.storage import BlobStore
 from ml.inference import Classifier
@@ -106,20 +104,7 @@ class ResultSender:
     def _heatmap_or_none(
         self, record: Record, source: ResultSource, model: ModelDevice
     ) -> Dataset | None:
-        # As the PACS push: no overlay for an image without a tumour answer (it would look
-        # like a finding), nor for a record of another model than the one that explains.
-        if not has_tumour_answer(record.suitability):
-            return None
-        if record.model_version not in self.classifier.same_weights:
-            return None
-        image = decode_upload(source.stored, self.max_image_pixels)
-        explanation = self.classifier.explain(image.pixels)
-        try:
-            return heatmap_secondary_capture(
-                source.dataset, image.pixels, explanation.heatmap, model
-            )
-        except NoOrientationError:
-            return None
+        return filed_heatmap(record, source, self.classifier, model, self.max_image_pixels).capture
 
     def _retry_or_give_up(
         self, study: CompleteStudy[Received], study_hash: str, error: DicomSendError

@@ -1,7 +1,6 @@
 """POST /classify and /classify/batch: uploaded slices in, stored classification records out."""
 
 from collections.abc import Callable
-from dataclasses import replace
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -174,9 +173,15 @@ def create_classification(
     if (replay := find_replay(session, idempotent)) is not None:
         return replay
     release_connection(session)  # held by no request while it waits for the model
-    context = replace(
-        _ingest_context(settings, session, classifier, blob_store, actor, source_system, timer),
-        keep_filing_context=keep_filing_context,
+    context = _ingest_context(
+        settings,
+        session,
+        classifier,
+        blob_store,
+        actor,
+        source_system,
+        timer,
+        keep_filing_context,
     )
     ingested = ingest(upload, context)
 
@@ -296,6 +301,7 @@ def _ingest_context(
     actor: Actor,
     source_system: str | None,
     timer: StageTimer,
+    keep_filing_context: bool = False,
 ) -> IngestContext:
     return IngestContext(
         classifier=classifier,
@@ -306,6 +312,7 @@ def _ingest_context(
         source_system=source_system,
         discard_blob=blob_discarder(session, blob_store),
         timer=timer,
+        keep_filing_context=keep_filing_context,
     )
 
 
