@@ -15,6 +15,9 @@ while its shapes stay where they are.
 field on some images, and a lower resolution on some (downscaled, then scaled back up), as
 sources that publish small or re-encoded images send.
 
+"sources_network" (an experiment) is "sources" with the random network of "network" on half
+the images.
+
 "sequence" (an experiment) adds what differs between sequences
 and sources:
 - zooming in as far as a tight crop that cuts into the skull, as some sources send;
@@ -84,6 +87,13 @@ RECIPES = {
     "network": Recipe("network", zoom=(-0.15, 0.15), random_network_probability=0.5),
     "sources": Recipe(
         "sources", zoom=(-0.25, 0.15), bias_field_probability=0.2, low_resolution_probability=0.3
+    ),
+    "sources_network": Recipe(
+        "sources_network",
+        zoom=(-0.25, 0.15),
+        bias_field_probability=0.2,
+        low_resolution_probability=0.3,
+        random_network_probability=0.5,
     ),
     "sequence": Recipe(
         "sequence", zoom=(-0.35, 0.15), contrast_curve_probability=0.4, bias_field_probability=0.3

@@ -17,6 +17,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     patience: int = 0  # epochs without a better validation loss; 0: no early stopping
     augmentation: str = "sources"  # a name in ml.augment.RECIPES
+    # MixStyle's per-batch probability after the first two stages (ml.model); 0: none.
+    style_mixing: float = 0.0
     # Weight of the recogniser's loss (modality and body part) beside the tumour loss.
     kind_loss_weight: float = 1.0
     # Origins (ml.datasets) that neither train nor validate, and are scored as a new
@@ -34,6 +36,7 @@ TRAIN_FLAGS = (
     "learning_rate",
     "patience",
     "augmentation",
+    "style_mixing",
     "kind_loss_weight",
     "hold_out_origins",
 )

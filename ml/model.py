@@ -10,6 +10,7 @@ training gliomas share one scanner's dark look).
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 from ml.labels import CLASSES, KIND_NAMES
@@ -27,6 +28,47 @@ class PerImageStandardization(layers.Layer):
         mean = keras.ops.mean(inputs, axis=(1, 2, 3), keepdims=True)
         std = keras.ops.std(inputs, axis=(1, 2, 3), keepdims=True)
         return (inputs - mean) / keras.ops.maximum(std, 1e-3)
+
+
+@keras.saving.register_keras_serializable(package="medimg")
+class StyleMixing(layers.Layer):
+    """MixStyle (Zhou et al., ICLR 2021), in training only: with probability `probability`
+    per batch, each image's per-channel feature mean and spread are mixed with another
+    image's of the same batch, in a Beta(alpha, alpha) share. Early feature statistics carry
+    a scanner's and a sequence's look; mixing them shows the later layers new looks on the
+    same anatomy. At inference it is the identity, so the served graph has no trace of it.
+    """
+
+    def __init__(self, probability: float = 0.5, alpha: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.probability = probability
+        self.alpha = alpha
+
+    def call(self, inputs, training=None):
+        if not training or self.probability <= 0:
+            return inputs
+        mixed = _mixed_styles(inputs, self.alpha)
+        return tf.cond(tf.random.uniform([]) < self.probability, lambda: mixed, lambda: inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "probability": self.probability, "alpha": self.alpha}
+
+
+def _mixed_styles(features: tf.Tensor, alpha: float, epsilon: float = 1e-6) -> tf.Tensor:
+    mean = tf.stop_gradient(tf.reduce_mean(features, axis=(1, 2), keepdims=True))
+    spread = tf.stop_gradient(
+        tf.sqrt(tf.math.reduce_variance(features, axis=(1, 2), keepdims=True) + epsilon)
+    )
+    normalised = (features - mean) / spread
+    batch = tf.shape(features)[0]
+    # Beta(alpha, alpha) from two Gamma draws; both can underflow to 0 at small alpha.
+    first = tf.random.gamma([batch, 1, 1, 1], alpha)
+    second = tf.random.gamma([batch, 1, 1, 1], alpha)
+    share = tf.math.divide_no_nan(first, first + second)
+    partner = tf.random.shuffle(tf.range(batch))
+    mixed_mean = share * mean + (1.0 - share) * tf.gather(mean, partner)
+    mixed_spread = share * spread + (1.0 - share) * tf.gather(spread, partner)
+    return normalised * mixed_spread + mixed_mean
 
 
 def _conv_bn_relu(x, filters: int, strides: int = 1, name: str | None = None):
@@ -54,15 +96,19 @@ def build_model(
     num_classes: int = len(CLASSES),
     dropout: float = 0.3,
     num_kinds: int = len(KIND_NAMES),
+    style_mixing: float = 0.0,
 ) -> keras.Model:
     """[class logits, kind logits] out; the penultimate layer is named 'embedding' for
-    similar-case search."""
+    similar-case search. `style_mixing` > 0 puts StyleMixing after the first two residual
+    stages, where the MixStyle paper puts it."""
     inputs = keras.Input((image_size, image_size, 1), name="image")
     x = PerImageStandardization(name="standardize")(inputs)
     x = _conv_bn_relu(x, width, strides=2, name="stem")
     stages = ((1, False), (2, True), (4, True), (8, True))
     for number, (multiplier, downsample) in enumerate(stages, start=1):
         x = _residual_stage(x, width * multiplier, downsample, name=f"stage_{number}")
+        if style_mixing > 0 and number <= 2:
+            x = StyleMixing(style_mixing, name=f"style_mixing_{number}")(x)
     embedding = layers.GlobalAveragePooling2D(name="embedding")(x)
     x = layers.Dropout(dropout)(embedding)
     logits = layers.Dense(num_classes, name="logits")(x)

@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
     defaults = TrainConfig()
     numeric = ("seed", "epochs", "batch_size", "width", "learning_rate", "patience")
-    for field in ("version", *numeric, "kind_loss_weight"):
+    for field in ("version", *numeric, "kind_loss_weight", "style_mixing"):
         value = getattr(defaults, field)
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
     parser.add_argument("--augmentation", choices=sorted(RECIPES), default=defaults.augmentation)
@@ -170,7 +170,7 @@ class Trained:
 def train_and_calibrate(data: GroupedSet, targets: Targets, plan: Plan, config) -> Trained:
     """A fresh model fitted on the plan's training images, calibrated on its validation
     images, with the finding thresholds and recogniser limit chosen there too."""
-    model = build_model(width=config.width)
+    model = build_model(width=config.width, style_mixing=config.style_mixing)
     history = _fit(model, data.images, targets, plan, config)
     logits, kind_logits = predict_logits(model, data.images[plan.validation])
     calibration = fit_calibration(
