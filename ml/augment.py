@@ -18,6 +18,9 @@ sources that publish small or re-encoded images send.
 "sources_network" (an experiment) is "sources" with the random network of "network" on half
 the images.
 
+"sources_contrast" (an experiment) is "sources" with the random tissue-contrast curve of
+"contrast" on half the images.
+
 "sequence" (an experiment) adds what differs between sequences
 and sources:
 - zooming in as far as a tight crop that cuts into the skull, as some sources send;
@@ -94,6 +97,13 @@ RECIPES = {
         bias_field_probability=0.2,
         low_resolution_probability=0.3,
         random_network_probability=0.5,
+    ),
+    "sources_contrast": Recipe(
+        "sources_contrast",
+        zoom=(-0.25, 0.15),
+        bias_field_probability=0.2,
+        low_resolution_probability=0.3,
+        contrast_curve_probability=0.5,
     ),
     "sequence": Recipe(
         "sequence", zoom=(-0.35, 0.15), contrast_curve_probability=0.4, bias_field_probability=0.3
