@@ -19,6 +19,9 @@ class TrainConfig:
     augmentation: str = "sources"  # a name in ml.augment.RECIPES
     # MixStyle's per-batch probability after the first two stages (ml.model); 0: none.
     style_mixing: float = 0.0
+    # Within a class, each origin's share of the weight grows with its count to this power:
+    # 0.5 the square root, 0 the same share for every origin (ml.objective.tumour_weights).
+    origin_power: float = 0.5
     # Weight of the recogniser's loss (modality and body part) beside the tumour loss.
     kind_loss_weight: float = 1.0
     # Origins (ml.datasets) that neither train nor validate, and are scored as a new
@@ -37,6 +40,7 @@ TRAIN_FLAGS = (
     "patience",
     "augmentation",
     "style_mixing",
+    "origin_power",
     "kind_loss_weight",
     "hold_out_origins",
 )

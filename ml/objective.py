@@ -7,8 +7,9 @@ One loss for both heads, read from one target row per image:
   with no class (other kinds, non-tumour lesions, CT suspects) add nothing here;
 - the recogniser head: cross-entropy of the image's kind.
 Weights balance sources: every class (and the unlabelled tumours) weighs the same in all,
-and within a class each origin's share grows with the square root of its count, so that no
-class is carried by one source's look. Kinds weigh by one over the square root of their
+and within a class each origin's share grows with a power of its count (the square root by
+default; the power 0 gives every origin of a class the same share), so that no class is
+carried by one source's look. Kinds weigh by one over the square root of their
 count: brain MRI outnumbers every other kind 60 to 1.
 """
 
@@ -56,15 +57,16 @@ def allowed_classes(labels: np.ndarray) -> np.ndarray:
     return allowed
 
 
-def tumour_weights(targets: Targets, train: np.ndarray) -> np.ndarray:
+def tumour_weights(targets: Targets, train: np.ndarray, origin_power: float = 0.5) -> np.ndarray:
     """Per image (0 outside `train` and for images without a class), mean 1 over those
-    that have one; see the module's docstring."""
+    that have one; within a class each origin's share is its count to `origin_power`."""
     weights = np.zeros(len(targets.labels), np.float32)
     labelled = train[targets.labels[train] != NO_CLASS]
     for label in np.unique(targets.labels[labelled]):
         members = labelled[targets.labels[labelled] == label]
         origins, counts = np.unique(targets.origins[members], return_counts=True)
-        shares = np.sqrt(counts) / np.sqrt(counts).sum()
+        grown = counts.astype(np.float64) ** origin_power
+        shares = grown / grown.sum()
         for origin, count, share in zip(origins, counts, shares, strict=True):
             weights[members[targets.origins[members] == origin]] = share / count
     weights[labelled] *= len(labelled) / weights[labelled].sum()

@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
     defaults = TrainConfig()
     numeric = ("seed", "epochs", "batch_size", "width", "learning_rate", "patience")
-    for field in ("version", *numeric, "kind_loss_weight", "style_mixing"):
+    for field in ("version", *numeric, "kind_loss_weight", "style_mixing", "origin_power"):
         value = getattr(defaults, field)
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
     parser.add_argument("--augmentation", choices=sorted(RECIPES), default=defaults.augmentation)
@@ -215,7 +215,7 @@ def _fit(model: keras.Model, images, targets: Targets, plan: Plan, config) -> di
         batch = augmenter(tf.cast(batch, tf.float32) / 255.0, training=True)
         return random_intensity(batch, seed, recipe), batch_targets
 
-    encoded = _weighted_targets(targets, plan.train)
+    encoded = _weighted_targets(targets, plan.train, config.origin_power)
     train = (
         tf.data.Dataset.from_tensor_slices(
             (images[plan.train][..., np.newaxis], encoded[plan.train])
@@ -226,7 +226,9 @@ def _fit(model: keras.Model, images, targets: Targets, plan: Plan, config) -> di
         .prefetch(tf.data.AUTOTUNE)
     )
     # The validation loss weighs its images as training does its own.
-    validation_targets = _weighted_targets(targets, plan.validation)[plan.validation]
+    validation_targets = _weighted_targets(targets, plan.validation, config.origin_power)[
+        plan.validation
+    ]
     validation = (_as_input(images[plan.validation]), validation_targets)
     trained = _joined(model)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -246,10 +248,12 @@ def _fit(model: keras.Model, images, targets: Targets, plan: Plan, config) -> di
     return {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
-def _weighted_targets(targets: Targets, indices: np.ndarray) -> np.ndarray:
+def _weighted_targets(targets: Targets, indices: np.ndarray, origin_power: float) -> np.ndarray:
     """Every image's encoded target, weighted as balanced over `indices` (0 elsewhere)."""
     return encode_targets(
-        targets, tumour_weights(targets, indices), kind_weights(targets.kinds, indices)
+        targets,
+        tumour_weights(targets, indices, origin_power),
+        kind_weights(targets.kinds, indices),
     )
 
 

@@ -62,6 +62,15 @@ def test_every_class_weighs_the_same_in_all_whatever_its_sources_counts():
     )
 
 
+def test_with_origin_power_zero_every_origin_of_a_class_gets_the_same_share():
+    labels = [GLIOMA] * 90 + [GLIOMA] * 10 + [NO_TUMOR] * 20
+    origins = ["a"] * 90 + ["b"] * 10 + ["a"] * 20
+    targets = _targets(labels, [0] * 120, origins)
+    weights = tumour_weights(targets, np.arange(120), origin_power=0.0)
+    assert weights[:90].sum() == pytest.approx(weights[90:100].sum(), rel=1e-5)
+    assert weights[:100].sum() == pytest.approx(weights[100:].sum(), rel=1e-5)
+
+
 def test_kind_weights_are_zero_outside_training_and_average_one_inside():
     kinds = np.array([0] * 100 + [1] * 4)
     weights = kind_weights(kinds, np.arange(100, dtype=int)[::2].tolist() + [100, 101])
