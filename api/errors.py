@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.admission import at_capacity
 from ml.pixels import DecodeMemoryBusyError
@@ -144,6 +145,39 @@ async def _handle_unexpected_error(request: Request, exc: Exception) -> Response
         HTTPStatus.INTERNAL_SERVER_ERROR,
         "The server hit an unexpected error. Try again; if it persists, tell the operator.",
     )
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an unhandled exception with the 500 problem here, inside the other middleware.
+
+    Left to Starlette's outermost ServerErrorMiddleware, the exception is re-raised after
+    the answer, and the server then closes the kept-alive connection: one failing request
+    would cost a hospital's client its connection (#29). Answered here, no exception leaves
+    the app, and audit, CORS and metrics see the 500 as they see any other answer. An
+    exception after the answer began (a background task) still goes up, as before.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        answered = False
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal answered
+            answered = answered or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        except Exception as exc:
+            if answered:
+                raise
+            response = await _handle_unexpected_error(Request(scope), exc)
+            await response(scope, receive, send)
 
 
 def _document_errors_as_problem_json(app: FastAPI) -> None:

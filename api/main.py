@@ -14,7 +14,7 @@ from api.audit import AuditMiddleware
 from api.batching import DynamicBatcher
 from api.consistency import check_storage_consistency
 from api.db import create_db_and_tables, create_db_engine, sqlite_file_path
-from api.errors import register_error_handlers
+from api.errors import UnexpectedErrorMiddleware, register_error_handlers
 from api.interop.listener import ListenerResources, start_dicom_listener
 from api.key_cache import VerifiedKeys
 from api.log_privacy import keep_values_out_of_logs
@@ -133,6 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.rate_limiter = KeyRateLimiter(settings.rate_limit_per_minute)
     app.state.verified_keys = VerifiedKeys(settings.api_key_cache_seconds)
+    # Innermost: an unexpected error becomes a 500 answer before the others see it.
+    app.add_middleware(UnexpectedErrorMiddleware)
     # Inside CORS: preflights are answered before routing and are not audited.
     app.add_middleware(AuditMiddleware)
     app.add_middleware(

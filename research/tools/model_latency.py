@@ -1,13 +1,17 @@
-"""Model-only batch-1 latency of two exported models, interleaved in one process so that
-both see the same load: 0.8.0 (width 16, each slice and its mirror) against 0.9.0 (width 24).
+"""Model-only batch-1 latency of exported models, interleaved in one process so that all
+see the same load. Without arguments, 0.8.0 (width 16) against 0.9.0 (width 24); or name
+them, e.g. 0.9.0 against 0.10.0:
 
     mkdir -p /tmp/old && git archive 2106274 models/brain-tumor-cnn/0.8.0 | tar -x -C /tmp/old
     PYTHONPATH=. python research/tools/model_latency.py
+    PYTHONPATH=. python research/tools/model_latency.py 0.9.0=var/old-models/0.9.0 \
+        0.10.0=models/brain-tumor-cnn/0.10.0
 
 A lab tool; the product's own speed figures come from `python -m bench`.
 """
 
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -34,10 +38,10 @@ def slices(count: int = 32) -> list:
     return found
 
 
-def main() -> None:
+def main(models: dict[str, str]) -> None:
     images = slices()
-    serve = {k: tf.saved_model.load(v).signatures["serving_default"] for k, v in MODELS.items()}
-    times: dict[str, list[float]] = {k: [] for k in MODELS}
+    serve = {k: tf.saved_model.load(v).signatures["serving_default"] for k, v in models.items()}
+    times: dict[str, list[float]] = {k: [] for k in models}
     for signature in serve.values():
         for pixels in images[:5]:
             signature(image=tf.constant(pixels[None, :, :, None]))
@@ -54,4 +58,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    named = dict(argument.split("=", 1) for argument in sys.argv[1:])
+    main(named or MODELS)

@@ -64,6 +64,26 @@ def test_an_unexpected_error_gets_a_500_problem_without_internals(
     assert "RuntimeError" not in response.text
 
 
+def test_an_unexpected_error_is_answered_inside_the_app_so_the_connection_is_kept(
+    make_client: Callable[..., TestClient], png_bytes: bytes, spa_origin: str
+) -> None:
+    # This client raises any exception that leaves the app; the server closes a kept-alive
+    # connection on exactly those, so none may leave it.
+    client = make_client(raise_server_exceptions=True)
+    client.app.dependency_overrides[get_classifier] = ClassifierThatCrashes
+
+    response = client.post(
+        "/classify",
+        files={"file": ("x.png", png_bytes, "image/png")},
+        headers={"Origin": spa_origin},
+    )
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM_JSON
+    # Answered inside CORS, so the SPA can read the problem.
+    assert response.headers["access-control-allow-origin"] == spa_origin
+
+
 def test_the_openapi_documents_problem_responses_and_research_use(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
 
