@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi import Path as PathParam
+from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ClassifierDep, SettingsDep, get_actor
@@ -110,7 +111,16 @@ def installed_cards(serving_dir: Path, serving_card: dict[str, Any]) -> dict[str
     for card in map(_read_card, _sibling_card_files(serving_dir)):
         if card is not None:
             cards.setdefault(str(card["version"]), card)
-    return dict(sorted(cards.items()))
+    return dict(sorted(cards.items(), key=lambda item: _version_order(item[0])))
+
+
+def _version_order(version: str) -> tuple:
+    """0.9.0 before 0.10.0, as releases and not as text; a version that is not a release
+    number (a test model's, say) after them, by its text."""
+    try:
+        return (0, Version(version), "")
+    except InvalidVersion:
+        return (1, None, version)
 
 
 def _sibling_card_files(serving_dir: Path) -> list[Path]:

@@ -56,6 +56,19 @@ def test_models_beside_the_serving_one_are_listed_and_broken_cards_skipped(
     }
 
 
+def test_models_are_listed_in_release_order_not_text_order(
+    make_client: Callable[..., TestClient], models_dir: Path
+) -> None:
+    (models_dir / "0.10.0").mkdir()
+    newer = {**OTHER_CARD, "version": "0.10.0"}
+    (models_dir / "0.10.0" / "metadata.json").write_text(json.dumps(newer))
+    client = make_client(model_dir=models_dir / "serving")
+
+    versions = [model["version"] for model in client.get("/models").json()["data"]]
+
+    assert versions.index("0.9.0") < versions.index("0.10.0")
+
+
 def test_the_serving_models_card_is_its_metadata_json(
     client: TestClient, serving_card: dict
 ) -> None:
