@@ -94,22 +94,14 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
             return
 
-        response_started = False
-
+        # An unexpected error arrives here as a 500 answer too (api.errors'
+        # UnexpectedErrorMiddleware runs inside this one), so every outcome is a response.
         async def send_after_auditing(message: Message) -> None:
-            nonlocal response_started
             if message["type"] == "http.response.start":
-                response_started = True
                 await self._record(scope, message["status"])
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_after_auditing)
-        except Exception:
-            # Unhandled errors become a 500 further out (api.errors); record that outcome.
-            if not response_started:
-                await self._record(scope, HTTPStatus.INTERNAL_SERVER_ERROR)
-            raise
+        await self.app(scope, receive, send_after_auditing)
 
     async def _record(self, scope: Scope, status_code: int) -> None:
         route = scope.get("route")
