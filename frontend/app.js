@@ -292,7 +292,7 @@ export class App {
     if (window.location.hash !== recordHash(record.id)) {
       history.replaceState(null, "", recordHash(record.id));
     }
-    this.loadImage(record);
+    if (!this.view.showsImageOf(record.id)) this.loadImage(record);
     this.loadReviews(record);
     this.loadExplanation(record);
     this.loadSimilar(record);

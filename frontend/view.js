@@ -66,6 +66,7 @@ export class View {
     this.dashboard = root.querySelector("#dashboard");
     this.dashboardRefresh = root.querySelector("#dashboard-refresh");
     this.previewUrl = "";
+    this.imageDrawnFor = null; // the record id whose own image has been drawn
     this.viewer = null;
     this.heatmap = null; // {recordId, map: ImageData} of the map shown over the record's image
     // The heatmap switch of the record on screen; kept while its result is re-rendered.
@@ -280,7 +281,9 @@ export class View {
     if (this.screens.workspace.hidden) return null;
     const card = this.result.querySelector(".result-card[data-record-id]");
     const image = card?.querySelector(".viewer-frame img.result-img");
-    if (!card || !image || !image.complete || image.naturalWidth === 0) return null;
+    if (!card || !image) return null;
+    const drawn = (image.complete && image.naturalWidth > 0) || this.imageDrawnFor === card.dataset.recordId;
+    if (!drawn) return null;
     const form = this.reviewActions.querySelector("form[data-record-id]");
     if (this.reviewPanel.hidden || !form || form.dataset.recordId !== card.dataset.recordId) return null;
     return card.dataset.recordId;
@@ -379,8 +382,13 @@ export class View {
   renderResult(record, imageBlob = null, { imageFailed = false } = {}) {
     const hadFocus = this.result.contains(this.root.activeElement);
     const kept = this.#viewerStateFor(record);
-    this.#revokePreview();
-    if (imageBlob) this.previewUrl = URL.createObjectURL(imageBlob);
+    // A record's image never changes: re-rendering the record on screen (after a review,
+    // say) keeps the picture already drawn, so review stays open without a gap.
+    const sameImage = !imageBlob && !imageFailed && this.showsImageOf(record.id);
+    if (!sameImage) {
+      this.#revokePreview();
+      if (imageBlob) this.previewUrl = URL.createObjectURL(imageBlob);
+    }
     this.shownRecord = record;
     this.result.innerHTML = resultTemplate(record, {
       imageSrc: this.previewUrl,
@@ -395,7 +403,10 @@ export class View {
     this.#placeHeatmap(record);
     // Review opens once this record's image is drawn (and stays shut if it cannot be).
     const image = this.result.querySelector(".viewer-frame img.result-img");
-    image?.addEventListener("load", () => this.syncReviewState());
+    image?.addEventListener("load", () => {
+      if (this.shownRecord === record) this.imageDrawnFor = String(record.id);
+      this.syncReviewState();
+    });
     if (imageFailed) this.#showImageFailed();
     this.syncReviewState();
     // Re-rendering with the image must not lose focus (nor move the page).
@@ -529,6 +540,11 @@ export class View {
   /** Typed notes are dropped when the reader signs out on purpose. */
   forgetNoteDrafts() {
     this.noteDrafts.clear();
+  }
+
+  /** Has this record's own image been drawn (not only its result)? */
+  showsImageOf(id) {
+    return Boolean(this.previewUrl) && this.imageDrawnFor === String(id) && String(this.shownRecord?.id) === String(id);
   }
 
   /** Is the review panel already showing this record's form? */
@@ -747,6 +763,7 @@ export class View {
   #revokePreview() {
     if (this.previewUrl) URL.revokeObjectURL(this.previewUrl);
     this.previewUrl = "";
+    this.imageDrawnFor = null;
   }
 
   // A file dropped beside the drop zone would otherwise make the browser navigate to
