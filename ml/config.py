@@ -22,6 +22,9 @@ class TrainConfig:
     # Within a class, each origin's share of the weight grows with its count to this power:
     # 0.5 the square root, 0 the same share for every origin (ml.objective.tumour_weights).
     origin_power: float = 0.5
+    # The first layer's brightness normalisation (ml.model.INTENSITY_NORMALISATIONS):
+    # "standardize" each image's mean and spread, or "equalize" its foreground histogram first.
+    intensity: str = "standardize"
     # Weight of the recogniser's loss (modality and body part) beside the tumour loss.
     kind_loss_weight: float = 1.0
     # Origins (ml.datasets) that neither train nor validate, and are scored as a new
@@ -41,6 +44,7 @@ TRAIN_FLAGS = (
     "augmentation",
     "style_mixing",
     "origin_power",
+    "intensity",
     "kind_loss_weight",
     "hold_out_origins",
 )

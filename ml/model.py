@@ -31,6 +31,39 @@ class PerImageStandardization(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="medimg")
+class ForegroundEqualization(layers.Layer):
+    """Histogram equalisation of each image's foreground: a pixel brighter than `air` becomes
+    the share of the foreground at or below its value, air becomes 0. Any monotone change of
+    brightness (a scanner's windowing, gamma, gain) gives the same output, so the network
+    sees the order of tissue intensities, not a site's scale for them (intensity
+    normalisation across acquisitions: Sun et al., BioMed Eng OnLine 2015; Reinhold et al.,
+    SPIE 2019). It counts pixels and has no weights."""
+
+    def __init__(self, air: float = 0.04, **kwargs):
+        super().__init__(**kwargs)
+        self.air = air
+
+    def call(self, inputs):
+        shape = tf.shape(inputs)
+        flat = tf.reshape(inputs, [shape[0], -1])
+        at_or_below = tf.cast(
+            tf.searchsorted(tf.sort(flat, axis=1), flat, side="right"), tf.float32
+        )
+        foreground = flat > self.air
+        air_count = tf.reduce_sum(tf.cast(~foreground, tf.float32), axis=1, keepdims=True)
+        total = tf.cast(tf.shape(flat)[1], tf.float32)
+        share = tf.math.divide_no_nan(at_or_below - air_count, total - air_count)
+        return tf.reshape(tf.where(foreground, share, 0.0), shape)
+
+    def get_config(self):
+        return {**super().get_config(), "air": self.air}
+
+
+# How the first layer evens out each image's brightness (TrainConfig.intensity).
+INTENSITY_NORMALISATIONS = ("standardize", "equalize")
+
+
+@keras.saving.register_keras_serializable(package="medimg")
 class StyleMixing(layers.Layer):
     """MixStyle (Zhou et al., ICLR 2021), in training only: with probability `probability`
     per batch, each image's per-channel feature mean and spread are mixed with another
@@ -97,12 +130,19 @@ def build_model(
     dropout: float = 0.3,
     num_kinds: int = len(KIND_NAMES),
     style_mixing: float = 0.0,
+    intensity: str = "standardize",
 ) -> keras.Model:
     """[class logits, kind logits] out; the penultimate layer is named 'embedding' for
     similar-case search. `style_mixing` > 0 puts StyleMixing after the first two residual
-    stages, where the MixStyle paper puts it."""
+    stages, where the MixStyle paper puts it. `intensity` "equalize" puts
+    ForegroundEqualization before the standardisation."""
+    if intensity not in INTENSITY_NORMALISATIONS:
+        raise ValueError(f"intensity must be one of {INTENSITY_NORMALISATIONS}, not {intensity!r}")
     inputs = keras.Input((image_size, image_size, 1), name="image")
-    x = PerImageStandardization(name="standardize")(inputs)
+    x = inputs
+    if intensity == "equalize":
+        x = ForegroundEqualization(name="equalize")(x)
+    x = PerImageStandardization(name="standardize")(x)
     x = _conv_bn_relu(x, width, strides=2, name="stem")
     stages = ((1, False), (2, True), (4, True), (8, True))
     for number, (multiplier, downsample) in enumerate(stages, start=1):

@@ -41,7 +41,7 @@ from ml.gate import fit_input_gate
 from ml.kind_check import cached_ct_probability, ct_suspects
 from ml.labels import BRAIN_MRI, KIND_NAMES
 from ml.mirror import mirror_averaged_logits
-from ml.model import build_model
+from ml.model import INTENSITY_NORMALISATIONS, build_model
 from ml.objective import (
     NO_TUMOR_INDEX,
     Targets,
@@ -71,6 +71,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
         value = getattr(defaults, field)
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
     parser.add_argument("--augmentation", choices=sorted(RECIPES), default=defaults.augmentation)
+    parser.add_argument("--intensity", choices=INTENSITY_NORMALISATIONS, default=defaults.intensity)
     parser.add_argument(
         "--hold-out-origins",
         nargs="*",
@@ -170,7 +171,9 @@ class Trained:
 def train_and_calibrate(data: GroupedSet, targets: Targets, plan: Plan, config) -> Trained:
     """A fresh model fitted on the plan's training images, calibrated on its validation
     images, with the finding thresholds and recogniser limit chosen there too."""
-    model = build_model(width=config.width, style_mixing=config.style_mixing)
+    model = build_model(
+        width=config.width, style_mixing=config.style_mixing, intensity=config.intensity
+    )
     history = _fit(model, data.images, targets, plan, config)
     logits, kind_logits = predict_logits(model, data.images[plan.validation])
     calibration = fit_calibration(
