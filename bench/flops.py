@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from ml.model import build_model
+from ml.model import build_model_for
 from ml.preprocess import IMAGE_SIZE
 
 PEAK_MATRIX_SIDE = 2048
@@ -20,7 +20,7 @@ PEAK_RUNS = 10
 def model_flops(model_dir: Path) -> float:
     """Multiply-adds ×2 of every convolution and dense layer of the card's architecture."""
     card = json.loads((model_dir / "metadata.json").read_text())
-    model = build_model(image_size=IMAGE_SIZE, width=int(card["config"]["width"]))
+    model = build_model_for(card["config"], IMAGE_SIZE)
     flops = 0
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):

@@ -9,6 +9,8 @@ training gliomas share one scanner's dark look).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import keras
 import tensorflow as tf
 from keras import layers
@@ -154,3 +156,13 @@ def build_model(
     logits = layers.Dense(num_classes, name="logits")(x)
     kind_logits = layers.Dense(num_kinds, name="kind_logits")(x)
     return keras.Model(inputs, [logits, kind_logits], name="medimg_cnn")
+
+
+def build_model_for(config: Mapping, image_size: int = IMAGE_SIZE) -> keras.Model:
+    """The untrained network a card's training config describes (its width and first layer),
+    so a rebuilt model can take the exported weights."""
+    return build_model(
+        image_size=int(config.get("image_size", image_size)),
+        width=int(config.get("width", 16)),
+        intensity=str(config.get("intensity", "standardize")),
+    )

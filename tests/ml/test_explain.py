@@ -23,7 +23,7 @@ from ml.explain import (
 )
 from ml.export import Calibration, ServingModule, export_model
 from ml.inference import Classifier
-from ml.model import build_model
+from ml.model import build_model, build_model_for
 from ml.preprocess import IMAGE_SIZE, preprocess
 
 SERVED_MODEL = Settings(_env_file=None).model_dir
@@ -164,7 +164,7 @@ def trained_keras_model(model_dir: Path) -> keras.Model:
     its serving graph, and every variable of the rebuilt one must be restored from it."""
     config = read_card(model_dir).get("config") or {}
     image_size = int(config.get("image_size", IMAGE_SIZE))
-    model = build_model(image_size=image_size, width=int(config.get("width", 16)))
+    model = build_model_for(config, image_size)
     module = ServingModule(model, image_size, Calibration())
     checkpoint = str(model_dir / "variables" / "variables")
     stored = [name for name, _ in tf.train.list_variables(checkpoint) if "ATTRIBUTES" in name]
@@ -197,7 +197,7 @@ def test_a_rebuilt_model_has_the_exported_weights(tmp_path: Path):
 def test_the_heatmap_changes_when_the_trained_weights_are_randomised(dataset_dir: Path):
     trained = trained_keras_model(SERVED_MODEL)
     keras.utils.set_random_seed(7)
-    randomised = build_model(width=read_card(SERVED_MODEL)["config"]["width"])
+    randomised = build_model_for(read_card(SERVED_MODEL)["config"])
     glioma = [s for s in list_samples(dataset_dir) if s.is_sartaj_test and s.label == "glioma"]
 
     correlations = []
