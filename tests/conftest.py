@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny exported model, a database per backend, and an API client."""
 
+import gc
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel
 
+import api.main
 from api.db import (
     create_db_and_tables,
     create_db_engine,
@@ -58,6 +60,18 @@ def load_each_model_once() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Classifier, "load", classmethod(load_once))
         yield
+
+
+@pytest.fixture(autouse=True)
+def startup_freezes_without_a_full_collection(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An app's start-up collects every object its process holds before freezing them
+    (api.main.freeze_startup_objects): once for a server, but here about a thousand test apps
+    start in one process that holds TensorFlow, at 0.3-0.7 s each. Test apps only freeze;
+    the tests marked `startup_collection` run the real start-up."""
+    if request.node.get_closest_marker("startup_collection") is None:
+        monkeypatch.setattr(api.main, "freeze_startup_objects", gc.freeze)
 
 
 def _directory_state(model_dir: Path) -> tuple:

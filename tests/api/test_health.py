@@ -2,6 +2,7 @@ import gc
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
@@ -59,6 +60,7 @@ def test_readyz_is_a_503_problem_naming_the_model_before_it_is_loaded(
     assert "model is not loaded" in response.json()["detail"]
 
 
+@pytest.mark.startup_collection
 def test_what_the_ready_service_holds_is_kept_out_of_full_garbage_collections(
     settings: Settings,
 ) -> None:
