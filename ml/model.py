@@ -61,8 +61,9 @@ class ForegroundEqualization(layers.Layer):
         return {**super().get_config(), "air": self.air}
 
 
-# How the first layer evens out each image's brightness (TrainConfig.intensity).
-INTENSITY_NORMALISATIONS = ("standardize", "equalize")
+# How the first layer evens out each image's brightness (TrainConfig.intensity): "both"
+# gives the network the standardised and the equalised image as two channels.
+INTENSITY_NORMALISATIONS = ("standardize", "equalize", "both")
 
 
 @keras.saving.register_keras_serializable(package="medimg")
@@ -106,6 +107,19 @@ def _mixed_styles(features: tf.Tensor, alpha: float, epsilon: float = 1e-6) -> t
     return normalised * mixed_spread + mixed_mean
 
 
+def _normalised_intensity(inputs, intensity: str):
+    equalised = ForegroundEqualization(name="equalize") if intensity != "standardize" else None
+    if intensity != "both":
+        x = equalised(inputs) if equalised else inputs
+        return PerImageStandardization(name="standardize")(x)
+    return layers.Concatenate(name="both_intensities")(
+        [
+            PerImageStandardization(name="standardize")(inputs),
+            PerImageStandardization(name="standardize_equalized")(equalised(inputs)),
+        ]
+    )
+
+
 def _conv_bn_relu(x, filters: int, strides: int = 1, name: str | None = None):
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
     x = layers.BatchNormalization()(x)
@@ -141,10 +155,7 @@ def build_model(
     if intensity not in INTENSITY_NORMALISATIONS:
         raise ValueError(f"intensity must be one of {INTENSITY_NORMALISATIONS}, not {intensity!r}")
     inputs = keras.Input((image_size, image_size, 1), name="image")
-    x = inputs
-    if intensity == "equalize":
-        x = ForegroundEqualization(name="equalize")(x)
-    x = PerImageStandardization(name="standardize")(x)
+    x = _normalised_intensity(inputs, intensity)
     x = _conv_bn_relu(x, width, strides=2, name="stem")
     stages = ((1, False), (2, True), (4, True), (8, True))
     for number, (multiplier, downsample) in enumerate(stages, start=1):

@@ -70,6 +70,19 @@ def test_the_exported_model_equalises_as_the_trained_network_does(tmp_path: Path
     np.testing.assert_allclose([served[c] for c in CLASSES], expected, atol=1e-5)
 
 
+def test_both_gives_the_network_the_standardised_and_the_equalised_image_as_two_channels():
+    model = build_model(image_size=32, width=4, intensity="both")
+    image = _head_on_air()
+
+    both = keras.Model(model.inputs, model.get_layer("both_intensities").output)(image).numpy()
+
+    standardised = build_model(image_size=32, width=4).get_layer("standardize")(image).numpy()
+    equalised_model = build_model(image_size=32, width=4, intensity="equalize")
+    equalised = keras.Model(equalised_model.inputs, equalised_model.get_layer("standardize").output)
+    np.testing.assert_allclose(both[..., :1], standardised, atol=1e-5)
+    np.testing.assert_allclose(both[..., 1:], equalised(image).numpy(), atol=1e-5)
+
+
 def test_an_unknown_intensity_normalisation_is_refused_by_name():
     with pytest.raises(ValueError, match="intensity"):
         build_model(image_size=32, width=4, intensity="clahe")
