@@ -23,7 +23,8 @@ class TrainConfig:
     # 0.5 the square root, 0 the same share for every origin (ml.objective.tumour_weights).
     origin_power: float = 0.5
     # The first layer's brightness normalisation (ml.model.INTENSITY_NORMALISATIONS):
-    # "standardize" each image's mean and spread, or "equalize" its foreground histogram first.
+    # "standardize" each image's mean and spread, "equalize" its foreground histogram first,
+    # or "both" as two channels.
     intensity: str = "standardize"
     # Weight of the recogniser's loss (modality and body part) beside the tumour loss.
     kind_loss_weight: float = 1.0

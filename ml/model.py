@@ -151,7 +151,8 @@ def build_model(
     """[class logits, kind logits] out; the penultimate layer is named 'embedding' for
     similar-case search. `style_mixing` > 0 puts StyleMixing after the first two residual
     stages, where the MixStyle paper puts it. `intensity` "equalize" puts
-    ForegroundEqualization before the standardisation."""
+    ForegroundEqualization before the standardisation; "both" feeds the stem the standardised
+    and the equalised image as two channels."""
     if intensity not in INTENSITY_NORMALISATIONS:
         raise ValueError(f"intensity must be one of {INTENSITY_NORMALISATIONS}, not {intensity!r}")
     inputs = keras.Input((image_size, image_size, 1), name="image")

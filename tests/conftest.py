@@ -138,7 +138,7 @@ def empty_at_head(engine: Engine) -> None:
 def _at_head(connection: Connection) -> bool:
     present = set(inspect(connection).get_table_names())
     expected = {table.name for table in SQLModel.metadata.sorted_tables}
-    return current_revision(connection) == _head_revision() and expected <= present
+    return current_revision(connection) == head_revision() and expected <= present
 
 
 def _delete_every_row(connection: Connection) -> None:
@@ -154,7 +154,7 @@ def _delete_every_row(connection: Connection) -> None:
 
 
 @lru_cache
-def _head_revision() -> str:
+def head_revision() -> str:
     return ScriptDirectory.from_config(migrations_config()).get_current_head()
 
 

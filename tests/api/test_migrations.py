@@ -24,7 +24,7 @@ from api.db import (
 from api.main import create_app
 from api.models import Record, RecordPublic
 from api.settings import Settings
-from tests.conftest import drop_schema
+from tests.conftest import drop_schema, head_revision
 
 
 @pytest.fixture
@@ -35,10 +35,6 @@ def empty_engine(database_url: str) -> Iterator[Engine]:
     yield engine
     drop_schema(engine)
     engine.dispose()
-
-
-def head_revision() -> str:
-    return ScriptDirectory.from_config(migrations_config()).get_current_head()
 
 
 def schema_differences(engine: Engine) -> list:
