@@ -1,12 +1,13 @@
-"""Hostile input, crashes, overload and per-key rate limits against the real server; writes
-bench/reliability.md. The pass/fail checks are tests/reliability (`pytest -m reliability`);
-this measures the figures behind them, the timed ones (overload) only here.
+"""Hostile input, crashes, overload and per-key rate limits against the real server, and the
+measurements of issue #29 (bench/reliability_hostile.py); writes bench/reliability.md. The
+pass/fail checks are tests/reliability (`pytest -m reliability`); this measures the figures
+behind them, the timed ones (overload, slow bodies) only here.
 
     python -m bench.reliability --data ../shared/datasets \
-        [--postgres-url postgresql+psycopg://…] [--cycles 30]
+        [--postgres-url postgresql+psycopg://…] [--cycles 30] [--note "what else ran"]
 
-Each backend gets its own server (`python -m api`, the committed model) on a free loopback
-port; the kill -9 loop forks its servers from a process that imported the app once.
+Each backend gets its own servers (`python -m api`, the committed model) on free loopback
+ports; the kill -9 loop forks its servers from a process that imported the app once.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import psutil
@@ -31,6 +33,14 @@ import psutil
 from api.settings import Settings
 from bench.data import BenchUpload, real_uploads
 from bench.load import run_load, warm_up
+from bench.reliability_hostile import (
+    measure_anonymous_flood,
+    measure_extreme_queries,
+    measure_hostile_batches,
+    measure_log_phi,
+    measure_record_views,
+    measure_slow_bodies,
+)
 from medimg_testing.bombs import MIB, costly_png, deflated_dicom_bomb, hundred_megapixel_png
 from medimg_testing.corpus import make_corpus
 from medimg_testing.crashes import (
@@ -45,7 +55,7 @@ from medimg_testing.server import (
     drop_postgres_schema,
     isolated_postgres_url,
 )
-from medimg_testing.uploads import distinct_pngs, post_all_at_once, post_corpus
+from medimg_testing.uploads import Answer, distinct_pngs, post_all_at_once, post_corpus
 
 REPORT = Path(__file__).with_name("reliability.md")
 MODEL_DIR = Settings(_env_file=None).model_dir
@@ -77,18 +87,25 @@ OVERLOAD_SERVER_SETTINGS = {
 }
 
 
-# What the figures below show the service holds, kept above them in the report.
+# What the figures below show the service holds, kept above them in the report; what a run
+# finds that does not hold is listed after it (BackendFigures.fail).
 HOLDS = [
     "What these figures say the service holds: no answered upload is lost to kill -9, on",
-    "either database; fuzzed and damaged files get a 4xx, never a 5xx; small files that",
-    "inflate to gigapixels, and legal images whose decode would take more memory than",
-    "`MEDIMG_MAX_DECODE_BYTES` (256 MiB; told from the header: pixels × channels × bytes",
-    "per sample with the decode's working copies), get 413 before any pixel is decoded, with",
-    "flat server memory; the decodes in progress together hold at most",
-    "`MEDIMG_DECODE_MEMORY_BYTES` (1 GiB; past it 503 with Retry-After); a keyless flood",
-    "writes one audit row per client address a minute (the rest are counted in",
-    "`medimg_audit_anonymous_refusals_unrecorded` on /metrics); stored PNG/JPEG files keep",
-    "no text chunks, comments or EXIF, and stored DICOM files no file-meta AE titles.",
+    "either database; fuzzed and damaged files get a 4xx, never a 5xx, and a batch answers",
+    "its good files beside a hostile one; small files that inflate to gigapixels, and legal",
+    "images whose decode would take more memory than `MEDIMG_MAX_DECODE_BYTES` (256 MiB;",
+    "told from the header: pixels × channels × bytes per sample with the decode's working",
+    "copies), get 413 before any pixel is decoded, with flat server memory; the decodes in",
+    "progress together hold at most `MEDIMG_DECODE_MEMORY_BYTES` (1 GiB; past it 503 with",
+    "Retry-After); an upload without a key is answered 401 at once, before it takes an",
+    "admission slot, so slow keyless bodies leave a real client its uploads (their",
+    "connections stay open while a body keeps trickling in, without a slot), and a keyed",
+    "body that trickles or stops short gets 408 after `MEDIMG_UPLOAD_IDLE_TIMEOUT_S` (30 s); a",
+    "keyless flood writes one audit row per client address a minute (the rest are counted",
+    "in `medimg_audit_anonymous_refusals_unrecorded` on /metrics); query values past a",
+    "64-bit integer or the calendar, forged cursors and NUL characters get 4xx; no line of",
+    "the server log carries an identifying value of the files sent; stored PNG/JPEG files",
+    "keep no text chunks, comments or EXIF, and stored DICOM files no file-meta AE titles.",
 ]
 
 
@@ -97,8 +114,14 @@ class BackendFigures:
     name: str
     lines: list[str] = field(default_factory=list)
 
+    broken: list[str] = field(default_factory=list)
+
     def add(self, what: str, figure: str) -> None:
         self.lines.append(f"| {what} | {figure} |")
+
+    def fail(self, what: str) -> None:
+        """Something HOLDS claims did not hold in this run: said above the tables."""
+        self.broken.append(what)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -110,7 +133,7 @@ def rss_mib(server: LiveServer) -> float:
     return psutil.Process(server.pid).memory_info().rss / MIB
 
 
-def measure_fuzz(server: LiveServer, figures: BackendFigures) -> None:
+def measure_fuzz(server: LiveServer, figures: BackendFigures) -> list[Answer]:
     corpus = make_corpus(CORPUS_SIZE)
     pid, records_before = server.pid, server.record_count()
     started = time.perf_counter()
@@ -123,7 +146,10 @@ def measure_fuzz(server: LiveServer, figures: BackendFigures) -> None:
     figures.add(
         "fuzz answers by status", ", ".join(f"{s}: {n:,}" for s, n in sorted(statuses.items()))
     )
-    figures.add("fuzz 5xx", str(sum(n for s, n in statuses.items() if s >= 500)))
+    server_errors = sum(n for s, n in statuses.items() if s >= 500)
+    figures.add("fuzz 5xx", str(server_errors))
+    if server_errors:
+        figures.fail(f"{server_errors} fuzz files answered 5xx")
     figures.add(
         "fuzz latency per answer",
         f"median {statistics.median(seconds) * 1000:.0f} ms, p99 "
@@ -137,6 +163,7 @@ def measure_fuzz(server: LiveServer, figures: BackendFigures) -> None:
         "records added / files accepted (201)",
         f"{server.record_count() - records_before} / {accepted}",
     )
+    return answers
 
 
 def measure_bombs(server: LiveServer, figures: BackendFigures) -> None:
@@ -200,7 +227,7 @@ def measure_rate_limit(server: LiveServer, figures: BackendFigures) -> None:
     figures.add(f"another key meanwhile, {RATE_LIMIT} requests", others_answered)
 
 
-def measure_crash_loop(server: LiveServer, cycles: int, figures: BackendFigures) -> None:
+def measure_crash_loop(cycles: int, server: LiveServer, figures: BackendFigures) -> None:
     rng = random.Random(9)
     answered: dict[int, str] = {}
     index, restarts, lost, problems, leftovers = 0, [], 0, 0, 0
@@ -226,6 +253,8 @@ def measure_crash_loop(server: LiveServer, cycles: int, figures: BackendFigures)
         "kill -9 cycles", f"{cycles}, {len(answered)} uploads answered 201 before the kills"
     )
     figures.add("answered uploads lost", str(lost))
+    if lost:
+        figures.fail(f"{lost} answered uploads lost to kill -9")
     figures.add("integrity check failures", str(problems))
     figures.add("orphan/temporary files left after restarts", str(leftovers))
     figures.add(
@@ -255,7 +284,7 @@ class MemorySampler:
             self.samples.append(rss_mib(self._server))
 
 
-def measure_overload(server: LiveServer, uploads: list[BenchUpload], figures: BackendFigures):
+def measure_overload(uploads: list[BenchUpload], server: LiveServer, figures: BackendFigures):
     key, urls = server.admin_key, [server.url]
     warm_up(urls, key, uploads, 20)
     unloaded = run_load(urls, key, uploads, clients=1, seconds=60, max_requests=UNLOADED_REQUESTS)
@@ -298,12 +327,8 @@ def _ms(*values: float) -> str:
     return " / ".join(f"{value:.0f} ms" for value in values)
 
 
-def fresh_start_seconds(database_url: str, data_dir: Path) -> float:
-    server = LiveServer(database_url, data_dir, MODEL_DIR.resolve())
-    try:
-        return server.start()
-    finally:
-        server.stop()
+def measure_fuzz_and_views(server: LiveServer, figures: BackendFigures) -> None:
+    measure_record_views(server, measure_fuzz(server, figures), figures)
 
 
 def run_backend(
@@ -315,38 +340,20 @@ def run_backend(
 ) -> BackendFigures:
     """Every server on a database of its own, so each starts with just its bootstrap key."""
     figures = BackendFigures(name)
+    main_measures = (measure_fuzz_and_views, measure_bombs, measure_concurrency)
+    main_measures += (measure_extreme_queries, measure_hostile_batches, measure_log_phi)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        seconds = fresh_start_seconds(new_database(), root / "fresh")
-        figures.add("fresh `python -m api` start to ready", f"{seconds:.1f} s")
-        main = LiveServer(
-            new_database(),
-            root / "main",
-            MODEL_DIR.resolve(),
-            settings=MAIN_SERVER_SETTINGS,
-        )
-        limited = LiveServer(
-            new_database(),
-            root / "limited",
-            MODEL_DIR.resolve(),
-            settings={"MEDIMG_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT)},
-        )
-        crashing = LiveServer(
-            new_database(), root / "crash", MODEL_DIR.resolve(), forkserver=forkserver
-        )
-        overloaded = LiveServer(
-            new_database(),
-            root / "overload",
-            MODEL_DIR.resolve(),
-            settings=OVERLOAD_SERVER_SETTINGS,
-        )
+        servers = make_servers(Path(tmp), new_database, forkserver)
         for server, measures in [
-            (main, (measure_fuzz, measure_bombs, measure_concurrency)),
-            (limited, (measure_rate_limit,)),
-            (overloaded, (lambda s, f: measure_overload(s, uploads, f),)),
-            (crashing, (lambda s, f: measure_crash_loop(s, cycles, f),)),
+            (servers["fresh"], (measure_anonymous_flood, partial(measure_slow_bodies, uploads))),
+            (servers["main"], main_measures),
+            (servers["limited"], (measure_rate_limit,)),
+            (servers["overload"], (partial(measure_overload, uploads),)),
+            (servers["crash"], (partial(measure_crash_loop, cycles),)),
         ]:
-            server.start()
+            seconds = server.start()
+            if server is servers["fresh"]:
+                figures.add("fresh `python -m api` start to ready", f"{seconds:.1f} s")
             try:
                 for measure in measures:
                     measure(server, figures)
@@ -355,34 +362,75 @@ def run_backend(
     return figures
 
 
+def make_servers(
+    root: Path, new_database: Callable[[], str], forkserver: ForkServer
+) -> dict[str, LiveServer]:
+    """fresh: the defaults of `python -m api` (its admission limits are what slow bodies
+    meet); main: room for 200 concurrent uploads; limited: a rate limit; overload: two
+    classifications at once; crash: forked, for the kill -9 loop."""
+    settings = {
+        "fresh": {},
+        "main": MAIN_SERVER_SETTINGS,
+        "limited": {"MEDIMG_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT)},
+        "overload": OVERLOAD_SERVER_SETTINGS,
+        "crash": {},
+    }
+    return {
+        name: LiveServer(
+            new_database(),
+            root / name,
+            MODEL_DIR.resolve(),
+            settings=values,
+            forkserver=forkserver if name == "crash" else None,
+        )
+        for name, values in settings.items()
+    }
+
+
 def sqlite_databases(root: Path) -> Callable[[], str]:
     counter = iter(range(1_000_000))
     return lambda: f"sqlite:///{root / f'db-{next(counter)}.db'}"
 
 
-def write_report(figures: list[BackendFigures], command: str, wall_s: float) -> None:
-    cpu = psutil.cpu_count()
+def write_report(figures: list[BackendFigures], run: RunFacts) -> None:
     lines = [
         "# Reliability figures",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {cpu} CPU "
-        f"cores (load average at the end {psutil.getloadavg()[0]:.1f}; above 2, other work "
-        "shared the cores), "
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
+        f"{psutil.cpu_count()} CPU cores (load average {run.load_at_start:.1f} at the start, "
+        f"{psutil.getloadavg()[0]:.1f} at the end; above the core count, other work shared "
+        f"the cores{': ' + run.note if run.note else ''}), "
         f"Python {platform.python_version()}, the committed model `{MODEL_DIR}`; "
-        f"{wall_s / 60:.0f} min in all. Reproduce with:",
+        f"{(time.perf_counter() - run.started) / 60:.0f} min in all. Reproduce with:",
         "",
         "```sh",
-        command,
+        run.command,
         "```",
         "",
         "The checks behind these figures are `tests/reliability` (`pytest -m reliability`).",
         "",
         *HOLDS,
         "",
+        *not_held(figures),
     ]
     for backend in figures:
         lines += [f"## {backend.name}", "", "| what | measured |", "|---|---|", *backend.lines, ""]
     REPORT.write_text("\n".join(lines))
+
+
+def not_held(figures: list[BackendFigures]) -> list[str]:
+    broken = [f"- {backend.name}: {what}" for backend in figures for what in backend.broken]
+    if not broken:
+        return []
+    return ["**What this run found that does not hold:**", "", *broken, ""]
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    command: str
+    note: str
+    started: float = field(default_factory=time.perf_counter)
+    load_at_start: float = field(default_factory=lambda: psutil.getloadavg()[0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -395,13 +443,13 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(os.environ.get("MEDIMG_DATA_DIR", "")),
         help="the shared datasets: real MRI slices for the overload run",
     )
+    parser.add_argument("--note", default="", help="what else ran on the machine, for the report")
     args = parser.parse_args(argv)
     uploads = real_uploads(args.data, OVERLOAD_UPLOADS)
-    started = time.perf_counter()
     command = f"python -m bench.reliability --data {args.data}" + (
         " --postgres-url postgresql+psycopg://…" if args.postgres_url else ""
     )
-    command += f" --cycles {args.cycles}"
+    run = RunFacts(command + f" --cycles {args.cycles}", args.note)
     forkserver = ForkServer()
     figures: list[BackendFigures] = []
     schemas: list[str] = []
@@ -412,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         figures.append(sqlite)
         # Written after each backend, so a failure later keeps what was measured.
-        write_report(figures, command, time.perf_counter() - started)
+        write_report(figures, run)
         if args.postgres_url:
 
             def new_schema() -> str:
@@ -421,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
                 return url
 
             figures.append(run_backend("PostgreSQL", new_schema, args.cycles, forkserver, uploads))
-            write_report(figures, command, time.perf_counter() - started)
+            write_report(figures, run)
     finally:
         forkserver.close()
         for schema in schemas:

@@ -19,7 +19,8 @@ import httpx
 import psutil
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, func, select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, SQLModel, func, select
 
 from api.db import create_db_engine
 from api.models import Record
@@ -213,10 +214,14 @@ class LiveServer:
         return create_db_engine(self.database_url)
 
     def record_count(self) -> int:
+        return self.row_count(Record)
+
+    def row_count(self, table: type[SQLModel], *where: ColumnElement[bool]) -> int:
+        """Rows of `table` (a SQLModel table class) that match every condition in `where`."""
         engine = self.engine()
         try:
             with Session(engine) as session:
-                return session.exec(select(func.count()).select_from(Record)).one()
+                return session.exec(select(func.count()).select_from(table).where(*where)).one()
         finally:
             engine.dispose()
 
