@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from api.interop.common import (
     ModelDevice,
-    NoOrientationError,
     complete_for_derivation,
     derived_uid,
     model_device,
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ModelDevice",
-    "NoOrientationError",
     "derived_uid",
     "heatmap_secondary_capture",
     "model_device",

@@ -34,10 +34,6 @@ IDENTIFYING_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "Series
 UTF8_CHARACTER_SET = "ISO_IR 192"
 
 
-class NoOrientationError(LookupError):
-    """The source image does not say how it lies in the patient: no heatmap can be placed."""
-
-
 @dataclass(frozen=True)
 class ModelDevice:
     """The model as a device: the observer in the SR, the author Device in FHIR."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pydicom import Dataset
 
-from api.interop import ModelDevice, NoOrientationError, heatmap_secondary_capture
+from api.interop import ModelDevice, heatmap_secondary_capture
 from api.interop.filing import ResultSource
 from api.models import Record, has_tumour_answer
 from api.services.ingest import decode_upload
@@ -24,9 +24,6 @@ OTHER_MODEL = "No heatmap pushed for records of a model other than the serving o
 class FiledHeatmap:
     capture: Dataset | None
     why_not: str | None = None  # for a person, when there is no capture
-    # True when the reason is this image's own (its orientation), not a rule for a kind of
-    # record: a study's summary names such images one by one.
-    image_specific: bool = False
 
 
 def filed_heatmap(
@@ -42,9 +39,6 @@ def filed_heatmap(
         return FiledHeatmap(None, OTHER_MODEL)
     image = decode_upload(source.stored, max_image_pixels)
     explanation = classifier.explain(image.pixels)
-    try:
-        return FiledHeatmap(
-            heatmap_secondary_capture(source.dataset, image.pixels, explanation.heatmap, model)
-        )
-    except NoOrientationError as error:
-        return FiledHeatmap(None, str(error), image_specific=True)
+    return FiledHeatmap(
+        heatmap_secondary_capture(source.dataset, image.pixels, explanation.heatmap, model)
+    )

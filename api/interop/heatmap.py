@@ -14,7 +14,6 @@ from pydicom.sr.codedict import codes
 
 from api.interop.common import (
     ModelDevice,
-    NoOrientationError,
     derived_uid,
     instance_number,
     study_series_uid,
@@ -27,6 +26,9 @@ HEATMAP_DESCRIPTION = "medimg Grad-CAM overlay (research use, not diagnosis)"
 DEFAULT_BODY_PART = "BRAIN"
 # The patient direction each axis of DICOM's LPS patient coordinates points to, by sign.
 _AXIS_LETTERS = (("R", "L"), ("A", "P"), ("F", "H"))
+# highdicom's constructor asks for an orientation in patient coordinates; for a source that
+# states none it is replaced at once by an empty Patient Orientation, DICOM's "not known".
+_CONSTRUCTOR_ONLY_ORIENTATION = ("L", "P")
 
 
 def heatmap_secondary_capture(
@@ -34,6 +36,7 @@ def heatmap_secondary_capture(
 ) -> Dataset:
     """`heatmap` ([H, W] in [0, 1]) over `pixels` (uint8 [H, W]), as an SC image of `source`."""
     overlay = render_overlay(pixels, heatmap)
+    orientation = patient_orientation(source)
     image = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source,
         pixel_array=overlay,
@@ -45,10 +48,12 @@ def heatmap_secondary_capture(
         sop_instance_uid=derived_uid("heatmap-instance", source, model),
         instance_number=instance_number(source),
         manufacturer=model.manufacturer,
-        patient_orientation=patient_orientation(source),
+        patient_orientation=orientation or _CONSTRUCTOR_ONLY_ORIENTATION,
         series_description=HEATMAP_DESCRIPTION,
         software_versions=f"{model.name} {model.version}",
     )
+    if orientation is None:
+        image.PatientOrientation = None  # Type 2C, so present and empty: not known
     image.BurnedInAnnotation = "NO"  # colours only: no text drawn into the pixels
     image.BodyPartExamined = source.get("BodyPartExamined") or DEFAULT_BODY_PART
     # Laterality (Type 2C) is for paired body parts: absent for the brain, unless the
@@ -73,11 +78,13 @@ def _source_image_reference(source: Dataset) -> Dataset:
     return reference
 
 
-def patient_orientation(source: Dataset) -> tuple[str, str]:
-    """Directions of the rows and columns (e.g. ("L", "P")), as the SC module requires.
+def patient_orientation(source: Dataset) -> tuple[str, str] | None:
+    """Directions of the rows and columns (e.g. ("L", "P")), as the SC module asks for.
 
     The overlay lies on the source's own grid, so it has the source's orientation: from its
-    Image Orientation (Patient), else its own Patient Orientation.
+    Image Orientation (Patient), else its own Patient Orientation; None when it states
+    neither (some modalities and secondary captures do not), since a guess would mislabel
+    the image's sides.
     """
     cosines = source.get("ImageOrientationPatient")
     if cosines is not None and len(cosines) == 6:
@@ -85,10 +92,7 @@ def patient_orientation(source: Dataset) -> tuple[str, str]:
     given = source.get("PatientOrientation")
     if given is not None and len(given) == 2 and all(given):
         return str(given[0]), str(given[1])
-    raise NoOrientationError(
-        "The source image states no orientation (Image Orientation (Patient) or Patient "
-        "Orientation), which a DICOM Secondary Capture of it needs."
-    )
+    return None
 
 
 def _main_direction(vector) -> str:

@@ -253,10 +253,7 @@ def _heatmap_or_none(
         pulled.record, source, context.classifier, model, context.max_image_pixels
     )
     if heatmap.why_not is not None:
-        if heatmap.image_specific:
-            notes.append(f"No heatmap for sop_uid_hash {pulled.sop_uid_hash}: {heatmap.why_not}")
-        else:
-            _note_once(notes, heatmap.why_not)
+        _note_once(notes, heatmap.why_not)
     return heatmap.capture
 
 

@@ -125,7 +125,7 @@ def structured_report(
         ),
         procedure_reported=codes.SCT.ImagingProcedure,
         imaging_measurements=groups,
-        referenced_images=[source],
+        referenced_images=_image_library(source),
     )
     if not in_original_study:
         report[0].ContentSequence.append(_not_fileable_note())
@@ -234,8 +234,28 @@ def _review_group(
         qualitative_evaluations=[
             hd.sr.QualitativeEvaluation(RADIOLOGIST_REVIEW, VERDICTS[ReviewAction(review.action)])
         ],
-        source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(source)],
+        source_images=[_source_image(source)],
     )
+
+
+def _source_image(source: Dataset) -> hd.sr.SourceImageForMeasurementGroup:
+    # By its UIDs alone: highdicom's from_source_image also asks for Modality and
+    # PixelSpacing and refuses some modalities, and the server accepts images without them.
+    return hd.sr.SourceImageForMeasurementGroup(
+        referenced_sop_class_uid=source.SOPClassUID,
+        referenced_sop_instance_uid=source.SOPInstanceUID,
+    )
+
+
+def _image_library(source: Dataset) -> list[Dataset] | None:
+    """The image for the report's optional Image Library (TID 1601), which describes its
+    geometry; left out when a damaged value (a decimal string with no number in it) leaves
+    that geometry unreadable, rather than failing the whole report."""
+    try:
+        hd.sr.ImageLibraryEntryDescriptors(source)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return [source]
 
 
 def _ai_group(
@@ -275,7 +295,7 @@ def _ai_group(
         finding_type=_finding_type(record) if answered else None,
         measurements=measurements or None,
         qualitative_evaluations=evaluations or None,
-        source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(source)],
+        source_images=[_source_image(source)],
     )
 
 

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 from api.deps import ActorDep, BlobStoreDep, ClassifierDep, SessionDep, SettingsDep, get_actor
 from api.errors import problem_responses
 from api.interop import (
-    NoOrientationError,
     heatmap_secondary_capture,
     model_device,
     structured_report,
@@ -142,15 +141,12 @@ def read_record_heatmap(
     source = result_source(session, blob_store, record)
     image = decode_upload(source.stored, settings.max_image_pixels)
     explanation = classifier.explain(image.pixels)
-    try:
-        capture = heatmap_secondary_capture(
-            source.dataset,
-            image.pixels,
-            explanation.heatmap,
-            model_device(classifier, record.model_version),
-        )
-    except NoOrientationError as error:
-        raise HTTPException(HTTPStatus.CONFLICT, str(error)) from error
+    capture = heatmap_secondary_capture(
+        source.dataset,
+        image.pixels,
+        explanation.heatmap,
+        model_device(classifier, record.model_version),
+    )
     filename = f"record-{record.id}-heatmap.dcm"
     return stored_file_response(to_part10(capture), DICOM_MEDIA_TYPE, filename)
 

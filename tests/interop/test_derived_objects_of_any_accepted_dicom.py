@@ -59,8 +59,11 @@ def mr_small_changed(change: Callable[[pydicom.Dataset], None]) -> bytes:
 def test_an_accepted_dicom_record_always_has_its_sr_and_secondary_capture(
     lenient_client: TestClient, change: Callable[[pydicom.Dataset], None]
 ) -> None:
-    upload = mr_small_changed(change)
-    created = lenient_client.post("/classify", files={"file": ("x.dcm", upload, DICOM)})
+    assert_derived_objects_or_a_reason(lenient_client, mr_small_changed(change))
+
+
+def assert_derived_objects_or_a_reason(client: TestClient, upload: bytes) -> None:
+    created = client.post("/classify", files={"file": ("x.dcm", upload, DICOM)})
     assert created.status_code in (201, 422), created.text
     if created.status_code == 422:
         assert created.json()["detail"], "a refusal says why"
@@ -68,6 +71,51 @@ def test_an_accepted_dicom_record_always_has_its_sr_and_secondary_capture(
 
     record_id = created.json()["id"]
     for view in DERIVED:
-        response = lenient_client.get(f"/records/{record_id}/{view}")
+        response = client.get(f"/records/{record_id}/{view}")
         assert response.status_code == 200, (view, response.text)
         assert pydicom.dcmread(pydicom.filebase.DicomBytesIO(response.content)).SOPInstanceUID
+
+
+# pydicom's own files that once got an SR of 500: no Modality, no PixelSpacing, or a
+# Modality (RTDOSE) that highdicom will not measure on.
+LIBRARY_FILES = (
+    "rtdose.dcm",
+    "emri_small_RLE.dcm",
+    "liver_1frame.dcm",
+    "SC_jpeg_no_color_transform.dcm",
+)
+
+
+@pytest.mark.parametrize("name", LIBRARY_FILES)
+def test_an_accepted_library_test_file_has_its_sr_and_secondary_capture(
+    lenient_client: TestClient, name: str
+) -> None:
+    upload = Path(get_testdata_file(name)).read_bytes()
+    assert_derived_objects_or_a_reason(lenient_client, upload)
+
+
+# SliceThickness ("0.8000") damaged as the fuzz damaged decimal strings: no number in it.
+DAMAGED_DECIMALS = {"stray-character": b"0.0*00", "nul-padded": b"0.8\x00\x00\x00"}
+
+
+@pytest.mark.parametrize("value", DAMAGED_DECIMALS.values(), ids=DAMAGED_DECIMALS.keys())
+def test_a_damaged_decimal_string_never_costs_a_record_its_derived_objects(
+    lenient_client: TestClient, value: bytes
+) -> None:
+    upload = Path(get_testdata_file("MR_small.dcm")).read_bytes()
+    assert upload.count(b"0.8000") == 1
+    assert_derived_objects_or_a_reason(lenient_client, upload.replace(b"0.8000", value))
+
+
+def test_a_source_that_states_no_orientation_gets_a_capture_that_says_it_is_not_known(
+    lenient_client: TestClient,
+) -> None:
+    upload = mr_small_changed(without("ImageOrientationPatient"))
+    created = lenient_client.post("/classify", files={"file": ("x.dcm", upload, DICOM)})
+    assert created.status_code == 201, created.text
+
+    response = lenient_client.get(f"/records/{created.json()['id']}/heatmap.dcm")
+    assert response.status_code == 200, response.text
+    capture = pydicom.dcmread(pydicom.filebase.DicomBytesIO(response.content))
+    assert "PatientOrientation" in capture
+    assert not capture.PatientOrientation
