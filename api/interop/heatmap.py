@@ -86,13 +86,21 @@ def patient_orientation(source: Dataset) -> tuple[str, str] | None:
     neither (some modalities and secondary captures do not), since a guess would mislabel
     the image's sides.
     """
-    cosines = source.get("ImageOrientationPatient")
-    if cosines is not None and len(cosines) == 6:
+    cosines = _direction_cosines(source)
+    if cosines is not None:
         return _main_direction(cosines[:3]), _main_direction(cosines[3:])
     given = source.get("PatientOrientation")
     if given is not None and len(given) == 2 and all(given):
         return str(given[0]), str(given[1])
     return None
+
+
+def _direction_cosines(source: Dataset) -> list[float] | None:
+    try:
+        cosines = [float(value) for value in source.get("ImageOrientationPatient") or []]
+    except (TypeError, ValueError):
+        return None  # a damaged decimal string ("0.0000*0"): no direction can be read from it
+    return cosines if len(cosines) == 6 else None
 
 
 def _main_direction(vector) -> str:

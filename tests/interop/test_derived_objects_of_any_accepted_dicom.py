@@ -94,17 +94,24 @@ def test_an_accepted_library_test_file_has_its_sr_and_secondary_capture(
     assert_derived_objects_or_a_reason(lenient_client, upload)
 
 
-# SliceThickness ("0.8000") damaged as the fuzz damaged decimal strings: no number in it.
-DAMAGED_DECIMALS = {"stray-character": b"0.0*00", "nul-padded": b"0.8\x00\x00\x00"}
+# Decimal strings damaged as the fuzz damaged them: no number in them. SliceThickness is
+# "0.8000"; the Image Orientation (Patient) is "1.0000\0.0000\0.0000\0.0000\1.0000\0.0000".
+DAMAGED_DECIMALS = {
+    "slice-thickness-stray-character": (b"0.8000", b"0.0*00"),
+    "slice-thickness-nul-padded": (b"0.8000", b"0.8\x00\x00\x00"),
+    "orientation-stray-character": (b"1.0000\\0.0000\\0.0000", b"1.0000\\0.0*00\\0.0000"),
+    "orientation-nul-padded": (b"0.0000\\1.0000", b"0.0000\\1.0\x00\x00\x00"),
+}
 
 
-@pytest.mark.parametrize("value", DAMAGED_DECIMALS.values(), ids=DAMAGED_DECIMALS.keys())
+@pytest.mark.parametrize("damage", DAMAGED_DECIMALS.values(), ids=DAMAGED_DECIMALS.keys())
 def test_a_damaged_decimal_string_never_costs_a_record_its_derived_objects(
-    lenient_client: TestClient, value: bytes
+    lenient_client: TestClient, damage: tuple[bytes, bytes]
 ) -> None:
+    intact, damaged = damage
     upload = Path(get_testdata_file("MR_small.dcm")).read_bytes()
-    assert upload.count(b"0.8000") == 1
-    assert_derived_objects_or_a_reason(lenient_client, upload.replace(b"0.8000", value))
+    assert upload.count(intact) == 1 and len(intact) == len(damaged)
+    assert_derived_objects_or_a_reason(lenient_client, upload.replace(intact, damaged))
 
 
 def test_a_source_that_states_no_orientation_gets_a_capture_that_says_it_is_not_known(
