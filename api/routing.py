@@ -14,6 +14,7 @@ from starlette.types import Message, Receive
 
 from api.deps import app_settings, authenticate_before_body, get_actor
 from api.errors import problem_responses
+from api.security import Actor
 from api.services.ingest import upload_too_large
 from api.settings import Settings
 
@@ -73,7 +74,7 @@ class UploadSizeLimitedRoute(APIRoute):
             if _declared_content_length(request) > max_body_bytes:
                 raise upload_too_large(settings.max_upload_bytes)
             # The key first: an anonymous sender gets its 401 without taking a slot.
-            actor = await authenticate_before_body(request)
+            actor = await authenticate_before_unread_body(request)
             receive = _receive_at_most(request.receive, max_body_bytes, settings)
             callers = (("key", actor.key_id), ("address", _client_address(request)))
             with ExitStack() as slot:
@@ -87,6 +88,16 @@ class UploadSizeLimitedRoute(APIRoute):
                 return await handle(Request(request.scope, receive))
 
         return handle_within_limit
+
+
+async def authenticate_before_unread_body(request: Request) -> Actor:
+    """The caller, or its 401 with the connection closed: the body is never read, and a
+    kept-alive connection would wait for all of it, however slowly it trickles in."""
+    try:
+        return await authenticate_before_body(request)
+    except HTTPException as refusal:
+        headers = {**(refusal.headers or {}), "Connection": "close"}
+        raise HTTPException(refusal.status_code, refusal.detail, headers) from refusal
 
 
 def _declared_content_length(request: Request) -> int:
