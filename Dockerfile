@@ -36,7 +36,7 @@ RUN useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin med
 # Defaults for a standalone container; every one can be overridden with -e / compose.
 ENV MEDIMG_DATABASE_URL=sqlite:////var/lib/medimg/medimg.db \
     MEDIMG_STORAGE_DIR=/var/lib/medimg/blobs \
-    MEDIMG_MODEL_DIR=/app/models/brain-tumor-cnn/0.9.0 \
+    MEDIMG_MODEL_DIR=/app/models/brain-tumor-cnn/0.12.0 \
     MEDIMG_CORS_ORIGINS='["http://127.0.0.1:8080","http://localhost:8080"]' \
     MEDIMG_API_HOST=0.0.0.0 \
     MEDIMG_API_PORT=8000 \

@@ -56,7 +56,7 @@ RECORD_EXAMPLE = {
         "other_tumour": 0.02,
     },
     "classes": ["glioma", "meningioma", "no_tumor", "pituitary", "other_tumour"],
-    "model_version": "0.9.0",
+    "model_version": "0.12.0",
     "created_at": "2026-11-26T01:00:00Z",
     "filename": "slice-042.jpg",
     "media_type": "image/jpeg",
@@ -614,7 +614,7 @@ class ReviewCreate(ReviewBase):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"action": "confirm", "record_id": 12, "model_version": "0.9.0"},
+                {"action": "confirm", "record_id": 12, "model_version": "0.12.0"},
                 {"action": "correct", "label": "meningioma", "note": "Dural tail."},
                 {"action": "correct", "label": "other_tumour", "note": "Vestibular schwannoma."},
                 {"action": "reject", "note": "Not a brain slice."},

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
         description="Directory where uploaded images are kept, one file per distinct content.",
     )
     model_dir: Path = Field(
-        default=Path("models/brain-tumor-cnn/0.9.0"),
+        default=Path("models/brain-tumor-cnn/0.12.0"),
         description="Exported model directory (SavedModel + metadata.json) loaded at startup.",
     )
     cors_origins: list[str] = Field(

@@ -2,7 +2,7 @@
 are written, with the same model. Per request: decode, resize, `model.predict` on one image,
 inside an `async def` route. No database, no stored image, no authentication.
 
-    BENCH_MODEL_DIR=models/brain-tumor-cnn/0.9.0 \\
+    BENCH_MODEL_DIR=models/brain-tumor-cnn/0.12.0 \\
         uvicorn --factory bench.baseline_app:create_app --port 8001
 """
 

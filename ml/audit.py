@@ -2,7 +2,7 @@
 that are not brain MRI (the CT check before training, and what the served recogniser says).
 
     python -m ml.audit --data ../shared/datasets --out reports \
-        --model models/brain-tumor-cnn/0.9.0
+        --model models/brain-tumor-cnn/0.12.0
 
 Writes data-audit.json (every group, by file) and data-audit.md (the summary).
 """

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class TrainConfig:
-    version: str = "0.9.0"
+    version: str = "0.12.0"
     seed: int = 1337
     epochs: int = 14
     batch_size: int = 64

@@ -1,7 +1,7 @@
 """Group-aware k-fold cross-validation of a model's training recipe, on every source.
 
-    python -m ml.crossval --data ../shared/datasets --model models/brain-tumor-cnn/0.9.0 --fold 0
-    python -m ml.crossval --model models/brain-tumor-cnn/0.9.0 --summary   # into its card
+    python -m ml.crossval --data ../shared/datasets --model models/brain-tumor-cnn/0.12.0 --fold 0
+    python -m ml.crossval --model models/brain-tumor-cnn/0.12.0 --summary   # into its card
 
 The pool is every image outside the Sartaj Testing folder's near-duplicate groups (as for
 ml.train), cut into `--folds` folds stratified by origin and class (or kind), near-duplicate

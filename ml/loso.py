@@ -1,6 +1,6 @@
 """Leave one source out: what a hospital the model never saw would get.
 
-    python -m ml.loso --data ../shared/datasets --model models/brain-tumor-cnn/0.9.0
+    python -m ml.loso --data ../shared/datasets --model models/brain-tumor-cnn/0.12.0
 
 For each brain-MRI origin (Sartaj Training, the figshare part of Nickparvar, Br35H with
 Nickparvar's normals, Feltrin) the served model's recipe trains without it and every image

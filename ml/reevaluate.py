@@ -1,7 +1,7 @@
 """Score an exported model again and rewrite its card's figures and report, without
 training: after the evaluation code gains a figure, or to check a committed model.
 
-    python -m ml.reevaluate --data ../shared/datasets --model models/brain-tumor-cnn/0.9.0
+    python -m ml.reevaluate --data ../shared/datasets --model models/brain-tumor-cnn/0.12.0
 
 The images are split exactly as the model's own run split them (its card's recipe and CT
 suspects); the card's data hashes say whether they are the same files.

@@ -1,6 +1,6 @@
 """Measure the trust features of an exported model and write the figures into its card.
 
-    python -m ml.trust_eval --data ../shared/datasets --model models/brain-tumor-cnn/0.9.0
+    python -m ml.trust_eval --data ../shared/datasets --model models/brain-tumor-cnn/0.12.0
 
 - input gate, open set: AUROC and refused share on kinds of image the model never trained
   on (ml.gate.evaluation_probes: non-MR DICOM test files, a scikit-learn photo, noise; none

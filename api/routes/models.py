@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 MODEL_CARD_EXAMPLE = {
     "name": "brain-tumor-cnn",
-    "version": "0.9.0",
+    "version": "0.12.0",
     "classes": list(CLASSES),
     "kinds": list(KIND_NAMES),
     "finding_thresholds": {"no_tumour_below": 0.08, "tumour_suspected_from": 0.5},

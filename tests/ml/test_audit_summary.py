@@ -23,7 +23,7 @@ def _report(ct_suspects: list[dict], disagreements: list[dict]) -> dict:
         "non_mri_suspects": [],
         "by_part_and_class": {"sartaj/Training/glioma": 5},
         "ct_suspects": ct_suspects,
-        "recogniser_model": "models/brain-tumor-cnn/0.9.0",
+        "recogniser_model": "models/brain-tumor-cnn/0.12.0",
         "recogniser_disagreements": disagreements,
     }
 
