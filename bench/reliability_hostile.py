@@ -23,6 +23,17 @@ from bench.data import BenchUpload
 from bench.load import run_load, warm_up
 from medimg_testing.bombs import costly_png
 from medimg_testing.corpus import seed_files
+from medimg_testing.hostile import (
+    AT_THE_CALENDAR_EDGE,
+    MODALITY_CS,
+    OUT_OF_CALENDAR,
+    ROWS_US,
+    cursor,
+    head_of_one_bright_row,
+    mr_small,
+    with_odd_value_length,
+    with_unknown_vr,
+)
 from medimg_testing.phi import (
     UPLOAD_NAME,
     dicom_whose_sop_instance_uid_swallows_the_patient,
@@ -33,15 +44,6 @@ from medimg_testing.phi import (
 from medimg_testing.server import LiveServer
 from medimg_testing.slow_bodies import SlowSocket, open_slow_upload, trickle
 from medimg_testing.uploads import Answer, distinct_pngs
-from tests.api.test_extreme_query_values import AT_THE_CALENDAR_EDGE, OUT_OF_CALENDAR, cursor
-from tests.api.test_hostile_uploads import (
-    MODALITY_CS,
-    ROWS_US,
-    head_of_one_bright_row,
-    mr_small,
-    with_odd_value_length,
-    with_unknown_vr,
-)
 
 if TYPE_CHECKING:
     from bench.reliability import BackendFigures

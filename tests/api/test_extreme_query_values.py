@@ -1,28 +1,19 @@
 """Query and form values at the edge of what the database or the calendar holds get 422,
 never 500, on SQLite and on PostgreSQL (issue #29)."""
 
-import base64
-import json
 from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
 
+from medimg_testing.hostile import AT_THE_CALENDAR_EDGE, OUT_OF_CALENDAR, cursor
+
 BEYOND_INT64 = str(2**63)
-# Each an instant whose UTC time falls outside years 1 to 9999.
-OUT_OF_CALENDAR = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
-# Each within the calendar once in UTC: valid bounds, answered as any other.
-AT_THE_CALENDAR_EDGE = ["0001-01-01T00:00:00-14:00", "9999-12-31T23:59:59+14:00"]
 
 
 @pytest.fixture
 def lenient_client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client(raise_server_exceptions=False)
-
-
-def cursor(created_at: str, record_id: object, sort: str = "newest") -> str:
-    raw = json.dumps({"t": created_at, "i": record_id, "s": sort}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 @pytest.mark.parametrize("path", ["/records", "/audit", "/keys"])

@@ -4,51 +4,24 @@ per file in a batch, never a 500 (issue #29)."""
 import struct
 import zlib
 from contextlib import ExitStack
-from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from pydicom.data import get_testdata_file
 
 from medimg_testing.bombs import costly_png, deflated_dicom_bomb
+from medimg_testing.hostile import (
+    MODALITY_CS,
+    ROWS_US,
+    head_of_one_bright_row,
+    mr_small,
+    with_odd_value_length,
+    with_unknown_vr,
+)
 from ml.pixels import DecodeCost, decode_memory
 from tests.api.conftest import encode
 
 DICOM = "application/dicom"
-ROWS_US = b"\x28\x00\x10\x00US"
-MODALITY_CS = b"\x08\x00\x60\x00CS"
-
-
-def mr_small() -> bytes:
-    return Path(get_testdata_file("MR_small.dcm")).read_bytes()
-
-
-def with_unknown_vr(data: bytes, element: bytes) -> bytes:
-    """The element's explicit VR replaced by one no standard defines."""
-    at = data.index(element)
-    return data[: at + 4] + b"ZZ" + data[at + 6 :]
-
-
-def with_odd_value_length(data: bytes, element: bytes) -> bytes:
-    """One byte more in a binary element's value, its length field saying so (3 for a US)."""
-    at = data.index(element)
-    length = struct.unpack("<H", data[at + 6 : at + 8])[0]
-    value_end = at + 8 + length
-    return (
-        data[: at + 6]
-        + struct.pack("<H", length + 1)
-        + data[at + 8 : value_end]
-        + b"\x00"
-        + data[value_end:]
-    )
-
-
-def head_of_one_bright_row(size: int) -> bytes:
-    """Black but for one white row: the head crop collapses to a one-pixel-high box."""
-    pixels = np.zeros((size, size), dtype=np.uint8)
-    pixels[size // 2, :] = 255
-    return encode(pixels, ".png")
 
 
 def png_declaring(width: int, height: int) -> bytes:
