@@ -163,14 +163,15 @@ def test_h_shows_a_viridis_heatmap_with_a_scale_and_window_level_still_works_und
     spa_url,
     radiologist_key,
     api: httpx.Client,
-    synthetic_png: bytes,
+    sartaj_test_jpeg: Path,
     artifacts_dir: Path,
     page_problems,
 ):
+    # A real slice: the served gate may rightly refuse a drawn one, and then there is no map.
     page = sized_page(LARGE)
-    record = classify_directly(api, synthetic_png)
+    record = classify_directly(api, sartaj_test_jpeg.read_bytes(), "image/jpeg")
     if record["suitability"] == "out_of_distribution":
-        skip_or_fail("the served model refuses the synthetic slice: no heatmap to show")
+        skip_or_fail(f"the served model refuses {sartaj_test_jpeg.name}: no heatmap to show")
     explanation_or_skip(api, record["id"])
     open_record(page, spa_url, radiologist_key, record["id"])
     toggle = page.get_by_test_id("heatmap-toggle")
@@ -226,14 +227,15 @@ def test_h_shows_a_viridis_heatmap_with_a_scale_and_window_level_still_works_und
 
 
 def test_similar_cases_have_thumbnails_and_open_in_a_side_preview_without_leaving_the_record(
-    sized_page, spa_url, radiologist_key, api: httpx.Client, synthetic_png: bytes, artifacts_dir
+    sized_page, spa_url, radiologist_key, api: httpx.Client, sartaj_test_jpeg: Path, artifacts_dir
 ):
+    # A real slice: refused records are not offered as similar cases.
     page = sized_page(LARGE)
-    query = classify_directly(api, synthetic_png)
+    query = classify_directly(api, sartaj_test_jpeg.read_bytes(), "image/jpeg")
     if query["suitability"] == "out_of_distribution":
-        skip_or_fail("the served model refuses the synthetic slice: no similar cases")
+        skip_or_fail(f"the served model refuses {sartaj_test_jpeg.name}: no similar cases")
     for _ in range(2):
-        classify_directly(api, synthetic_png)
+        classify_directly(api, sartaj_test_jpeg.read_bytes(), "image/jpeg")
     open_record(page, spa_url, radiologist_key, query["id"])
     cases = page.get_by_test_id("similar-case")
     expect(cases.first).to_be_visible()

@@ -40,9 +40,12 @@ def mr_small_dicom() -> bytes:
     return Path(get_testdata_file("MR_small.dcm")).read_bytes()
 
 
-def classify_directly(api: httpx.Client, png: bytes, **form) -> dict:
+def classify_directly(
+    api: httpx.Client, image: bytes, media_type: str = "image/png", **form
+) -> dict:
     """A record made through the API, as a PACS bridge or another reader would."""
-    response = api.post("/classify", files={"file": ("direct.png", png, "image/png")}, data=form)
+    upload = ("direct." + media_type.removeprefix("image/"), image, media_type)
+    response = api.post("/classify", files={"file": upload}, data=form)
     assert response.status_code == 201, response.text
     return response.json()
 
