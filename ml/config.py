@@ -26,6 +26,9 @@ class TrainConfig:
     # "standardize" each image's mean and spread, "equalize" its foreground histogram first,
     # or "both" as two channels.
     intensity: str = "standardize"
+    # The share of the schedule, at its end, whose weights are averaged after every step at a
+    # steady learning rate (ml.averaging); 0: the last weights, after a cosine decay to 0.
+    weight_averaging: float = 0.0
     # Weight of the recogniser's loss (modality and body part) beside the tumour loss.
     kind_loss_weight: float = 1.0
     # Origins (ml.datasets) that neither train nor validate, and are scored as a new
@@ -46,6 +49,7 @@ TRAIN_FLAGS = (
     "style_mixing",
     "origin_power",
     "intensity",
+    "weight_averaging",
     "kind_loss_weight",
     "hold_out_origins",
 )

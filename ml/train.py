@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from ml.augment import RECIPES, build_augmenter, random_intensity
+from ml.averaging import WeightAveraging, remeasure_batch_statistics
 from ml.cache import GroupedSet, prepare_grouped
 from ml.config import TRAIN_FLAGS, TrainConfig, config_from_card
 from ml.datasets import Sample
@@ -67,7 +68,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]
     parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
     defaults = TrainConfig()
     numeric = ("seed", "epochs", "batch_size", "width", "learning_rate", "patience")
-    for field in ("version", *numeric, "kind_loss_weight", "style_mixing", "origin_power"):
+    numeric += ("kind_loss_weight", "style_mixing", "origin_power", "weight_averaging")
+    for field in ("version", *numeric):
         value = getattr(defaults, field)
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
     parser.add_argument("--augmentation", choices=sorted(RECIPES), default=defaults.augmentation)
@@ -234,21 +236,41 @@ def _fit(model: keras.Model, images, targets: Targets, plan: Plan, config) -> di
     ]
     validation = (_as_input(images[plan.validation]), validation_targets)
     trained = _joined(model)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=steps * config.epochs
-    )
+    total_steps = steps * config.epochs
+    averaging_steps = int(round(total_steps * config.weight_averaging))
     trained.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+        optimizer=keras.optimizers.AdamW(
+            _schedule(config.learning_rate, total_steps, averaging_steps),
+            weight_decay=config.weight_decay,
+        ),
         loss=TumourAndKindLoss(config.kind_loss_weight),
     )
+    callbacks = _early_stopping(config.patience)
+    if averaging_steps:
+        callbacks.append(WeightAveraging(model, first_step=total_steps - averaging_steps))
     history = trained.fit(
-        train,
-        validation_data=validation,
-        epochs=config.epochs,
-        callbacks=_early_stopping(config.patience),
-        verbose=2,
+        train, validation_data=validation, epochs=config.epochs, callbacks=callbacks, verbose=2
     )
+    if averaging_steps:
+        remeasure_batch_statistics(model, train.take(AVERAGED_STATISTICS_BATCHES))
     return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+# Training batches, augmented as in training, that measure the averaged weights' batch
+# statistics: about 2,500 images, enough for a mean and a variance per channel.
+AVERAGED_STATISTICS_BATCHES = 40
+# The steady learning rate while weights are averaged, as a share of the peak.
+AVERAGING_LEARNING_RATE = 0.2
+
+
+def _schedule(peak: float, total_steps: int, averaging_steps: int):
+    """A cosine decay over the whole schedule to 0; with weights averaged over its last
+    `averaging_steps`, a cosine decay to a steady share of the peak before them."""
+    if not averaging_steps:
+        return keras.optimizers.schedules.CosineDecay(peak, decay_steps=total_steps)
+    return keras.optimizers.schedules.CosineDecay(
+        peak, decay_steps=max(total_steps - averaging_steps, 1), alpha=AVERAGING_LEARNING_RATE
+    )
 
 
 def _weighted_targets(targets: Targets, indices: np.ndarray, origin_power: float) -> np.ndarray:
