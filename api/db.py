@@ -30,16 +30,19 @@ MIGRATION_LOCK_ID = 0x6D6564696D67  # "medimg"
 POOL_SIZE = 10
 
 
-def create_db_engine(database_url: str, max_concurrent_requests: int = 16) -> Engine:
+def create_db_engine(
+    database_url: str, max_concurrent_requests: int = 16, connections_per_request: int = 2
+) -> Engine:
     """An engine whose pool cannot run dry while requests are in flight.
 
-    A request can hold two connections at once (its own session and the audit write), so a
-    pool smaller than twice the worker threads could leave every thread waiting for a
+    A request can hold two connections at once (its own session and the audit write), three
+    when images are kept in the database (one is read while the session holds its record), so
+    a pool smaller than that many per worker thread could leave every thread waiting for a
     connection held by another waiting thread. PostgreSQL's `max_connections` must allow this
     maximum for each replica.
     """
     url = _with_psycopg_driver(make_url(database_url))
-    max_overflow = max(2 * max_concurrent_requests - POOL_SIZE, 0)
+    max_overflow = max(connections_per_request * max_concurrent_requests - POOL_SIZE, 0)
     if url.get_backend_name() == "sqlite":
         return _create_sqlite_engine(url, max_overflow)
     # pre_ping: a server restart must not turn the next request into a 500.

@@ -43,7 +43,7 @@ from api.routes import (
 from api.security import bootstrap_admin_key
 from api.services.similar import build_similar_index
 from api.settings import Settings, get_settings
-from api.storage import BlobStore
+from api.storage import open_blob_store
 from ml.inference import Classifier
 from ml.pixels import DecodeMemory, use_decode_memory
 
@@ -66,14 +66,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     _create_data_dirs(settings)
     worker_threads = _make_room_for_waiting_requests(settings)
-    engine = create_db_engine(settings.database_url, worker_threads)
+    engine = create_db_engine(
+        settings.database_url,
+        worker_threads,
+        connections_per_request=3 if settings.image_store == "database" else 2,
+    )
     create_db_and_tables(engine)
     bootstrap_admin_key(engine, _secret_or_none(settings.bootstrap_admin_key))
     app.state.engine = engine
-    app.state.blob_store = BlobStore(settings.storage_dir)
+    # Files under MEDIMG_STORAGE_DIR or rows of the database (MEDIMG_IMAGE_STORE).
+    app.state.blob_store = open_blob_store(settings, engine)
     # Every decode in this process, uploads and stored images alike, counts against it.
     use_decode_memory(DecodeMemory(settings.max_decode_bytes, settings.decode_memory_bytes))
-    # Reports (and tidies) what a crash may have left between the disk and the database.
+    # Reports (and tidies) what a crash may have left between the images and the records.
     check_storage_consistency(engine, app.state.blob_store)
     # Loaded once: a SavedModel takes seconds to load and is safe to share between threads.
     classifier = TimedClassifier(Classifier.load(settings.model_dir), app.state.metrics)
@@ -176,7 +181,8 @@ def _secret_or_none(secret: SecretStr | None) -> str | None:
 
 
 def _create_data_dirs(settings: Settings) -> None:
-    settings.storage_dir.mkdir(parents=True, exist_ok=True)
+    if settings.image_store == "disk":
+        settings.storage_dir.mkdir(parents=True, exist_ok=True)
     database_file = sqlite_file_path(settings.database_url)
     if database_file is not None:
         database_file.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlmodel import Field, SQLModel
 
@@ -606,6 +607,23 @@ class FilingContext(SQLModel, table=True):
     def __repr_args__(self):
         # A stray log line or traceback shows which record, never whose study it is.
         return [("record_id", self.record_id)]
+
+
+class StoredImage(SQLModel, table=True):
+    """An uploaded image's bytes, when images are kept in the database
+    (`MEDIMG_IMAGE_STORE=database`, api/storage.py): one row per distinct content, named by
+    its SHA-256 as a file of the disk store is. No foreign key from the records: identical
+    uploads share one row, which goes with the last record that uses it."""
+
+    __tablename__ = "stored_image"
+
+    sha256: str = Field(primary_key=True, max_length=SHA256_HEX_LENGTH)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # The database's clock, not the writer's: replicas whose clocks differ still agree on
+    # which orphans are old enough for the start-up check to remove (api/consistency.py).
+    stored_at: datetime = Field(
+        sa_column=Column(UTCDateTime, nullable=False, server_default=func.now())
+    )
 
 
 class ReviewCreate(ReviewBase):

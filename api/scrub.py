@@ -5,10 +5,11 @@
 Uploads are stored without their PNG text chunks, JPEG comments and EXIF
 (api.deidentify.strip_raster_metadata); images stored by earlier versions may still carry
 what a sender wrote into them (names, identifiers). This command rewrites each such image on the
-configured database and image store (MEDIMG_DATABASE_URL, MEDIMG_STORAGE_DIR) as the upload
-path would store it now. The pixels are untouched, so results, heatmaps and similar cases
-stay valid. Safe to stop and run again: the stripped copy is written before any record
-points to it, and the old file is removed only after no record does.
+configured database and image store (MEDIMG_DATABASE_URL, MEDIMG_IMAGE_STORE and, on disk,
+MEDIMG_STORAGE_DIR) as the upload path would store it now. The pixels are untouched, so
+results, heatmaps and similar cases stay valid. Safe to stop and run again: the stripped copy
+is written before any record points to it, and the old one is removed only after no record
+does.
 """
 
 import sys
@@ -22,7 +23,7 @@ from api.db import create_db_engine
 from api.deidentify import strip_raster_metadata
 from api.models import Record
 from api.settings import Settings
-from api.storage import BlobStore
+from api.storage import BlobStore, open_blob_store
 from ml.pixels import ImageDecodeError
 
 STRIPPED_TYPES = ("image/png", "image/jpeg")
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
     settings = settings or Settings()
     engine = create_db_engine(settings.database_url)
     try:
-        report = scrub_stored_images(engine, BlobStore(settings.storage_dir))
+        report = scrub_stored_images(engine, open_blob_store(settings, engine))
     finally:
         engine.dispose()
     print(

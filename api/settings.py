@@ -5,6 +5,7 @@ Every field is documented in `.env.example` at the repository root; keep the two
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import (
     Field,
@@ -15,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 # The same ceiling `ml.decode.decode_image` applies when no limit is passed.
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
@@ -51,7 +54,18 @@ class Settings(BaseSettings):
     )
     storage_dir: Path = Field(
         default=Path("var/blobs"),
-        description="Directory where uploaded images are kept, one file per distinct content.",
+        description=(
+            "Directory where uploaded images are kept, one file per distinct content, when "
+            "they are kept on disk (`image_store`)."
+        ),
+    )
+    image_store: Literal["disk", "database"] | None = Field(
+        default=None,
+        description=(
+            "Where uploaded images are kept: `disk` (files under `storage_dir`) or `database` "
+            "(a table of the PostgreSQL database, so API replicas share nothing but the "
+            "database; PostgreSQL only). Unset: `database` with PostgreSQL, `disk` otherwise."
+        ),
     )
     model_dir: Path = Field(
         default=Path("models/brain-tumor-cnn/0.12.0"),
@@ -259,6 +273,26 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @field_validator("image_store", mode="before")
+    @classmethod
+    def _blank_image_store_is_unset(cls, value: object) -> object:
+        # `MEDIMG_IMAGE_STORE=` in a .env means "the default for the database", not a value.
+        if value is None or str(value).strip() == "":
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _image_store_for_the_database(self) -> "Settings":
+        on_postgresql = is_postgresql_url(self.database_url)
+        if self.image_store is None:
+            self.image_store = "database" if on_postgresql else "disk"
+        elif self.image_store == "database" and not on_postgresql:
+            raise ValueError(
+                "MEDIMG_IMAGE_STORE=database needs a PostgreSQL MEDIMG_DATABASE_URL; with "
+                "SQLite, images are kept on disk (MEDIMG_IMAGE_STORE=disk)"
+            )
+        return self
+
     @field_validator("dicom_ae_title", "dicom_destination_ae_title")
     @classmethod
     def _ae_title_is_not_blank(cls, value: str | None) -> str | None:
@@ -290,6 +324,13 @@ class Settings(BaseSettings):
                 "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
             )
         return value
+
+
+def is_postgresql_url(database_url: str) -> bool:
+    try:
+        return make_url(database_url).get_backend_name() in ("postgresql", "postgres")
+    except ArgumentError:
+        return False  # not a URL at all: the engine says so when it is created
 
 
 @lru_cache

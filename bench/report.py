@@ -383,8 +383,9 @@ class Report:
         lines = [
             "## PostgreSQL, one and two replicas",
             "",
-            "Replicas: separate `python -m api` processes on their own ports, one PostgreSQL "
-            "database and one blob directory shared; clients spread round-robin over them.",
+            "Replicas: separate `python -m api` processes on their own ports and directories, "
+            "one PostgreSQL database shared, which also keeps the images "
+            "(`MEDIMG_IMAGE_STORE=database`); clients spread round-robin over them.",
             "",
             "| run | requests | errors | images/s | p50 | p95 | p99 |",
             "|---|---|---|---|---|---|---|",

@@ -2,7 +2,7 @@
 
 Each stage runs exactly as the API runs it: `ml.decode.decode_image`, the model's own
 preprocessing (`ml.preprocess`, compiled as the SavedModel compiles it), the SavedModel
-call at batch 1, `api.storage.BlobStore.write` (fsync) and a record committed to SQLite
+call at batch 1, `api.storage.DiskBlobStore.write` (fsync) and a record committed to SQLite
 (WAL, synchronous=FULL) through `api.db`. What is left of the HTTP latency is the
 framework: multipart parsing, authentication, the audit trail, JSON.
 """
@@ -24,7 +24,7 @@ from api.db import create_db_and_tables, create_db_engine
 from api.models import Record
 from api.services.ingest import _bytes_to_store
 from api.settings import DEFAULT_UID_HASH_SALT
-from api.storage import BlobStore
+from api.storage import DiskBlobStore
 from bench.data import BenchUpload
 from ml.decode import decode_image
 from ml.inference import Classifier
@@ -71,7 +71,7 @@ def time_stages(model_dir: Path, uploads: list[BenchUpload]) -> StageTimes:
     pixels = [image.pixels[np.newaxis, :, :, np.newaxis] for image in decoded]
     preprocess = tf.function(lambda image: preprocess_batch(image, IMAGE_SIZE))
     with tempfile.TemporaryDirectory() as scratch:
-        store = BlobStore(Path(scratch, "blobs"))
+        store = DiskBlobStore(Path(scratch, "blobs"))
         engine = create_db_engine(f"sqlite:///{Path(scratch, 'stages.db')}")
         create_db_and_tables(engine)
 

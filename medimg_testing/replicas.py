@@ -1,4 +1,4 @@
-"""Scale-out: API replicas sharing one PostgreSQL database and one blob directory."""
+"""Scale-out: API replicas sharing one PostgreSQL database and nothing else."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from medimg_testing.server import LiveServer, drop_postgres_schema, isolated_pos
 def replicas(
     model_dir: Path, work_dir: Path, postgres_url: str, count: int, **settings: str
 ) -> Iterator[list[LiveServer]]:
-    """`count` started API processes on their own ports, one database (a fresh schema of
-    `postgres_url`) and one blob directory, as replicas behind a load balancer run."""
+    """`count` started API processes on their own ports and data directories, with one
+    database (a fresh schema of `postgres_url`) that also keeps the images, as replicas on
+    different machines behind a load balancer run."""
     database_url, schema = isolated_postgres_url(postgres_url)
     admin_key = "mdk_" + secrets.token_urlsafe(32)  # every replica knows the same admin
-    blobs = work_dir / "shared-blobs"
-    env = {f"MEDIMG_{name.upper()}": value for name, value in settings.items()}
-    env["MEDIMG_STORAGE_DIR"] = str(blobs)
+    env = {"MEDIMG_IMAGE_STORE": "database"}
+    env.update({f"MEDIMG_{name.upper()}": value for name, value in settings.items()})
     servers = [
         LiveServer(
             database_url=database_url,

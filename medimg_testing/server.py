@@ -126,6 +126,9 @@ class LiveServer:
                 "MEDIMG_API_PORT": str(self.port),
                 "MEDIMG_DATABASE_URL": self.database_url,
                 "MEDIMG_STORAGE_DIR": str(self.storage_dir),
+                # On disk with PostgreSQL too: the reliability checks read the stored files.
+                # The database store is tested by tests/api and the replicas (replicas.py).
+                "MEDIMG_IMAGE_STORE": "disk",
                 "MEDIMG_MODEL_DIR": str(self.model_dir),
                 "MEDIMG_BOOTSTRAP_ADMIN_KEY": self.admin_key,
                 "MEDIMG_RATE_LIMIT_PER_MINUTE": "0",

@@ -5,6 +5,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
 
 import api.main
 from api.db import (
@@ -26,9 +27,10 @@ from api.db import (
     sqlite_file_path,
 )
 from api.main import create_app
-from api.models import Role
+from api.models import Role, StoredImage
 from api.security import create_api_key
 from api.settings import Settings
+from api.storage import BlobStore, DatabaseBlobStore, DiskBlobStore, open_blob_store
 from medimg_testing.tiny_model import export_tiny_model
 from ml.inference import Classifier
 
@@ -168,6 +170,43 @@ def drop_schema(engine: Engine) -> None:
 @pytest.fixture
 def storage_dir(tmp_path: Path) -> Path:
     return tmp_path / "blobs"
+
+
+@pytest.fixture
+def blob_store(settings: Settings, engine: Engine) -> BlobStore:
+    """The image store of the test apps: on disk with SQLite, in the database with PostgreSQL
+    (the default of `MEDIMG_IMAGE_STORE`)."""
+    return open_blob_store(settings, engine)
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """An image of the database store, answering what the tests ask of a stored file."""
+
+    store: DatabaseBlobStore
+    name: str
+
+    def read_bytes(self) -> bytes:
+        return self.store.read(self.name)
+
+    def unlink(self) -> None:
+        self.store.delete(self.name)
+
+
+@pytest.fixture
+def stored_blobs(blob_store: BlobStore) -> Callable[[], list[Path] | list[StoredRow]]:
+    """Every image in the test apps' store; on disk, a leftover temporary file counts, as it
+    should."""
+
+    def list_blobs() -> list[Path] | list[StoredRow]:
+        if isinstance(blob_store, DiskBlobStore):
+            return [path for path in blob_store.root.rglob("*") if path.is_file()]
+        assert isinstance(blob_store, DatabaseBlobStore)
+        with Session(blob_store.engine) as session:
+            names = session.exec(select(StoredImage.sha256).order_by(StoredImage.sha256)).all()
+        return [StoredRow(blob_store, name) for name in names]
+
+    return list_blobs
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from typing import Any, Literal, Self
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import ColumnElement, and_, case, delete, or_, true
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -237,8 +238,8 @@ def discard_image_if_unused(session: Session, blob_store: BlobStore, sha256: str
         return
     try:
         blob_store.delete(sha256)
-    except OSError:
-        # The record is gone already; the start-up consistency check removes orphan blobs.
+    except (OSError, SQLAlchemyError):
+        # The record is gone already; the start-up consistency check removes orphan images.
         logger.warning("Could not delete the unused image %s", sha256, exc_info=True)
 
 

@@ -60,16 +60,6 @@ def real_glioma_jpeg(dataset_dir: Path) -> bytes:
 
 
 @pytest.fixture
-def stored_blobs(storage_dir: Path) -> Callable[[], list[Path]]:
-    """Every file in the blob store; a leftover temporary file counts, as it should."""
-
-    def list_blobs() -> list[Path]:
-        return [path for path in storage_dir.rglob("*") if path.is_file()]
-
-    return list_blobs
-
-
-@pytest.fixture
 def add_record(engine: Engine) -> Callable[..., int]:
     """Store a record straight in the database, without an image; returns its id.
 

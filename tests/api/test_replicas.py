@@ -1,4 +1,5 @@
-"""Scale-out: two API processes share one PostgreSQL database and one blob directory.
+"""Scale-out: two API processes, each with its own directory, share one PostgreSQL database,
+which also keeps the images.
 
 The API keeps no state of its own, so replicas behind a load balancer must give exactly
 the records and images one server would, and an idempotent retry that lands on the other
@@ -16,7 +17,7 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from api.models import Record
+from api.models import Record, StoredImage
 from medimg_testing.replicas import replicas
 from medimg_testing.server import LiveServer
 from tests.api.conftest import encode, synthetic_head_slice
@@ -59,7 +60,16 @@ def stored_sha256s(server: LiveServer) -> list[str]:
         engine.dispose()
 
 
-def test_uploads_split_across_two_replicas_give_exactly_the_right_records_and_blobs(
+def stored_images(server: LiveServer) -> dict[str, bytes]:
+    engine = server.engine()
+    try:
+        with Session(engine) as session:
+            return dict(session.exec(select(StoredImage.sha256, StoredImage.data)).all())
+    finally:
+        engine.dispose()
+
+
+def test_uploads_split_across_two_replicas_give_exactly_the_right_records_and_images(
     two_replicas: list[LiveServer],
 ) -> None:
     images = [distinct_slice(index % DISTINCT_IMAGES) for index in range(UPLOADS)]
@@ -74,11 +84,10 @@ def test_uploads_split_across_two_replicas_give_exactly_the_right_records_and_bl
     assert answered == sent
     assert stored == sent
     assert len({answer.json()["id"] for answer in answers}) == UPLOADS
-    shared_blob_dir = Path(two_replicas[0].settings["MEDIMG_STORAGE_DIR"])
-    blobs = {path.name: path for path in shared_blob_dir.rglob("*") if path.is_file()}
-    assert set(sent) <= set(blobs)
-    assert all(hashlib.sha256(blobs[sha].read_bytes()).hexdigest() == sha for sha in sent)
-    assert not [name for name in blobs if name.startswith(".tmp-")]
+    kept = stored_images(two_replicas[0])
+    assert set(sent) <= set(kept)
+    assert all(hashlib.sha256(kept[sha]).hexdigest() == sha for sha in sent)
+    assert [server.stored_files() for server in two_replicas] == [[], []]
 
 
 def test_an_idempotent_retry_on_the_other_replica_replays_the_first_answer(

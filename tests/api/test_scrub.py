@@ -1,7 +1,7 @@
 """`python -m api.scrub`: images stored before uploads were stripped lose their text too."""
 
 import hashlib
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -20,7 +20,7 @@ from tests.api.test_deidentify import jpeg_with_comment_and_exif, png_with_text_
 def store_as_an_earlier_version_did(
     client: TestClient,
     engine: Engine,
-    storage_dir: Path,
+    blob_store: BlobStore,
     data: bytes | None = None,
     media_type: str = "image/png",
     stored: bytes | None = None,
@@ -31,7 +31,7 @@ def store_as_an_earlier_version_did(
     record_id = client.post("/classify", files={"file": ("s", data, media_type)}).json()["id"]
     with Session(engine) as session:
         record = session.get(Record, record_id)
-        record.image_sha256 = BlobStore(storage_dir).write(stored or data).sha256
+        record.image_sha256 = blob_store.write(stored or data).sha256
         session.add(record)
         session.commit()
     return record_id
@@ -45,12 +45,12 @@ def store_as_an_earlier_version_did(
     ],
 )
 def test_a_stored_image_with_text_is_rewritten_without_it_and_the_old_file_is_gone(
-    client: TestClient, engine: Engine, storage_dir: Path, data: bytes, media_type: str
+    client: TestClient, engine: Engine, blob_store: BlobStore, data: bytes, media_type: str
 ) -> None:
-    record_id = store_as_an_earlier_version_did(client, engine, storage_dir, data, media_type)
+    record_id = store_as_an_earlier_version_did(client, engine, blob_store, data, media_type)
     old = hashlib.sha256(data).hexdigest()
 
-    report = scrub_stored_images(engine, BlobStore(storage_dir))
+    report = scrub_stored_images(engine, blob_store)
 
     served = client.get(f"/records/{record_id}/original").content
     assert b"Doe^Jane" not in served
@@ -58,35 +58,31 @@ def test_a_stored_image_with_text_is_rewritten_without_it_and_the_old_file_is_go
     assert client.get(f"/records/{record_id}").json()["image_sha256"] == (
         hashlib.sha256(served).hexdigest()
     )
-    assert not BlobStore(storage_dir).exists(old)
+    assert not blob_store.exists(old)
     assert (report.rewritten, report.records_moved, report.unreadable) == (1, 1, [])
 
 
 def test_running_it_again_changes_nothing(
-    client: TestClient, engine: Engine, storage_dir: Path
+    client: TestClient, engine: Engine, blob_store: BlobStore, stored_blobs: Callable[[], list]
 ) -> None:
-    store_as_an_earlier_version_did(
-        client, engine, storage_dir, png_with_text_chunks(), "image/png"
-    )
-    scrub_stored_images(engine, BlobStore(storage_dir))
-    files_after_first = sorted(storage_dir.glob("*/*"))
+    store_as_an_earlier_version_did(client, engine, blob_store, png_with_text_chunks(), "image/png")
+    scrub_stored_images(engine, blob_store)
+    stored_after_first = sorted(blob.name for blob in stored_blobs())
 
-    again = scrub_stored_images(engine, BlobStore(storage_dir))
+    again = scrub_stored_images(engine, blob_store)
 
     assert (again.rewritten, again.clean) == (0, 1)
-    assert sorted(storage_dir.glob("*/*")) == files_after_first
+    assert sorted(blob.name for blob in stored_blobs()) == stored_after_first
 
 
 def test_the_command_scrubs_the_configured_store_and_says_what_it_did(
     client: TestClient,
     engine: Engine,
-    storage_dir: Path,
+    blob_store: BlobStore,
     settings: Settings,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    store_as_an_earlier_version_did(
-        client, engine, storage_dir, png_with_text_chunks(), "image/png"
-    )
+    store_as_an_earlier_version_did(client, engine, blob_store, png_with_text_chunks(), "image/png")
 
     assert main([], settings) == 0
 
@@ -94,11 +90,11 @@ def test_the_command_scrubs_the_configured_store_and_says_what_it_did(
 
 
 def test_a_stored_image_whose_structure_cannot_be_followed_is_named_and_left_alone(
-    client: TestClient, engine: Engine, storage_dir: Path, settings: Settings
+    client: TestClient, engine: Engine, blob_store: BlobStore, settings: Settings
 ) -> None:
     damaged = png_with_text_chunks()[:60]  # its first chunk runs past the end of the file
-    store_as_an_earlier_version_did(client, engine, storage_dir, stored=damaged)
+    store_as_an_earlier_version_did(client, engine, blob_store, stored=damaged)
 
     assert main([], settings) == 1
 
-    assert BlobStore(storage_dir).read(hashlib.sha256(damaged).hexdigest()) == damaged
+    assert blob_store.read(hashlib.sha256(damaged).hexdigest()) == damaged

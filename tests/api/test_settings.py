@@ -47,3 +47,30 @@ def _parse(value: str) -> object:
 
 def test_every_setting_has_a_description() -> None:
     assert all(field.description for field in Settings.model_fields.values())
+
+
+@pytest.mark.parametrize(
+    ("database_url", "image_store"),
+    [
+        ("sqlite:///var/medimg.db", "disk"),
+        ("postgresql+psycopg://medimg:secret@db:5432/medimg", "database"),
+        ("postgresql://medimg@db/medimg", "database"),
+    ],
+)
+def test_images_are_kept_in_the_database_with_postgresql_and_on_disk_with_sqlite_by_default(
+    database_url: str, image_store: str
+) -> None:
+    assert Settings(_env_file=None, database_url=database_url).image_store == image_store
+
+
+def test_images_may_stay_on_disk_with_postgresql() -> None:
+    settings = Settings(
+        _env_file=None, database_url="postgresql://medimg@db/medimg", image_store="disk"
+    )
+
+    assert settings.image_store == "disk"
+
+
+def test_images_in_an_sqlite_database_are_refused_naming_both_settings() -> None:
+    with pytest.raises(ValueError, match="MEDIMG_IMAGE_STORE=database needs a PostgreSQL"):
+        Settings(_env_file=None, database_url="sqlite:///var/medimg.db", image_store="database")

@@ -10,7 +10,6 @@ import re
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -282,7 +281,7 @@ def test_an_instance_without_pixels_is_refused_as_a_sop_class_not_supported(
 
 
 def test_an_mr_instance_whose_pixels_cannot_be_decoded_is_refused_and_stores_nothing(
-    listener_client: TestClient, listener_port: int, storage_dir: Path
+    listener_client: TestClient, listener_port: int, stored_blobs: Callable[[], list]
 ) -> None:
     dataset = mr_dataset()
     dataset.PixelData = dataset.PixelData[:100]  # far fewer bytes than rows × columns need
@@ -291,7 +290,7 @@ def test_an_mr_instance_whose_pixels_cannot_be_decoded_is_refused_and_stores_not
 
     assert status.Status == 0xC002
     assert records_of(listener_client, dataset.SOPInstanceUID) == []
-    assert not [path for path in storage_dir.rglob("*") if path.is_file()]
+    assert stored_blobs() == []
     assert metric(listener_client, "medimg_dicom_refused_instances", "reason", "undecodable") == 1
 
 

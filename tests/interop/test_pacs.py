@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import io
 from collections.abc import Callable
-from pathlib import Path
 
 import highdicom as hd
 import pydicom
@@ -33,10 +32,6 @@ def uid_hash(uid: str) -> str:
 def record_count(engine: Engine) -> int:
     with Session(engine) as session:
         return session.exec(select(func.count()).select_from(Record)).one()
-
-
-def stored_files(storage_dir: Path) -> list[Path]:
-    return [path for path in storage_dir.rglob("*") if path.is_file()]
 
 
 def assert_problem(response, status: int, *words: str) -> None:
@@ -130,7 +125,7 @@ def test_a_study_the_pacs_does_not_have_gets_404(pacs_client: TestClient, pacs: 
 
 
 def test_an_image_medimg_cannot_read_fails_the_whole_study_and_keeps_nothing(
-    pacs_client: TestClient, pacs: Pacs, engine: Engine, storage_dir: Path
+    pacs_client: TestClient, pacs: Pacs, engine: Engine, stored_blobs: Callable[[], list]
 ) -> None:
     study = mr_study(slices=2)
     without_pixels = copy.deepcopy(study[1])
@@ -141,7 +136,7 @@ def test_an_image_medimg_cannot_read_fails_the_whole_study_and_keeps_nothing(
 
     assert_problem(response, 422, "Nothing of the study was stored")
     assert record_count(engine) == 0
-    assert stored_files(storage_dir) == []
+    assert stored_blobs() == []
 
 
 def test_a_failed_push_keeps_no_record_and_no_image(
@@ -149,7 +144,7 @@ def test_a_failed_push_keeps_no_record_and_no_image(
     pacs: Pacs,
     stow_refusing_pacs_url: str,
     engine: Engine,
-    storage_dir: Path,
+    stored_blobs: Callable[[], list],
 ) -> None:
     study = mr_study(slices=2)
     pacs.upload(study)
@@ -163,7 +158,7 @@ def test_a_failed_push_keeps_no_record_and_no_image(
 
     assert_problem(response, 502, "HTTP 500", "STOW-RS")
     assert record_count(engine) == 0
-    assert stored_files(storage_dir) == []
+    assert stored_blobs() == []
     assert len(pacs.instances(study[0].StudyInstanceUID)) == 2
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from tests.conftest import skip_or_fail
 from tests.interop.conftest import Pacs, _StowRefusingProxy, mr_study
-from tests.interop.test_pacs import assert_problem, classify_study, record_count, stored_files
+from tests.interop.test_pacs import assert_problem, classify_study, record_count
 
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 USERNAME = PASSWORD = "medimg"
@@ -141,7 +141,7 @@ def test_a_push_the_pacs_silently_drops_is_a_502_and_keeps_no_record(
     make_client: Callable[..., TestClient],
     results_dropping_pacs: Pacs,
     engine: Engine,
-    storage_dir: Path,
+    stored_blobs: Callable[[], list],
 ) -> None:
     pacs = results_dropping_pacs
     pacs.empty()
@@ -154,7 +154,7 @@ def test_a_push_the_pacs_silently_drops_is_a_502_and_keeps_no_record(
 
     assert_problem(response, 502, "dropped 4 of the 4", "STOW-RS", "QIDO-RS")
     assert record_count(engine) == 0
-    assert stored_files(storage_dir) == []
+    assert stored_blobs() == []
     assert sop_uids_in(pacs, study_uid) == sorted(dataset.SOPInstanceUID for dataset in study)
 
 
@@ -163,7 +163,7 @@ def test_a_stow_answer_that_does_not_list_every_instance_sent_is_a_502_and_keeps
     pacs: Pacs,
     stow_dropping_pacs_url: str,
     engine: Engine,
-    storage_dir: Path,
+    stored_blobs: Callable[[], list],
 ) -> None:
     study = mr_study(slices=2)
     pacs.upload(study)
@@ -173,4 +173,4 @@ def test_a_stow_answer_that_does_not_list_every_instance_sent_is_a_502_and_keeps
 
     assert_problem(response, 502, "dropped 4 of the 4", "ReferencedSOPSequence")
     assert record_count(engine) == 0
-    assert stored_files(storage_dir) == []
+    assert stored_blobs() == []
