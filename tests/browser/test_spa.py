@@ -51,9 +51,14 @@ def upload(page, name: str, data: bytes, mime_type: str) -> None:
 
 
 def worklist_row(page, record_id: str):
-    # By its id: the worklist opens in triage order, so where a new record's row falls
-    # depends on what the model answered.
+    # By its id: where a new record's row falls in triage order depends on what the model
+    # answered; pages opened at NEWEST_FIRST keep it on the first page.
     return page.locator(f'[data-testid="record-row"][data-record-id="{record_id}"]')
+
+
+# The worklist's newest-first order, in the address: a record a test has just made is on
+# the first page however many records earlier tests left and whatever the model answered.
+NEWEST_FIRST = "/?sort=newest"
 
 
 def shown_record_id(page) -> str:
@@ -92,7 +97,7 @@ def test_uploading_an_mri_jpeg_shows_the_label_the_api_recorded_and_adds_a_row(
     artifacts_dir: Path,
     page_problems,
 ):
-    open_app(page, spa_url, radiologist_key)
+    open_app(page, spa_url + NEWEST_FIRST, radiologist_key)
     # The worklist opens on the unreviewed records.
     count_before = api_get("/records?limit=1&review_status=unreviewed")["count"]
 
@@ -127,7 +132,7 @@ def test_uploading_a_text_file_shows_the_servers_415_message_and_the_page_keeps_
     )
     assert direct.status_code == 415
     server_detail = direct.json()["detail"]
-    open_app(page, spa_url, radiologist_key)
+    open_app(page, spa_url + NEWEST_FIRST, radiologist_key)
 
     upload(page, "notes.txt", NOT_AN_IMAGE, "text/plain")
 
@@ -162,7 +167,7 @@ def test_with_the_api_unreachable_the_page_says_it_cannot_reach_it(
 def test_a_filename_containing_markup_is_rendered_as_text(
     page, spa_url, radiologist_key, api_get, synthetic_png: bytes, page_problems
 ):
-    open_app(page, spa_url, radiologist_key)
+    open_app(page, spa_url + NEWEST_FIRST, radiologist_key)
 
     upload(page, MARKUP_FILENAME, synthetic_png, "image/png")
 
@@ -178,7 +183,7 @@ def test_a_filename_containing_markup_is_rendered_as_text(
 def test_dropping_an_image_on_the_drop_zone_classifies_it(
     page, spa_url, radiologist_key, synthetic_png: bytes, page_problems
 ):
-    open_app(page, spa_url, radiologist_key)
+    open_app(page, spa_url + NEWEST_FIRST, radiologist_key)
     # A real drag from the OS cannot be scripted; a drop event with a DataTransfer is
     # exactly what the page receives from one.
     data_transfer = page.evaluate_handle(

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sklearn.datasets import load_sample_image
 
-from tests.browser.test_spa import open_app, sign_in
+from tests.browser.test_spa import NEWEST_FIRST, open_app, sign_in
 from tests.browser.test_workspace import blocking_violations, classify_directly, files
 
 try:
@@ -155,7 +155,7 @@ def test_a_low_confidence_answer_shows_no_large_coloured_class_and_the_worklist_
         handler = as_low_confidence(api_url, record["id"])
         page.route(f"{api_url}/records/{record['id']}", handler)
         page.route(f"{api_url}/records?*", handler)
-        open_app(page, f"{spa_url}#/records/{record['id']}", radiologist_key)
+        open_app(page, f"{spa_url}{NEWEST_FIRST}#/records/{record['id']}", radiologist_key)
 
         expect(page.get_by_test_id("result-low-confidence")).to_have_text("Low confidence")
         expect(page.locator("#result .result-headline")).not_to_have_class(
