@@ -22,6 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -85,6 +86,11 @@ class JobQueueUnavailableError(Exception):
     """The queue's engine (Redis) does not answer."""
 
 
+def one_thread_does_every_job(name: str) -> AbstractContextManager[None]:
+    """`JobResources.exclusive` without Redis: the one job thread never overlaps itself."""
+    return nullcontext()
+
+
 @dataclass(frozen=True)
 class JobResources:
     """What a job function may use: the process's settings, database, images and model."""
@@ -93,6 +99,10 @@ class JobResources:
     engine: Engine
     blob_store: BlobStore
     classifier: Classifier
+    # Holds `name` while the block runs, for every job in every worker: two jobs of one study
+    # (a client that sent its POST twice) then run one after the other, and the second finds
+    # the first's records instead of making them again.
+    exclusive: Callable[[str], AbstractContextManager[None]] = one_thread_does_every_job
 
 
 JobFunction = Callable[[JobResources, dict, int | None], dict]
@@ -230,6 +240,52 @@ def perform(kind: str, arguments: dict, key_id: int | None) -> dict:
 
 def queue_name(settings: Settings, kind: str) -> str:
     return f"{settings.job_queue_name}:{kind}"
+
+
+class RedisLocks:
+    """`JobResources.exclusive` for workers: a Redis lock per name, renewed while its block
+    runs and lapsing `ttl_s` after a killed worker's last renewal, as its job does."""
+
+    def __init__(self, redis: Any, prefix: str, ttl_s: int, wait_s: int) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._ttl_s = ttl_s
+        self._wait_s = wait_s
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        # Not thread-local: the renewing thread must see the owner's token.
+        lock = self._redis.lock(
+            f"{self._prefix}:lock:{name}",
+            timeout=self._ttl_s,
+            blocking_timeout=self._wait_s,
+            thread_local=False,
+        )
+        if not lock.acquire():
+            raise JobFailedError(
+                f"Another job held the same work for {self._wait_s} s; queue this one again.",
+                HTTPStatus.SERVICE_UNAVAILABLE,
+            )
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(max(0.5, self._ttl_s / 4)):
+                try:
+                    lock.reacquire()
+                except Exception:
+                    logger.exception("lock %s: renewal failed", name)
+
+        renewer = threading.Thread(target=renew, name=f"lock-{name}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join()
+            try:
+                lock.release()
+            except Exception:
+                logger.warning("lock %s had lapsed before its job ended", name)
 
 
 class RedisJobQueue:

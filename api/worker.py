@@ -112,7 +112,13 @@ def build_worker(settings: Settings) -> MedimgWorker:
     from rq.serializers import JSONSerializer
 
     from api.db import create_db_and_tables, create_db_engine
-    from api.jobs import JOB_KINDS, JobResources, queue_name, use_worker_resources
+    from api.jobs import (
+        JOB_KINDS,
+        JobResources,
+        RedisLocks,
+        queue_name,
+        use_worker_resources,
+    )
     from api.storage import open_blob_store
     from ml.inference import Classifier
     from ml.pixels import DecodeMemory, use_decode_memory
@@ -123,10 +129,15 @@ def build_worker(settings: Settings) -> MedimgWorker:
     use_decode_memory(DecodeMemory(settings.max_decode_bytes, settings.decode_memory_bytes))
     if settings.image_store == "disk":
         settings.storage_dir.mkdir(parents=True, exist_ok=True)
-    use_worker_resources(
-        JobResources(settings, engine, blob_store, Classifier.load(settings.model_dir))
-    )
     connection = Redis.from_url(settings.redis_url)
+    locks = RedisLocks(
+        connection,
+        settings.job_queue_name,
+        ttl_s=settings.job_abandoned_after_seconds,
+        wait_s=settings.job_timeout_seconds,
+    )
+    classifier = Classifier.load(settings.model_dir)
+    use_worker_resources(JobResources(settings, engine, blob_store, classifier, locks))
     return MedimgWorker(
         [queue_name(settings, kind) for kind in JOB_KINDS],
         connection=connection,

@@ -2,7 +2,9 @@
 
 The same pull as the synchronous route (api/interop/pull.py): all or nothing per study, and
 idempotent by instance, so a job run again after its worker died (kill -9 before the commit)
-makes every record once, and one run again after the commit finds them `existing`.
+makes every record once, and one run again after the commit finds them `existing`. Two jobs
+of one study never run at once (`JobResources.exclusive`): the pull's idempotency is a
+lookup, not a constraint, and two at once could both classify an instance.
 """
 
 from http import HTTPStatus
@@ -10,10 +12,11 @@ from http import HTTPStatus
 from fastapi import HTTPException
 from sqlmodel import Session
 
+from api.deidentify import salted_uid_hash
 from api.interop import model_device
 from api.interop.pacs import PacsError, pacs_client_from_settings
 from api.interop.pull import Outcome, PullRequest, StudyPull, pull_study
-from api.jobs import JobFailedError, JobResources
+from api.jobs import PACS_STUDY_PULL, JobFailedError, JobResources
 from api.models import ApiKey, Role
 from api.security import Actor
 from api.services.ingest import IngestContext, blob_discarder
@@ -61,7 +64,10 @@ def run_pacs_study_pull(resources: JobResources, arguments: dict, key_id: int | 
     settings = resources.settings
     if settings.pacs_url is None:
         raise JobFailedError(NO_PACS, HTTPStatus.CONFLICT)
-    with Session(resources.engine) as session:
+    study_uid = arguments["study_instance_uid"]
+    # Named by its hash: the UID itself is not written into Redis's key names.
+    study = salted_uid_hash(study_uid, settings.uid_hash_salt.get_secret_value())
+    with resources.exclusive(f"{PACS_STUDY_PULL}:{study}"), Session(resources.engine) as session:
         actor = _actor_still_valid(session, key_id)
         request = study_pull_request(
             settings,
@@ -72,7 +78,7 @@ def run_pacs_study_pull(resources: JobResources, arguments: dict, key_id: int | 
             push=bool(arguments.get("push", False)),
         )
         try:
-            pull = pull_study(arguments["study_instance_uid"], request)
+            pull = pull_study(study_uid, request)
         except PacsError as error:
             raise JobFailedError(error.detail, error.status) from error
         except HTTPException as error:

@@ -19,9 +19,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from redis import Redis
+from rq import Queue, Worker
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from api.jobs import PACS_STUDY_PULL
 from api.models import Record
 from api.settings import Settings
 from tests.interop.conftest import Pacs, mr_study
@@ -152,6 +155,17 @@ def wait_for_status(
         time.sleep(0.1)
 
 
+def wait_until_listening(workers: list[subprocess.Popen], redis_url: str, name: str) -> None:
+    """Until every worker has loaded its model and registered on the study-pull queue."""
+    queue = Queue(f"{name}:{PACS_STUDY_PULL}", connection=Redis.from_url(redis_url))
+    deadline = time.monotonic() + WORKER_START_S
+    while Worker.count(queue=queue) < len(workers):
+        for worker in workers:
+            assert worker.poll() is None, worker.log_path.read_text()[-3000:]
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.2)
+
+
 def sop_hashes_stored(engine: Engine) -> list[str]:
     with Session(engine) as session:
         return list(session.exec(select(Record.sop_uid_hash).order_by(col(Record.id))).all())
@@ -221,3 +235,33 @@ def test_a_job_whose_worker_is_killed_mid_way_is_finished_by_another_storing_eac
     stored = sop_hashes_stored(engine)
     assert sorted(stored) == sorted(uid_hash(dataset.SOPInstanceUID) for dataset in study)
     assert len(set(stored)) == len(stored) == 6
+
+
+def test_the_same_study_queued_twice_with_two_workers_is_pulled_once_and_found_once(
+    redis_client: TestClient,
+    pacs: Pacs,
+    engine: Engine,
+    start_worker: Callable,
+    slow_pacs_url: str,
+    redis_url: str,
+    queue_name: str,
+) -> None:
+    study = mr_study(slices=3)
+    pacs.upload(study)
+    workers = [start_worker(slow_pacs_url), start_worker(slow_pacs_url)]
+    wait_until_listening(workers, redis_url, queue_name)
+    # A client that sent its POST twice: two jobs, one for each worker.
+    locations = [
+        queue_study(redis_client, study[0].StudyInstanceUID).headers["location"] for _ in workers
+    ]
+
+    jobs = [
+        job_when_ended(redis_client, location, timeout_s=WORKER_START_S) for location in locations
+    ]
+
+    assert [job["status"] for job in jobs] == ["finished", "finished"], jobs
+    outcomes = sorted((job["result"]["created"], job["result"]["existing"]) for job in jobs)
+    assert outcomes == [(0, 3), (3, 0)]
+    assert sorted(jobs[0]["result"]["record_ids"]) == sorted(jobs[1]["result"]["record_ids"])
+    stored = sop_hashes_stored(engine)
+    assert sorted(stored) == sorted(uid_hash(dataset.SOPInstanceUID) for dataset in study)
