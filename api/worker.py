@@ -119,10 +119,12 @@ def build_worker(settings: Settings) -> MedimgWorker:
         queue_name,
         use_worker_resources,
     )
+    from api.log_privacy import keep_values_out_of_logs
     from api.storage import open_blob_store
     from ml.inference import Classifier
     from ml.pixels import DecodeMemory, use_decode_memory
 
+    keep_values_out_of_logs()  # the pulled files' values, as in the API's process
     engine = create_db_engine(settings.database_url)
     create_db_and_tables(engine)  # as the API's start-up does: the latest schema
     blob_store = open_blob_store(settings, engine)
