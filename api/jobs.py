@@ -412,15 +412,18 @@ def _aware(moment: datetime | None) -> datetime | None:
 class JobCounts(Collector):
     """`medimg_jobs{kind, state}` in /metrics, read from the queue at each scrape."""
 
-    def __init__(self, queue: JobQueue) -> None:
-        self._queue = queue
+    def __init__(self, queue_of: Callable[[], JobQueue | None]) -> None:
+        self._queue_of = queue_of  # none before the app's start-up has opened it
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         yield self._family()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        queue = self._queue_of()
+        if queue is None:
+            return
         try:
-            counts = self._queue.counts()
+            counts = queue.counts()
         except JobQueueUnavailableError as error:
             logger.warning("job counts left out of /metrics: the queue did not answer (%s)", error)
             return

@@ -106,7 +106,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.jobs = open_job_queue(
         settings, JobResources(settings, engine, app.state.blob_store, batcher)
     )
-    app.state.metrics.registry.register(JobCounts(app.state.jobs))
     freeze_startup_objects()
     try:
         yield
@@ -142,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.metrics.registry.register(JobCounts(lambda: getattr(app.state, "jobs", None)))
     app.state.admission = Admission(
         settings.max_classifications_in_progress, settings.max_uploads_per_caller
     )
