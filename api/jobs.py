@@ -31,6 +31,12 @@ from typing import Any, Protocol
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry, get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.serializers import JSONSerializer
 from sqlalchemy.engine import Engine
 
 from api.settings import Settings
@@ -221,7 +227,6 @@ def perform(kind: str, arguments: dict, key_id: int | None) -> dict:
     """Runs in a worker: the kind's function on the worker's resources. An expected failure
     is kept as the job's error; any other as UNEXPECTED_FAILURE (its traceback stays in the
     worker's log and in Redis, never in the API's answer)."""
-    from rq import get_current_job
 
     if _worker_resources is None:
         raise RuntimeError("api.jobs.perform runs in `python -m api.worker` only")
@@ -246,7 +251,7 @@ class RedisLocks:
     """`JobResources.exclusive` for workers: a Redis lock per name, renewed while its block
     runs and lapsing `ttl_s` after a killed worker's last renewal, as its job does."""
 
-    def __init__(self, redis: Any, prefix: str, ttl_s: int, wait_s: int) -> None:
+    def __init__(self, redis: Redis, prefix: str, ttl_s: int, wait_s: int) -> None:
         self._redis = redis
         self._prefix = prefix
         self._ttl_s = ttl_s
@@ -292,10 +297,6 @@ class RedisJobQueue:
     """RQ queues in Redis, one per kind; `python -m api.worker` does the jobs."""
 
     def __init__(self, settings: Settings) -> None:
-        from redis import Redis
-        from rq import Queue
-        from rq.serializers import JSONSerializer
-
         self._settings = settings
         self._redis = Redis.from_url(settings.redis_url, socket_timeout=10)
         self._serializer = JSONSerializer
@@ -306,13 +307,7 @@ class RedisJobQueue:
             for kind in JOB_KINDS
         }
 
-    @property
-    def queues(self) -> list:
-        return list(self._queues.values())
-
     def enqueue(self, kind: str, arguments: dict, *, key_id: int | None) -> str:
-        from redis.exceptions import RedisError
-        from rq import Retry
 
         arguments = _check_kind(kind, arguments)
         settings = self._settings
@@ -334,9 +329,6 @@ class RedisJobQueue:
         return job.id
 
     def get(self, job_id: str) -> JobInfo | None:
-        from redis.exceptions import RedisError
-        from rq.exceptions import NoSuchJobError
-        from rq.job import Job
 
         try:
             job = Job.fetch(job_id, connection=self._redis, serializer=self._serializer)
@@ -367,7 +359,6 @@ class RedisJobQueue:
         )
 
     def counts(self) -> Counter[tuple[str, JobStatus]]:
-        from redis.exceptions import RedisError
 
         counts: Counter[tuple[str, JobStatus]] = Counter()
         try:

@@ -20,10 +20,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from redis import Redis
 from rq import SimpleWorker
 from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
+from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
 from api.__main__ import skip_keras_when_tensorflow_loads
@@ -107,10 +109,8 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
 
 def build_worker(settings: Settings) -> MedimgWorker:
     """A worker on the configured queues, with the model, database and images loaded."""
-    # TensorFlow (through ml.inference) only now, after skip_keras_when_tensorflow_loads.
-    from redis import Redis
-    from rq.serializers import JSONSerializer
-
+    # TensorFlow (through api.jobs and ml.inference) only now, after
+    # skip_keras_when_tensorflow_loads.
     from api.db import create_db_and_tables, create_db_engine
     from api.jobs import (
         JOB_KINDS,
