@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from api.db import get_session
+from api.jobs import JobQueue
 from api.key_cache import VerifiedKeys
 from api.metrics import Metrics
 from api.models import Role
@@ -54,6 +55,10 @@ async def get_metrics(request: Request) -> Metrics:
 
 async def get_blob_store(request: Request) -> BlobStore:
     return request.app.state.blob_store
+
+
+async def get_job_queue(request: Request) -> JobQueue:
+    return request.app.state.jobs
 
 
 async def get_verified_keys(request: Request) -> VerifiedKeys:
@@ -168,4 +173,5 @@ BlobStoreDep = Annotated[BlobStore, Depends(get_blob_store)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 VerifiedKeysDep = Annotated[VerifiedKeys, Depends(get_verified_keys)]
+JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
 SimilarIndexDep = Annotated[SimilarCaseIndex, Depends(get_similar_index)]

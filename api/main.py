@@ -16,6 +16,7 @@ from api.consistency import check_storage_consistency
 from api.db import create_db_and_tables, create_db_engine, sqlite_file_path
 from api.errors import UnexpectedErrorMiddleware, register_error_handlers
 from api.interop.listener import ListenerResources, start_dicom_listener
+from api.jobs import JobCounts, JobResources, open_job_queue
 from api.key_cache import VerifiedKeys
 from api.log_privacy import keep_values_out_of_logs
 from api.metrics import (
@@ -31,6 +32,7 @@ from api.routes import (
     explain,
     health,
     interop,
+    jobs,
     keys,
     me,
     models,
@@ -99,6 +101,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     dicom_listener = start_dicom_listener(
         settings, ListenerResources(engine, app.state.blob_store, batcher, app.state.metrics)
     )
+    # Study work (PACS pulls): Redis and `python -m api.worker` processes with MEDIMG_REDIS_URL,
+    # otherwise a background thread of this process on its model, database and images.
+    app.state.jobs = open_job_queue(
+        settings, JobResources(settings, engine, app.state.blob_store, batcher)
+    )
     freeze_startup_objects()
     try:
         yield
@@ -106,6 +113,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.unfreeze()  # what the service held may now be collected
         if dicom_listener is not None:
             dicom_listener.stop()  # before the model it sends instances to
+        app.state.jobs.close()  # a job in progress finishes before the model closes
         use_decode_memory(None)
         batcher.close()
         engine.dispose()
@@ -133,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.metrics.registry.register(JobCounts(lambda: getattr(app.state, "jobs", None)))
     app.state.admission = Admission(
         settings.max_classifications_in_progress, settings.max_uploads_per_caller
     )
@@ -164,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats.router)
     app.include_router(interop.router)
     app.include_router(pacs.router)
+    app.include_router(jobs.router)
     return app
 
 

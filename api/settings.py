@@ -185,6 +185,47 @@ class Settings(BaseSettings):
         max_length=128,
         description="`source_system` of the records made from PACS images (e.g. its AE title).",
     )
+    redis_url: str | None = Field(
+        default=None,
+        description=(
+            "Redis that holds the job queue (PACS study pulls), e.g. "
+            "`redis://redis:6379/0`; jobs are then done by `python -m api.worker` processes. "
+            "Unset: jobs run in a background thread of the API process, and are lost with it."
+        ),
+    )
+    job_queue_name: str = Field(
+        default="medimg",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description=(
+            "Prefix of the Redis queues (one per job kind, `<prefix>:<kind>`): deployments "
+            "sharing one Redis need different ones."
+        ),
+    )
+    job_timeout_seconds: PositiveInt = Field(
+        default=3600, description="Longest a job may run; then it fails as timed out."
+    )
+    job_keep_seconds: PositiveInt = Field(
+        default=7 * 24 * 3600,
+        description="How long a finished or failed job's state stays readable (GET /jobs/{id}).",
+    )
+    job_abandoned_after_seconds: int = Field(
+        default=60,
+        ge=2,
+        description=(
+            "A worker proves every quarter of this that it is still doing its job; a job "
+            "without that proof for this long (its worker was killed) is queued again."
+        ),
+    )
+    job_retries: int = Field(
+        default=3,
+        ge=0,
+        description=(
+            "How often a job whose worker died is queued again before it fails. A job that "
+            "fails by itself (PACS error, refused instance) is not retried."
+        ),
+    )
     dicom_enabled: bool = Field(
         default=False,
         description=(
@@ -257,7 +298,7 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("pacs_url", "pacs_username", "pacs_password", mode="before")
+    @field_validator("pacs_url", "pacs_username", "pacs_password", "redis_url", mode="before")
     @classmethod
     def _blank_pacs_setting_is_none(cls, value: object) -> object:
         # `MEDIMG_PACS_URL=` in a .env means "no PACS", not an empty address.

@@ -35,6 +35,7 @@ from medimg_testing.tiny_model import export_tiny_model
 from ml.inference import Classifier
 
 POSTGRES_URL_ENV = "MEDIMG_TEST_POSTGRES_URL"
+REDIS_URL_ENV = "MEDIMG_TEST_REDIS_URL"
 TEST_SPA_ORIGIN = "http://spa.test:8080"
 
 
@@ -281,6 +282,19 @@ def skip_or_fail(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis for the job queue (MEDIMG_TEST_REDIS_URL, e.g. what
+    `scripts/redis-test-server.sh start` prints); CI sets it, so a missing one fails there."""
+    url = os.environ.get(REDIS_URL_ENV)
+    if not url:
+        skip_or_fail(
+            f"set {REDIS_URL_ENV} (redis://…, e.g. `scripts/redis-test-server.sh start`) to run "
+            "the job-queue tests"
+        )
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 CI_RUN = ROOT / ".ci" / "run"
 POSTGRES_TEST_SERVER = ROOT / "scripts" / "postgres-test-server.sh"
+REDIS_TEST_SERVER = ROOT / "scripts" / "redis-test-server.sh"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 SPA_CONFIG = ROOT / "frontend" / "config.js"
 DEPLOY_SPA_CONFIG = ROOT / "deploy" / "frontend-config.js"
@@ -381,6 +382,17 @@ def test_ci_points_the_database_tests_at_the_server_it_starts():
         [str(POSTGRES_TEST_SERVER), "url"], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert exported.group(1) == url
+
+
+def test_ci_points_the_job_queue_tests_at_the_redis_it_starts_and_stops():
+    text = CI_RUN.read_text()
+    assert re.search(r"^packages=\([^)]*\bredis-server\b", text, re.MULTILINE)
+    assert re.search(
+        r'^MEDIMG_TEST_REDIS_URL="\$\(scripts/redis-test-server\.sh start\)"$', text, re.MULTILINE
+    )
+    assert "export MEDIMG_TEST_REDIS_URL" in text
+    assert re.search(r"^trap .*redis-test-server\.sh stop", text, re.MULTILINE)
+    assert os.access(REDIS_TEST_SERVER, os.X_OK)
 
 
 def test_ci_runs_the_browser_tests_on_the_system_chromium_and_the_shared_datasets():

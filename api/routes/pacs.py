@@ -3,23 +3,25 @@
 from http import HTTPStatus
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import (
     ActorDep,
     BlobStoreDep,
     ClassifierDep,
+    JobQueueDep,
     SessionDep,
     SettingsDep,
     get_actor,
 )
 from api.errors import problem_responses
-from api.interop import model_device
-from api.interop.pacs import PacsClient, PacsError, pacs_client_from_settings
-from api.interop.pull import Outcome, PulledInstance, PullRequest, StudyPull, pull_study
+from api.interop.pacs import PacsError
+from api.interop.pull import Outcome, PulledInstance, StudyPull, pull_study
+from api.interop.pull_job import NO_PACS, study_pull_request
+from api.jobs import PACS_STUDY_PULL, JobQueueUnavailableError
 from api.models import RecordPublic
-from api.services.ingest import IngestContext, blob_discarder
+from api.routes.jobs import JobPublic, job_public, queue_unavailable, visible_job_or_404
 from api.settings import Settings
 
 router = APIRouter(
@@ -38,6 +40,11 @@ StudyInstanceUid = Annotated[
         description="The study's DICOM Study Instance UID, as the PACS knows it.",
         examples=["1.2.826.0.1.3680043.8.498.1"],
     ),
+]
+
+
+PushQuery = Annotated[
+    bool, Query(description="Store the SR and heatmap of each MR image back in the PACS.")
 ]
 
 
@@ -90,26 +97,10 @@ def classify_pacs_study(
     classifier: ClassifierDep,
     blob_store: BlobStoreDep,
     actor: ActorDep,
-    push: Annotated[
-        bool, Query(description="Store the SR and heatmap of each MR image back in the PACS.")
-    ] = False,
+    push: PushQuery = False,
 ) -> PacsStudyPublic:
-    request = PullRequest(
-        client=pacs_client_or_503(settings),
-        session=session,
-        actor=actor,
-        ingest_context=IngestContext(
-            classifier=classifier,
-            blob_store=blob_store,
-            max_image_pixels=settings.max_image_pixels,
-            uid_hash_salt=settings.uid_hash_salt.get_secret_value(),
-            created_by_key_id=actor.key_id,
-            source_system=settings.pacs_source_system,
-            discard_blob=blob_discarder(session, blob_store),
-        ),
-        model_of=lambda version: model_device(classifier, version),
-        push=push,
-    )
+    pacs_configured_or_409(settings)
+    request = study_pull_request(settings, session, classifier, blob_store, actor, push=push)
     try:
         pull = pull_study(study_instance_uid, request)
     except PacsError as error:
@@ -117,15 +108,45 @@ def classify_pacs_study(
     return study_answer(pull, settings.pacs_source_system)
 
 
-def pacs_client_or_503(settings: Settings) -> PacsClient:
+@router.post(
+    "/studies/{study_instance_uid}/jobs",
+    status_code=HTTPStatus.ACCEPTED,
+    response_model=JobPublic,
+    summary="Queue a study pull from the PACS: the same work as /classify, as a job",
+    description=(
+        "The same pull, classification and optional push as "
+        "POST /pacs/studies/{uid}/classify, done by a worker (or, without "
+        "`MEDIMG_REDIS_URL`, a background thread of this server) instead of inside the "
+        "request: a study of hundreds of slices holds no request open, and a job whose "
+        "worker dies is done again by another. Answers 202 with the queued job and a "
+        "`Location: /jobs/{id}` header; GET it until its `status` is `finished` (its "
+        "`result` names the records) or `failed` (its `error` says why, and nothing of the "
+        "study was kept). Idempotent by instance, like the synchronous route."
+    ),
+    responses=problem_responses(409, 422, 503),
+)
+def create_pacs_study_job(
+    study_instance_uid: StudyInstanceUid,
+    settings: SettingsDep,
+    jobs: JobQueueDep,
+    actor: ActorDep,
+    response: Response,
+    push: PushQuery = False,
+) -> JobPublic:
+    pacs_configured_or_409(settings)
+    arguments = {"study_instance_uid": study_instance_uid, "push": push}
+    try:
+        job_id = jobs.enqueue(PACS_STUDY_PULL, arguments, key_id=actor.key_id)
+    except JobQueueUnavailableError as error:
+        raise queue_unavailable(error) from error
+    response.headers["Location"] = f"/jobs/{job_id}"
+    return job_public(visible_job_or_404(jobs, actor, job_id))
+
+
+def pacs_configured_or_409(settings: Settings) -> None:
     if settings.pacs_url is None:
         # 409, not 503: retrying will not help; the server's configuration must change.
-        raise HTTPException(
-            HTTPStatus.CONFLICT,
-            "No PACS is configured on this server: an operator sets MEDIMG_PACS_URL (and "
-            "MEDIMG_PACS_USERNAME/PASSWORD) to enable it.",
-        )
-    return pacs_client_from_settings(settings)
+        raise HTTPException(HTTPStatus.CONFLICT, NO_PACS)
 
 
 def study_answer(pull: StudyPull, source_system: str) -> PacsStudyPublic:

@@ -72,6 +72,11 @@ OPERATIONS = {
     "classify_pacs_study": Operation(
         "POST", "/pacs/studies/{study_instance_uid}/classify", 409, ALL_ROLES
     ),
+    "create_pacs_study_job": Operation(
+        "POST", "/pacs/studies/{study_instance_uid}/jobs", 409, ALL_ROLES
+    ),
+    # No job exists in these tests: the caller is told so, but only after access.
+    "read_job": Operation("GET", "/jobs/{job_id}", 404, ALL_ROLES),
 }
 
 
@@ -115,6 +120,7 @@ def test_each_role_may_call_exactly_the_routes_meant_for_it(
         "version": own_record["model_version"],
         "key_id": issue_key(client, Role.RADIOLOGIST)["id"],
         "study_instance_uid": "1.2.3",
+        "job_id": "0" * 32,
     }
 
     response = call(client, operation, png_bytes, key, **ids)
