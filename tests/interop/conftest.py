@@ -201,23 +201,28 @@ def dciodvfy(tmp_path: Path) -> Callable[[bytes], list[str]]:
     return errors_of
 
 
+def forward_get(handler: BaseHTTPRequestHandler) -> None:
+    """Answer a proxy's GET with what its `upstream` PACS answers to the same request."""
+    headers = {
+        name: value
+        for name, value in handler.headers.items()
+        if name.lower() in ("authorization", "accept")
+    }
+    answer = httpx.get(handler.upstream + handler.path, headers=headers, timeout=30)
+    handler.send_response(answer.status_code)
+    handler.send_header("Content-Type", answer.headers.get("content-type", ""))
+    handler.send_header("Content-Length", str(len(answer.content)))
+    handler.end_headers()
+    handler.wfile.write(answer.content)
+
+
 class _StowRefusingProxy(BaseHTTPRequestHandler):
     """Passes searches and retrievals through to the real PACS; refuses every store."""
 
     upstream: str = ""
 
     def do_GET(self) -> None:  # noqa: N802 (the http.server naming)
-        headers = {
-            name: value
-            for name, value in self.headers.items()
-            if name.lower() in ("authorization", "accept")
-        }
-        answer = httpx.get(self.upstream + self.path, headers=headers, timeout=30)
-        self.send_response(answer.status_code)
-        self.send_header("Content-Type", answer.headers.get("content-type", ""))
-        self.send_header("Content-Length", str(len(answer.content)))
-        self.end_headers()
-        self.wfile.write(answer.content)
+        forward_get(self)
 
     def do_POST(self) -> None:  # noqa: N802
         self.rfile.read(int(self.headers.get("Content-Length", 0)))

@@ -15,7 +15,6 @@ from pathlib import Path
 from threading import Thread
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -27,7 +26,7 @@ from sqlmodel import Session, col, select
 from api.jobs import PACS_STUDY_PULL
 from api.models import Record
 from api.settings import Settings
-from tests.interop.conftest import Pacs, mr_study
+from tests.interop.conftest import Pacs, forward_get, mr_study
 from tests.interop.test_pacs import record_count, uid_hash
 from tests.interop.test_pacs_jobs import job_when_ended, queue_study
 
@@ -47,17 +46,7 @@ class _SlowProxy(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (the http.server naming)
         time.sleep(SLOW_PACS_DELAY_S)
-        headers = {
-            name: value
-            for name, value in self.headers.items()
-            if name.lower() in ("authorization", "accept")
-        }
-        answer = httpx.get(self.upstream + self.path, headers=headers, timeout=30)
-        self.send_response(answer.status_code)
-        self.send_header("Content-Type", answer.headers.get("content-type", ""))
-        self.send_header("Content-Length", str(len(answer.content)))
-        self.end_headers()
-        self.wfile.write(answer.content)
+        forward_get(self)
 
     def log_message(self, *args) -> None:
         pass
