@@ -80,6 +80,18 @@ OPERATIONS = {
 }
 
 
+def path_ids(record: dict, key_id: int) -> dict:
+    """A value for every placeholder in OPERATIONS' paths: the caller's record, another key,
+    and a study and a job that do not exist."""
+    return {
+        "record_id": record["id"],
+        "version": record["model_version"],
+        "key_id": key_id,
+        "study_instance_uid": "1.2.3",
+        "job_id": "0" * 32,
+    }
+
+
 def call(
     client: TestClient, operation: Operation, png: bytes, key: str, **ids: int | str
 ) -> httpx.Response:
@@ -115,13 +127,7 @@ def test_each_role_may_call_exactly_the_routes_meant_for_it(
     operation = OPERATIONS[name]
     key = make_api_key(role)
     own_record = classify_as(key)
-    ids = {
-        "record_id": own_record["id"],
-        "version": own_record["model_version"],
-        "key_id": issue_key(client, Role.RADIOLOGIST)["id"],
-        "study_instance_uid": "1.2.3",
-        "job_id": "0" * 32,
-    }
+    ids = path_ids(own_record, issue_key(client, Role.RADIOLOGIST)["id"])
 
     response = call(client, operation, png_bytes, key, **ids)
 

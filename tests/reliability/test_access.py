@@ -10,7 +10,7 @@ import pytest
 
 from medimg_testing.corpus import raster_seeds
 from medimg_testing.server import LiveServer
-from tests.api.test_access import OPERATIONS, Operation
+from tests.api.test_access import OPERATIONS, Operation, path_ids
 
 ROLES = ("radiologist", "integration", "admin")
 PNG = raster_seeds()[0][1]
@@ -40,12 +40,7 @@ def test_every_role_gets_exactly_its_routes_and_every_forbidden_call_is_refused(
             for name, operation in OPERATIONS.items():
                 record = classify(client)
                 key_id, _ = live_server.make_key("radiologist", f"target-of-{name}")
-                ids = {
-                    "record_id": record["id"],
-                    "version": record["model_version"],
-                    "study_instance_uid": "1.2.3",
-                }
-                response = request(client, operation, key_id=key_id, **ids)
+                response = request(client, operation, **path_ids(record, key_id))
 
                 if role in operation.allowed:
                     assert response.status_code == operation.success, (role, name, response.text)
