@@ -39,6 +39,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from sqlalchemy.engine import Engine
 
+from api.background import repeated_while_running
 from api.settings import Settings
 from api.storage import BlobStore
 from ml.inference import Classifier
@@ -271,22 +272,12 @@ class RedisLocks:
                 f"Another job held the same work for {self._wait_s} s; queue this one again.",
                 HTTPStatus.SERVICE_UNAVAILABLE,
             )
-        done = threading.Event()
-
-        def renew() -> None:
-            while not done.wait(max(0.5, self._ttl_s / 4)):
-                try:
-                    lock.reacquire()
-                except Exception:
-                    logger.exception("lock %s: renewal failed", name)
-
-        renewer = threading.Thread(target=renew, name=f"lock-{name}", daemon=True)
-        renewer.start()
         try:
-            yield
+            with repeated_while_running(
+                lock.reacquire, max(0.5, self._ttl_s / 4), f"lock {name}: renewal"
+            ):
+                yield
         finally:
-            done.set()
-            renewer.join()
             try:
                 lock.release()
             except Exception:

@@ -15,9 +15,7 @@ Ctrl-C) lets the job in progress finish, then stops.
 
 import argparse
 import sys
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from redis import Redis
@@ -29,6 +27,7 @@ from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
 from api.__main__ import skip_keras_when_tensorflow_loads
+from api.background import repeated_while_running
 from api.settings import Settings
 
 EXIT_NO_REDIS = 2
@@ -65,25 +64,12 @@ class MedimgWorker(SimpleWorker):
         job.retries_left = 0
         super().handle_job_failure(job, queue, *args, **kwargs)
 
-    @contextmanager
-    def _heartbeats(self, job: Job, execution: Execution) -> Iterator[None]:
-        done = threading.Event()
-
-        def beat() -> None:
-            while not done.wait(max(1.0, self.abandoned_after / 4)):
-                try:
-                    self.maintain_heartbeats(job, execution)
-                except Exception:
-                    # Logged and tried again: a lapse of Redis must not end the job.
-                    self.log.exception("job %s: heartbeat failed", job.id)
-
-        thread = threading.Thread(target=beat, name=f"heartbeat-{job.id}", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join()
+    def _heartbeats(self, job: Job, execution: Execution):
+        return repeated_while_running(
+            lambda: self.maintain_heartbeats(job, execution),
+            max(1.0, self.abandoned_after / 4),
+            f"job {job.id}: heartbeat",
+        )
 
 
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:

@@ -76,17 +76,7 @@ class JobPublic(BaseModel):
 
 
 def job_public(job: JobInfo) -> JobPublic:
-    return JobPublic(
-        id=job.id,
-        kind=job.kind,
-        status=job.status,
-        enqueued_at=job.enqueued_at,
-        started_at=job.started_at,
-        ended_at=job.ended_at,
-        result=job.result,
-        error=job.error,
-        error_status=job.error_status,
-    )
+    return JobPublic.model_validate(job, from_attributes=True)
 
 
 def queue_unavailable(error: JobQueueUnavailableError) -> HTTPException:
